@@ -1,0 +1,1 @@
+"""carbonsim simulator: scenario, workload, SimPy model, accounting, Monte Carlo."""

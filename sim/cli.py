@@ -1,0 +1,140 @@
+"""The ``carbonsim`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+DEFAULT_OPTIONS = Path("configs/options/default.yaml")
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _overrides(replications, months, seed) -> dict:
+    return {"replications": replications, "horizon_months": months, "seed": seed}
+
+
+def _forecast_options(f):
+    f = click.option("--replications", "-n", type=click.IntRange(min=1), help="Replications (default: the config's).")(f)
+    f = click.option("--months", type=click.IntRange(min=1), help="Horizon in months (default: the config's).")(f)
+    f = click.option("--seed", type=click.IntRange(min=0), help="Root seed (default: the config's).")(f)
+    f = click.option("--workers", "-w", default="auto", show_default=True, help="Local processes, or `auto` for one per core.")(f)
+    f = click.option("--engine", type=click.Choice(["auto", "simpy", "fast"]), default="auto", show_default=True,
+                     help="Simulation engine; `auto` picks the fast one where the scenario allows.")(f)
+    f = click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: outputs/<time>_<scenario>).")(f)
+    f = click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="carbonsim")
+def main() -> None:
+    """carbonsim: forecast the carbon footprint of an AI API and decide what to keep."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path), default=DEFAULT_CONFIG)
+@_forecast_options
+@click.option("--scheduler", help="Address of a Dask scheduler (tcp://HOST:8786) to run replications on.")
+@click.option("--dask-local", type=click.IntRange(min=1), help="Start a local Dask cluster with N workers.")
+def simulate(config, replications, months, seed, workers, engine, out, progress, scheduler, dask_local):
+    """Run the Monte Carlo forecast of CONFIG and write a run folder."""
+    from .runner import forecast, open_run, resolve_workers
+
+    try:
+        res, writer = open_run(config, _overrides(replications, months, seed), out)
+    except (ConfigError, FileExistsError) as exc:
+        _fail(exc)
+    try:
+        ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress,
+                       command="simulate", scheduler=scheduler, dask_local=dask_local)
+        final = writer.commit(ctx.manifest)
+    except BaseException:
+        writer.abort()
+        raise
+    _report_done(final, ctx.headline, ctx.mc)
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path), default=DEFAULT_CONFIG)
+@_forecast_options
+@click.option("--options", "options", type=click.Path(path_type=Path), default=DEFAULT_OPTIONS, show_default=True,
+              help="Decision options to evaluate.")
+@click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True, help="Report language.")
+def run(config, replications, months, seed, workers, engine, out, progress, options, lang):
+    """The main job: forecast CONFIG, evaluate the options, write the report."""
+    from .runner import resolve_workers, run_main
+
+    try:
+        final = run_main(config, options=options if options and Path(options).exists() else None,
+                         overrides=_overrides(replications, months, seed), out=out, workers=resolve_workers(workers),
+                         engine=engine, progress=progress, lang=lang, log=lambda m: click.echo(m, err=True))
+    except (ConfigError, FileExistsError) as exc:
+        _fail(exc)
+    manifest = json.loads((final / "manifest.json").read_text())
+    click.echo(f"run folder: {final}")
+    click.echo(f"  {manifest['replications']} replications, engine {manifest['engine']}, "
+               f"{manifest.get('total_wall_s', manifest['wall_s'])} s")
+    summary = final / "summary.md"
+    if summary.exists():
+        click.echo(summary.read_text())
+
+
+def _report_done(final: Path, head: dict, mc) -> None:
+    h = head["horizon_co2e_kg"]
+    click.echo(f"run folder: {final}")
+    click.echo(f"  {head['replications']} replications, engine {mc.engine}, {mc.wall_s:.1f} s, "
+               f"{mc.jobs / max(mc.wall_s, 1e-9):,.0f} jobs/s")
+    click.echo(f"  emissions over the horizon: P50 {h['p50']:,.0f} kgCO2e, P90 {h['p90']:,.0f} kgCO2e")
+    if head["p_exceed_budget"] is not None:
+        click.echo(f"  probability of exceeding the budget: {head['p_exceed_budget']:.0%}")
+
+
+@main.command()
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(configs):
+    """Check scenario files: every problem, with file, field and fix."""
+    from .resolve import load_and_check
+
+    failed = False
+    for path in configs:
+        try:
+            res = load_and_check(path)
+        except ConfigError as exc:
+            failed = True
+            click.echo(str(exc), err=True)
+            continue
+        click.echo(f"{path}: ok ({res.scenario.name}, {len(res.scenario.services)} services, profile {res.profile_path})")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--kind", type=click.Choice(["scenario", "profile", "skus", "regions"]), default="scenario", show_default=True)
+def schema(kind):
+    """Print the JSON Schema of a config file kind."""
+    from .azure import RegionCatalogue, SkuCatalogue
+    from .profile import Profile
+    from .scenario import Scenario
+
+    model = {"scenario": Scenario, "profile": Profile, "skus": SkuCatalogue, "regions": RegionCatalogue}[kind]
+    click.echo(json.dumps(model.model_json_schema(by_alias=True), indent=2))
+
+
+def _attach_calibrate() -> None:
+    try:
+        from calibrate.cli import calibrate
+    except ImportError:  # the calibrate package is part of this distribution; keep the CLI usable regardless
+        return
+    main.add_command(calibrate)
+
+
+_attach_calibrate()

@@ -1,0 +1,77 @@
+"""The main job: forecast, then the later steps (decision, report), into one run folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .montecarlo import MonteCarloResult, run_monte_carlo
+from .output import RunWriter, base_manifest, run_folder_name, write_forecast
+from .resolve import Resolved, load_and_check
+
+
+@dataclass
+class RunContext:
+    """What the steps of a run share."""
+
+    res: Resolved
+    writer: RunWriter
+    mc: MonteCarloResult
+    headline: dict
+    options_path: Path | None = None
+    workers: int = 1
+    engine: str = "auto"
+    progress: bool | None = None
+    lang: str = "en"
+    manifest: dict = field(default_factory=dict)
+    log: Callable[[str], None] = print
+
+
+def resolve_workers(workers: int | str) -> int:
+    if workers == "auto":
+        return max(1, os.cpu_count() or 1)
+    return max(1, int(workers))
+
+
+def open_run(config: Path, overrides: dict | None, out: Path | None) -> tuple[Resolved, RunWriter]:
+    res = load_and_check(config, overrides)
+    final = Path(out) if out else Path("outputs") / run_folder_name(res.scenario.name)
+    return res, RunWriter(final)
+
+
+def forecast(
+    res: Resolved, writer: RunWriter, *, workers: int, engine: str, progress: bool | None, command: str,
+    scheduler: str | None = None, dask_local: int | None = None,
+) -> RunContext:
+    kwargs = {}
+    if scheduler is not None or dask_local is not None:
+        kwargs = {"scheduler": scheduler, "dask_local": dask_local}
+    mc = run_monte_carlo(res, workers=workers, engine=engine, progress=progress, **kwargs)
+    head = write_forecast(writer, res, mc)
+    ctx = RunContext(res, writer, mc, head, workers=workers, engine=engine, progress=progress)
+    ctx.manifest = base_manifest(res, mc, command)
+    return ctx
+
+
+#: Steps that follow the forecast in ``carbonsim run``; each takes the context.
+LATER_STEPS: list[Callable[[RunContext], None]] = []
+
+
+def run_main(config: Path, *, options: Path | None, overrides: dict | None, out: Path | None, workers: int,
+             engine: str, progress: bool | None, lang: str = "en", log: Callable[[str], None] = print) -> Path:
+    """Forecast, then every later step, then publish the run folder atomically."""
+    res, writer = open_run(config, overrides, out)
+    try:
+        t0 = time.perf_counter()
+        ctx = forecast(res, writer, workers=workers, engine=engine, progress=progress, command="run")
+        ctx.options_path, ctx.lang, ctx.log = options, lang, log
+        for step in LATER_STEPS:
+            step(ctx)
+        ctx.manifest["total_wall_s"] = round(time.perf_counter() - t0, 3)
+        return writer.commit(ctx.manifest)
+    except BaseException:
+        writer.abort()
+        raise

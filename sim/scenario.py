@@ -1,0 +1,236 @@
+"""Scenario schema: everything a forecast needs, as pydantic models read from YAML.
+
+Units are in field names. Fields documented as *epistemic* are drawn once per replication;
+*aleatory* ones once per file or job (DESIGN.md, "Uncertain quantities").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .distributions import Uncertain
+
+SCENARIO_SCHEMA_VERSION = 1
+CONTENT_TYPES = ("audio", "video", "text")
+TASKS = ("transcribe", "translate", "generate")
+_SHARE_TOL = 1e-6
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Budget(_Strict):
+    """Carbon budget over the whole horizon (kgCO2e, location-based)."""
+
+    total_kg: float = Field(gt=0)
+    exceed_threshold: float = Field(
+        default=0.1, ge=0, le=1, description="options more likely than this to exceed it are infeasible"
+    )
+
+
+class Carbon(_Strict):
+    pue: Uncertain | None = Field(default=None, description="epistemic; default: the region's PUE")
+    grid_intensity_g_per_kwh: Uncertain | None = Field(
+        default=None, description="epistemic, location-based; default: the region's figure"
+    )
+    grid_trend_per_year: Uncertain = Field(
+        default=0.0, description="epistemic; relative change of grid intensity per year (-0.05 = -5%/yr)"
+    )
+    market_intensity_g_per_kwh: Uncertain | None = Field(
+        default=None, description="epistemic; market-based factor (contracts), reported beside location-based"
+    )
+    embodied: bool = True
+    budget: Budget | None = None
+
+
+class Growth(_Strict):
+    monthly_rate: Uncertain = Field(description="epistemic; files(m) = base * (1 + rate)**m")
+    cap_files_per_month: float | None = Field(default=None, gt=0, description="saturation of total demand")
+
+
+class Language(_Strict):
+    share: float = Field(ge=0, le=1, description="share of the base volume")
+    start_month: int = Field(default=0, ge=0)
+    content_mix: dict[str, float]
+
+    @field_validator("content_mix")
+    @classmethod
+    def _mix(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(CONTENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown content type(s) {unknown}; use {list(CONTENT_TYPES)}")
+        if any(x < 0 for x in v.values()):
+            raise ValueError("content shares must not be negative")
+        if abs(sum(v.values()) - 1) > _SHARE_TOL:
+            raise ValueError(f"content shares sum to {sum(v.values()):.4g}, they must sum to 1")
+        return v
+
+
+class MediaContent(_Strict):
+    duration_s: Uncertain = Field(description="aleatory, per file")
+
+
+class TextContent(_Strict):
+    chars: Uncertain = Field(description="aleatory, per file: characters including spaces")
+
+
+class Contents(_Strict):
+    audio: MediaContent | None = None
+    video: MediaContent | None = None
+    text: TextContent | None = None
+
+
+class VolumeLimit(_Strict):
+    """Serve less than is requested: thin by a share, or cap the files per month.
+
+    Applies to the listed languages and content types (all when omitted). Thinning keeps a
+    file when its own uniform draw is above ``reduce_share``; a cap keeps the month's
+    earliest files. Both use per-file random numbers, so they keep common random numbers.
+    """
+
+    languages: list[str] | None = None
+    content_types: list[str] | None = None
+    reduce_share: float = Field(default=0.0, ge=0, le=1)
+    cap_files_per_month: float | None = Field(default=None, ge=0)
+
+
+class Workload(_Strict):
+    base_files_per_month: float = Field(ge=0, description="all languages together, at month 0")
+    growth: Growth
+    count_model: Literal["poisson", "negative_binomial"] = "poisson"
+    dispersion: float | None = Field(
+        default=None, gt=0, description="negative binomial size k: variance = mean + mean**2/k"
+    )
+    arrival_profile: Literal["flat", "business_hours"] = "flat"
+    languages: dict[str, Language] = Field(min_length=1)
+    content: Contents
+    limits: list[VolumeLimit] = Field(default_factory=list, description="volume served below demand")
+    speech_chars_per_second: Uncertain = Field(
+        default=14.0, description="aleatory: characters of transcript per second of speech"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Workload":
+        total = sum(lang.share for lang in self.languages.values())
+        if abs(total - 1) > _SHARE_TOL:
+            raise ValueError(f"languages: shares sum to {total:.4g}, they must sum to 1")
+        if self.count_model == "negative_binomial" and self.dispersion is None:
+            raise ValueError("count_model negative_binomial needs `dispersion`")
+        for code, lang in self.languages.items():
+            for ctype, share in lang.content_mix.items():
+                if share > 0 and getattr(self.content, ctype) is None:
+                    raise ValueError(f"languages.{code}.content_mix uses `{ctype}` but `content.{ctype}` is not defined")
+        return self
+
+
+class Stage(_Strict):
+    """One step of a pipeline: a service applied to a file, possibly fanned out."""
+
+    service: str
+    targets: list[str] | Literal["others"] | None = Field(
+        default=None, description="fan-out: target languages (translate), or `others`"
+    )
+    probability: float = Field(default=1.0, ge=0, le=1, description="share of files that pass this stage")
+    output_tokens: Uncertain | None = Field(default=None, description="aleatory, for generate stages")
+    length_ratio: float = Field(default=1.0, gt=0, description="output/input characters for translate")
+    requires: list[str] | None = Field(
+        default=None, description="services whose output this stage needs (default: earlier transcribe stages)"
+    )
+
+
+class Service(_Strict):
+    task: Literal["transcribe", "translate", "generate"]
+    model: str = Field(description="entry in the calibration profile's `models`")
+    pool: str
+    keep_alive_s: float | None = Field(
+        default=None, ge=0, description="unload after this idle time; null keeps the model resident"
+    )
+    enabled: bool = True
+    disabled_languages: list[str] = Field(default_factory=list)
+
+
+class Provisioning(_Strict):
+    policy: Literal["always_on", "scheduled"] = "always_on"
+    hours: tuple[int, int] = Field(default=(8, 20), description="on from hour a to hour b (local=UTC), b may wrap")
+    weekdays_only: bool = False
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not (0 <= v[0] <= 23 and 0 <= v[1] <= 24) or v[0] == v[1] % 24:
+            raise ValueError("hours must be [start, end] with 0 <= start <= 23, 0 <= end <= 24 and start != end")
+        return v
+
+
+class Pool(_Strict):
+    sku: str
+    instances: int = Field(ge=1)
+    slots_per_gpu: int = Field(default=1, ge=1, description="jobs one GPU serves at once")
+    provisioning: Provisioning = Field(default_factory=Provisioning)
+
+
+class Scenario(_Strict):
+    schema_version: Literal[1] = SCENARIO_SCHEMA_VERSION
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    horizon_months: int = Field(ge=1, le=240)
+    start_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, first simulated month")
+    seed: int = Field(ge=0)
+    replications: int = Field(ge=1)
+    region: str
+    regions_file: str = "azure/regions.yaml"
+    skus_file: str = "azure/skus.yaml"
+    calibration: str = Field(description="calibration profile path, relative to the config file")
+    carbon: Carbon = Field(default_factory=Carbon)
+    workload: Workload
+    pipelines: dict[str, list[Stage]]
+    services: dict[str, Service] = Field(min_length=1)
+    pools: dict[str, Pool] = Field(min_length=1)
+
+    @field_validator("start_month")
+    @classmethod
+    def _month(cls, v: str) -> str:
+        year, month = map(int, v.split("-"))
+        if not 1 <= month <= 12:
+            raise ValueError("month must be 01..12")
+        return v
+
+    @field_validator("pipelines")
+    @classmethod
+    def _pipeline_types(cls, v: dict[str, list[Stage]]) -> dict[str, list[Stage]]:
+        unknown = sorted(set(v) - set(CONTENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown content type(s) {unknown}; use {list(CONTENT_TYPES)}")
+        return v
+
+    # ---- derived calendar -------------------------------------------------------------
+    def month_starts(self) -> list[dt.datetime]:
+        """Start of each simulated month and of the month after the horizon (UTC)."""
+        year, month = map(int, self.start_month.split("-"))
+        out = []
+        for i in range(self.horizon_months + 1):
+            y, m = divmod(month - 1 + i, 12)
+            out.append(dt.datetime(year + y, m + 1, 1))
+        return out
+
+    def month_edges_s(self) -> list[float]:
+        """Month boundaries in seconds since the start of the first month."""
+        starts = self.month_starts()
+        return [(s - starts[0]).total_seconds() for s in starts]
+
+
+def stage_requires(stages: list[Stage], i: int, services: dict[str, Service]) -> list[str]:
+    """Services that stage ``i`` needs to have run: explicit, or earlier transcribe stages."""
+    if stages[i].requires is not None:
+        return list(stages[i].requires)
+    return [s.service for s in stages[:i] if services[s.service].task == "transcribe"]
+
+
+def doubling_rate(months: float) -> float:
+    """Monthly growth rate that doubles volume in ``months`` months."""
+    return math.pow(2.0, 1.0 / months) - 1.0
