@@ -128,10 +128,10 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
         for ci, ctype in enumerate(CONTENT_TYPES[:2]):
             spec = getattr(wl.content, ctype)
             if spec is not None:
-                d = np.maximum(np.asarray(draw(spec.duration_s, rng, n), dtype=float), 1.0)
+                d = np.maximum(np.asarray(draw(spec.duration_s, rng, n), dtype=float), 0.0)
                 duration = np.where(content == ci, d, duration)
         text_spec = wl.content.text
-        text = np.maximum(np.asarray(draw(text_spec.chars, rng, n), dtype=float), 1.0) if text_spec else np.zeros(n)
+        text = np.maximum(np.asarray(draw(text_spec.chars, rng, n), dtype=float), 0.0) if text_spec else np.zeros(n)
         cps = np.maximum(np.asarray(draw(wl.speech_chars_per_second, rng, n), dtype=float), 0.0)
         text_chars = np.where(content == CONTENT_TYPES.index("text"), text, duration * cps)
         parts.append(
