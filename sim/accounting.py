@@ -48,9 +48,15 @@ def grid_by_month(draws: Draws, horizon: int) -> np.ndarray:
 
 
 def monthly_records(
-    sc: Scenario, jobs: JobTable, timings: Timings, draws: Draws, pools: list[PoolAccountingSpec], replication: int
+    sc: Scenario, jobs: JobTable, timings: Timings, draws: Draws, pools: list[PoolAccountingSpec], replication: int,
+    categorical: bool = False,
 ) -> pd.DataFrame:
-    """Tidy monthly table: one row per month x pool x service x language x content x component."""
+    """Tidy monthly table: one row per month x pool x service x language x content x component.
+
+    ``categorical`` gives the label columns as ``pandas.Categorical`` over every label the
+    scenario can produce (compact, and identical across replications so they concatenate
+    without widening); otherwise they are strings.
+    """
     edges = np.asarray(sc.month_edges_s())
     horizon = sc.horizon_months
     langs = tuple(sc.workload.languages)
@@ -66,42 +72,40 @@ def monthly_records(
     busy = np.bincount(key, weights=timings.service_s, minlength=size).reshape(shape)
     active_j = np.bincount(key, weights=timings.energy_j, minlength=size).reshape(shape)
     audio = np.bincount(key, weights=jobs.audio_s, minlength=size).reshape(shape)
-    pool_of_service = np.array([jobs.pools.index(sc.services[s].pool) for s in jobs.services])
+    pool_of_service = np.array([jobs.pools.index(sc.services[s].pool) for s in jobs.services], dtype=np.int64)
 
-    rows: list[pd.DataFrame] = []
+    # Label columns are collected as codes into these category lists ("-" and UNUSED last).
+    cats = {
+        "pool": list(jobs.pools), "service": [*jobs.services, UNUSED], "language": [*langs, "-"],
+        "content_type": [*CONTENT_TYPES, "-"], "component": list(COMPONENTS),
+    }
+    unused_s, none_l, none_c = n_s, n_l, n_c
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "month", "pool", "service", "language", "content_type", "component", "jobs", "busy_s", "audio_s",
+        "energy_kwh", "facility_kwh", "co2e_kg", "co2e_market_kg")}
 
-    def emit(component, pool_name, m_idx, s_names, l_names, c_names, n_jobs, busy_s, energy_j, co2e_direct_kg, audio_s):
+    def emit(component, pool_code, m_idx, s_code, l_code, c_code, n_jobs, busy_s, energy_j, co2e_direct_kg, audio_s):
+        n = len(m_idx)
         e_kwh = energy_j / J_PER_KWH
         facility = e_kwh * draws.pue
         co2e = facility * grid[m_idx] / 1000.0 + co2e_direct_kg
-        frame = {
-            "replication": np.full(len(m_idx), replication, dtype=np.int32),
-            "month": m_idx.astype(np.int16),
-            "pool": pool_name,
-            "service": s_names,
-            "language": l_names,
-            "content_type": c_names,
-            "component": component,
-            "jobs": n_jobs,
-            "busy_s": busy_s,
-            "audio_s": audio_s,
-            "energy_kwh": e_kwh,
-            "facility_kwh": facility,
+        cols = {
+            "month": m_idx, "pool": np.broadcast_to(pool_code, n), "service": s_code, "language": np.broadcast_to(l_code, n),
+            "content_type": np.broadcast_to(c_code, n), "component": np.full(n, COMPONENTS.index(component)),
+            "jobs": n_jobs, "busy_s": busy_s, "audio_s": audio_s, "energy_kwh": e_kwh, "facility_kwh": facility,
             "co2e_kg": co2e,
         }
         if market is not None:
-            frame["co2e_market_kg"] = facility * market[m_idx] / 1000.0 + co2e_direct_kg
-        rows.append(pd.DataFrame(frame))
+            cols["co2e_market_kg"] = facility * market[m_idx] / 1000.0 + co2e_direct_kg
+        for k, v in cols.items():
+            parts[k].append(np.asarray(v))
 
     # Active: one row per non-empty (month, service, language, content) cell.
     m, s, l, c = np.nonzero(count)
-    pools_of_rows = np.asarray(jobs.pools, dtype=object)[pool_of_service[s]] if len(s) else np.zeros(0, dtype=object)
-    svc_names = np.asarray(jobs.services, dtype=object)
-    lang_names = np.asarray(langs, dtype=object)
-    ct_names = np.asarray(CONTENT_TYPES, dtype=object)
-    emit("active", pools_of_rows, m, svc_names[s], lang_names[l], ct_names[c], count[m, s, l, c],
+    emit("active", pool_of_service[s], m, s, l, c, count[m, s, l, c],
          busy[m, s, l, c], active_j[m, s, l, c], 0.0, audio[m, s, l, c])
 
+    svc_idx = np.arange(n_s)
     for pi, spec in enumerate(pools):
         pdraw = draws.pools[spec.name]
         on_s = np.array([spec.schedule.on_seconds(edges[i], edges[i + 1]) for i in range(horizon)]) * spec.instances
@@ -111,10 +115,11 @@ def monthly_records(
         in_pool = pool_of_service == pi
         pool_busy = busy[:, in_pool]  # month x services-in-pool x lang x content
         totals = pool_busy.reshape(horizon, -1).sum(axis=1)
-        share = np.divide(pool_busy, totals[:, None, None, None], out=np.zeros_like(pool_busy), where=totals[:, None, None, None] > 0)
+        share = np.divide(pool_busy, totals[:, None, None, None], out=np.zeros(pool_busy.shape), where=totals[:, None, None, None] > 0)
         pm, ps, pl, pc = np.nonzero(share)
-        pool_svc_names = svc_names[in_pool]
+        pool_svc = svc_idx[in_pool]
         unused = np.flatnonzero(totals <= 0)
+        pool_code = jobs.pools.index(spec.name)
         for comp, per_month_j, per_month_kg in (
             ("idle", idle_j, np.zeros(horizon)),
             ("host", host_j, np.zeros(horizon)),
@@ -122,16 +127,25 @@ def monthly_records(
         ):
             w = share[pm, ps, pl, pc]
             zeros = np.zeros(len(pm))
-            emit(comp, spec.name, pm, pool_svc_names[ps], lang_names[pl], ct_names[pc], zeros, zeros,
+            emit(comp, pool_code, pm, pool_svc[ps], pl, pc, zeros, zeros,
                  per_month_j[pm] * w, per_month_kg[pm] * w, zeros)
             if len(unused):
                 z = np.zeros(len(unused))
-                emit(comp, spec.name, unused, np.full(len(unused), UNUSED, dtype=object), np.full(len(unused), "-", dtype=object),
-                     np.full(len(unused), "-", dtype=object), z, z, per_month_j[unused], per_month_kg[unused], z)
-    out = pd.concat(rows, ignore_index=True)
+                emit(comp, pool_code, unused, np.full(len(unused), unused_s), none_l, none_c,
+                     z, z, per_month_j[unused], per_month_kg[unused], z)
+    n_rows = sum(len(a) for a in parts["month"])
+    frame: dict[str, object] = {"replication": np.full(n_rows, replication, dtype=np.int32),
+                                "month": np.concatenate(parts["month"]).astype(np.int16)}
     for col in ("pool", "service", "language", "content_type", "component"):
-        out[col] = out[col].astype(str)
-    return out
+        codes = np.concatenate(parts[col]).astype(np.int16)
+        if categorical:
+            frame[col] = pd.Categorical.from_codes(codes, categories=cats[col])
+        else:
+            frame[col] = pd.array(np.asarray(cats[col], dtype=object)[codes], dtype=str)
+    for col in ("jobs", "busy_s", "audio_s", "energy_kwh", "facility_kwh", "co2e_kg", "co2e_market_kg"):
+        if parts[col]:
+            frame[col] = np.concatenate(parts[col]).astype(float)
+    return pd.DataFrame(frame)
 
 
 def pool_capacity_s(sc: Scenario, pools: list[PoolAccountingSpec]) -> np.ndarray:

@@ -89,6 +89,52 @@ def run(config, replications, months, seed, workers, engine, out, progress, opti
         click.echo(summary.read_text())
 
 
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path), default=DEFAULT_CONFIG)
+@_forecast_options
+@click.option("--options", "options", type=click.Path(path_type=Path), default=DEFAULT_OPTIONS, show_default=True,
+              help="Decision options to evaluate.")
+def decide(config, replications, months, seed, workers, engine, out, progress, options):
+    """Forecast CONFIG, run every option of OPTIONS on the same seeds, rank them and recommend."""
+    from .decision import decision_step
+    from .options import load_options
+    from .runner import forecast, open_run, resolve_workers
+
+    try:
+        res, writer = open_run(config, _overrides(replications, months, seed), out)
+    except (ConfigError, FileExistsError) as exc:
+        _fail(exc)
+    try:
+        load_options(options, res)  # fail on a bad options file before any simulation
+        ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress, command="decide")
+        ctx.options_path, ctx.log = options, (lambda m: click.echo(m, err=True))
+        decision_step(ctx)
+        final = writer.commit(ctx.manifest)
+    except ConfigError as exc:
+        writer.abort()
+        _fail(exc)
+    except BaseException:
+        writer.abort()
+        raise
+    _report_done(final, ctx.headline, ctx.mc)
+    click.echo((final / "recommendation.md").read_text())
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True, help="Report language.")
+def report(run_dir, lang):
+    """Rebuild report.html, report.md and figures/ of RUN_DIR from its files, without simulating."""
+    from .report import RunFolderError, build_report
+
+    try:
+        path = build_report(run_dir, lang)
+    except RunFolderError as exc:
+        _fail(exc)
+    click.echo(f"report: {path}")
+    click.echo(f"  markdown summary: {path.with_name('report.md')}; figures: {path.parent / 'figures'}")
+
+
 def _report_done(final: Path, head: dict, mc) -> None:
     h = head["horizon_co2e_kg"]
     click.echo(f"run folder: {final}")
@@ -118,14 +164,15 @@ def validate(configs):
 
 
 @main.command()
-@click.option("--kind", type=click.Choice(["scenario", "profile", "skus", "regions"]), default="scenario", show_default=True)
+@click.option("--kind", type=click.Choice(["scenario", "profile", "skus", "regions", "options"]), default="scenario", show_default=True)
 def schema(kind):
     """Print the JSON Schema of a config file kind."""
     from .azure import RegionCatalogue, SkuCatalogue
+    from .options import OptionsFile
     from .profile import Profile
     from .scenario import Scenario
 
-    model = {"scenario": Scenario, "profile": Profile, "skus": SkuCatalogue, "regions": RegionCatalogue}[kind]
+    model = {"scenario": Scenario, "profile": Profile, "skus": SkuCatalogue, "regions": RegionCatalogue, "options": OptionsFile}[kind]
     click.echo(json.dumps(model.model_json_schema(by_alias=True), indent=2))
 
 

@@ -1,7 +1,8 @@
 """Simulation engines, keyed by name: each turns sampled inputs into job timings.
 
 The SimPy engine is the reference; any other engine must reproduce it job by job on the
-same ``ReplicationInputs``.
+same ``ReplicationInputs``. ``auto`` picks the fast engine wherever it supports the
+scenario (``sim.fast.unsupported``), SimPy otherwise.
 """
 
 from __future__ import annotations
@@ -20,15 +21,25 @@ def simpy_engine(inp: "ReplicationInputs") -> Timings:
     return simulate(inp.jobs, inp.files.arrival_s, inp.pools, inp.services)
 
 
-ENGINES: dict[str, Engine] = {"simpy": simpy_engine}
+def fast_engine(inp: "ReplicationInputs") -> Timings:
+    from .fast import simulate_fast
+
+    return simulate_fast(inp.jobs, inp.files.arrival_s, inp.pools, inp.services)
+
+
+ENGINES: dict[str, Engine] = {"simpy": simpy_engine, "fast": fast_engine}
 
 
 def choose_engine(name: str, scenario=None) -> str:
-    """Resolve ``auto`` to a concrete engine for ``scenario``."""
-    if name != "auto":
-        get_engine(name)
-        return name
-    return "simpy"
+    """Resolve ``auto`` to a concrete engine for ``scenario``; refuse ``fast`` where it cannot run it."""
+    from .fast import unsupported
+
+    if name == "auto":
+        return "fast" if scenario is not None and not unsupported(scenario) else "simpy"
+    get_engine(name)
+    if name == "fast" and scenario is not None and (reasons := unsupported(scenario)):
+        raise ValueError(f"the fast engine cannot run this scenario: {'; '.join(reasons)}; use --engine simpy or auto")
+    return name
 
 
 def get_engine(name: str) -> Engine:

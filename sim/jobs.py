@@ -99,6 +99,10 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
         n = len(in_lang)
         if n == 0:
             continue
+        # A stream gives the same numbers wherever it is opened: draw each once per language
+        # and reuse it across content types (the draws cover every file of the language).
+        pass_draws: dict[str, np.ndarray] = {}
+        job_draws: dict[tuple[str, str | None], tuple] = {}
         month = files.month[in_lang]
         content = files.content[in_lang]
         duration = files.duration_s[in_lang]
@@ -111,7 +115,9 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
                 svc = sc.services[st.service]
                 model = res.profile.models[svc.model]
                 mdraw = draws.models[svc.model]
-                u_pass = streams.rng("stage", code, st.service, "pass").random(n)
+                if st.service not in pass_draws:
+                    pass_draws[st.service] = streams.rng("stage", code, st.service, "pass").random(n)
+                u_pass = pass_draws[st.service]
                 active = sel & (u_pass < st.probability)
                 if not svc.enabled or code in svc.disabled_languages:
                     active[:] = False
@@ -121,11 +127,16 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
                 any_target = np.zeros(n, dtype=bool)
                 for tgt in targets:
                     mask = active & (month >= starts[tgt]) if tgt is not None else active.copy()
-                    rng = streams.rng("job", code, st.service, tgt or "-")
-                    z = rng.standard_normal(n)
-                    cpt_in = _cpt(model.chars_per_token.get(code), rng, n)
-                    cpt_out = _cpt(model.chars_per_token.get(tgt or code), rng, n)
-                    out_draw = np.asarray(draw(st.output_tokens, rng, n), dtype=float) if st.output_tokens is not None else None
+                    cached = job_draws.get((st.service, tgt))
+                    if cached is not None and cached[0] == st.output_tokens:
+                        z, cpt_in, cpt_out, out_draw = cached[1:]
+                    else:
+                        rng = streams.rng("job", code, st.service, tgt or "-")
+                        z = rng.standard_normal(n)
+                        cpt_in = _cpt(model.chars_per_token.get(code), rng, n)
+                        cpt_out = _cpt(model.chars_per_token.get(tgt or code), rng, n)
+                        out_draw = np.asarray(draw(st.output_tokens, rng, n), dtype=float) if st.output_tokens is not None else None
+                        job_draws[(st.service, tgt)] = (st.output_tokens, z, cpt_in, cpt_out, out_draw)
                     if not mask.any():
                         continue
                     any_target |= mask

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .decision import decision_step
 from .montecarlo import MonteCarloResult, run_monte_carlo
 from .output import RunWriter, base_manifest, run_folder_name, write_forecast
+from .report import report_step
 from .resolve import Resolved, load_and_check
 
 
@@ -57,7 +59,8 @@ def forecast(
 
 
 #: Steps that follow the forecast in ``carbonsim run``; each takes the context.
-LATER_STEPS: list[Callable[[RunContext], None]] = []
+#: Order matters: the report reads the files the decision step writes.
+LATER_STEPS: list[Callable[[RunContext], None]] = [decision_step, report_step]
 
 
 def run_main(config: Path, *, options: Path | None, overrides: dict | None, out: Path | None, workers: int,

@@ -60,12 +60,22 @@ class ArrivalProfile:
     def hour_weights(self, weekday0: int, n_hours: int, hour0: int = 0) -> np.ndarray:
         raise NotImplementedError
 
+    def cdf(self, weekday0: int, n_hours: int) -> np.ndarray:
+        """Cumulative share of the month's files by hour (read-only, cached: months repeat)."""
+        cache = self.__dict__.setdefault("_cdf_cache", {})
+        key = (weekday0, n_hours)
+        if key not in cache:
+            w = self.hour_weights(weekday0, n_hours)
+            cdf = np.concatenate([[0.0], np.cumsum(w)])
+            cdf /= cdf[-1]
+            cdf.flags.writeable = False
+            cache[key] = cdf
+        return cache[key]
+
     def place(self, month_start_s: float, month_len_s: float, weekday0: int, u: np.ndarray) -> np.ndarray:
         """Arrival times for uniforms ``u`` by inverse CDF over the hours of the month."""
         n_hours = int(round(month_len_s / HOUR_S))
-        w = self.hour_weights(weekday0, n_hours)
-        cdf = np.concatenate([[0.0], np.cumsum(w)])
-        cdf /= cdf[-1]
+        cdf = self.cdf(weekday0, n_hours)
         h = np.searchsorted(cdf, u, side="right") - 1
         h = np.clip(h, 0, n_hours - 1)
         frac = (u - cdf[h]) / np.maximum(cdf[h + 1] - cdf[h], 1e-300)

@@ -1,0 +1,1 @@
+"""carbonsim calibration: meters, model backends, corpora, fitting, live monitoring."""

@@ -1,0 +1,40 @@
+"""``carbonsim calibrate telemetry``: fit a calibration profile from a monitor store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sim.profile import dump_profile
+
+from .store import StoreError
+from .telemetry import Selection, fit_telemetry
+
+
+@click.command("telemetry")
+@click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Profile YAML to write.")
+@click.option("--month", "months", multiple=True, help="Only records of this month (YYYY-MM); repeatable.")
+@click.option("--service", "services", multiple=True, help="Only this service; repeatable.")
+@click.option(
+    "--max-concurrency", type=click.IntRange(min=1), default=None,
+    help="Only requests that never ran with more than N in flight (1: requests that ran alone).",
+)  # fmt: skip
+@click.option("--min-samples", type=click.IntRange(min=2), default=10, show_default=True, help="Fewest records to fit a service.")
+@click.option("--name", default="telemetry", show_default=True, help="Profile name.")
+def telemetry(db: Path, out: Path, months: tuple[str, ...], services: tuple[str, ...], max_concurrency: int | None,
+              min_samples: int, name: str) -> None:  # fmt: skip
+    """Fit time and energy models per service from the request records in DB (a monitor store)."""
+    sel = Selection(months=list(months), services=list(services), max_concurrency=max_concurrency, min_samples=min_samples)
+    try:
+        profile = fit_telemetry(db, sel, name=name)
+    except (StoreError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    dump_profile(profile, out)
+    for service, m in profile.models.items():
+        q = m.fit["energy_j"]
+        click.echo(f"{service}: {q.n} requests, units {m.units}, energy r2={q.r2 if q.r2 is None else round(q.r2, 3)}")
+    for f in profile.failures:
+        click.echo(f"{f.model}: not fitted ({f.error})", err=True)
+    click.echo(f"wrote {out}")

@@ -1,0 +1,171 @@
+"""Run the benchmark: idle baseline, cold load, warm-up and measured calls per sample.
+
+For each configured service the runner builds its backend, measures the cold load, runs
+``warmup`` unmeasured calls, then ``repeats`` measured calls per sample. Energy is stored
+**above idle**: the idle power measured before and after all runs (mean of the two) times
+the window's duration is subtracted from each window's energy. Anything that fails (a
+missing library, model or server, a corrupt sample) becomes a ``Failure`` and the run goes
+on with what remains.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sim.profile import Failure
+
+from .backends import Backend, BackendUnavailable, SampleError, make_backend
+from .meters import Meter, measure, measure_idle_power_w
+from .samples import Sample
+
+
+@dataclass
+class ServiceSpec:
+    """One model to calibrate: registry name of the backend, model, options, profile key."""
+
+    backend: str
+    model: str
+    key: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = default_key(self.backend, self.model)
+
+
+def default_key(backend: str, model: str) -> str:
+    """Profile entry name from the model name: ``large-v3`` -> ``whisper-large-v3``, ``mistral:7b`` -> ``mistral-7b``."""
+    base = model.rstrip("/").split("/")[-1].lower()
+    base = re.sub(r"[^a-z0-9.]+", "-", base).strip("-")
+    if backend == "faster-whisper" and "whisper" not in base:
+        base = f"whisper-{base}"
+    return base
+
+
+@dataclass
+class Record:
+    """One measured call: work done (units), wall time (s), energy total and above idle (J)."""
+
+    model: str
+    sample: str
+    kind: str
+    lang: str
+    repeat: int
+    units: dict[str, float]
+    time_s: float
+    energy_total_j: float
+    energy_j: float = float("nan")
+    estimated: bool = False
+
+
+@dataclass
+class ServiceRun:
+    """Everything measured for one service."""
+
+    spec: ServiceSpec
+    service: str = ""
+    units: list[str] = field(default_factory=list)
+    load_time_s: float | None = None
+    load_energy_total_j: float | None = None
+    load_energy_j: float | None = None
+    gpu_memory_gb: float | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CalibrationRun:
+    """All services, the idle baseline (W) and the failures."""
+
+    services: list[ServiceRun]
+    idle_power_w: float
+    idle_before_w: float
+    idle_after_w: float
+    failures: list[Failure] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def _measure_service(
+    spec: ServiceSpec, samples: list[Sample], meter: Meter, device: str, repeats: int, warmup: int,
+    failures: list[Failure], progress: Callable[[], None],
+) -> ServiceRun | None:
+    run = ServiceRun(spec)
+    try:
+        backend: Backend = make_backend(spec.backend, spec.model, device=device, **spec.options)
+        backend.check()
+    except (BackendUnavailable, ValueError) as exc:
+        failures.append(Failure(model=spec.key, error=str(exc)))
+        return None
+    run.service, run.units, run.versions = backend.service, list(backend.units), backend.versions()
+    try:
+        with measure(meter) as win:
+            backend.load()
+    except BackendUnavailable as exc:
+        failures.append(Failure(model=spec.key, error=str(exc)))
+        return None
+    run.load_time_s, run.load_energy_total_j = win.duration_s, win.energy_j
+    run.gpu_memory_gb = backend.gpu_memory_gb()
+    mine = [s for s in samples if backend.accepts(s)]
+    if not mine:
+        failures.append(Failure(model=spec.key, error=f"no {'/'.join(backend.kinds)} samples to run"))
+    bad: set[str] = set()
+    for s in mine[:warmup]:
+        try:
+            backend.run(s)
+        except SampleError:
+            pass  # reported by the measured calls below
+    for s in mine:
+        for r in range(repeats):
+            progress()
+            if s.id in bad:
+                continue
+            try:
+                with measure(meter) as win:
+                    res = backend.run(s)
+            except SampleError as exc:
+                failures.append(Failure(model=spec.key, sample=s.id, error=str(exc)))
+                bad.add(s.id)
+                continue
+            run.records.append(Record(spec.key, s.id, s.kind, s.lang, r, res.units, win.duration_s, win.energy_j, estimated=win.estimated))
+            run.outputs.setdefault(s.id, res.output)
+    backend.close()
+    return run
+
+
+def run_calibration(
+    specs: list[ServiceSpec],
+    samples: list[Sample],
+    meter: Meter,
+    *,
+    device: str = "cpu",
+    repeats: int = 3,
+    warmup: int = 1,
+    idle_s: float = 5.0,
+    progress: bool = False,
+) -> CalibrationRun:
+    """Measure every service on its samples; see the module docstring for the protocol."""
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    failures: list[Failure] = []
+    idle_before = measure_idle_power_w(meter, idle_s)
+    bar = tqdm(total=len(samples) * repeats * len(specs), desc="calibrate", unit="call", disable=not progress)
+    runs = []
+    for spec in specs:
+        bar.set_postfix_str(spec.key)
+        run = _measure_service(spec, samples, meter, device, repeats, warmup, failures, lambda: bar.update(1))
+        if run is not None:
+            runs.append(run)
+    bar.close()
+    idle_after = measure_idle_power_w(meter, idle_s)
+    idle = (idle_before + idle_after) / 2
+    for run in runs:
+        for rec in run.records:
+            rec.energy_j = rec.energy_total_j - idle * rec.time_s
+        if run.load_time_s is not None:
+            run.load_energy_j = max(run.load_energy_total_j - idle * run.load_time_s, 0.0)
+    return CalibrationRun(runs, idle, idle_before, idle_after, failures, time.perf_counter() - t0)

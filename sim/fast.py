@@ -1,0 +1,433 @@
+"""The fast engine: the SimPy model's queueing and accounting, compiled with numba.
+
+It consumes the same ``ReplicationInputs`` as the SimPy engine and returns the same
+``Timings``, job by job. To get the same numbers it follows SimPy's own event order rather
+than an idealised queue, because order decides outcomes at equal times (which of two jobs
+of a service that start together on one GPU pays the cold load, which idle slot takes a
+released job):
+
+- SimPy processes events by (time, priority, creation order). Every event here is created
+  either for a later time (a service end, the wait of a scheduled pool until it switches
+  on, the next file arrival: kept in a small binary heap keyed by (time, creation
+  counter)) or for the current time (the put and get events of the pools' ``Store``:
+  kept in a FIFO). An event for a later time was created before any event created at the
+  time it fires, so at each instant the heap's events due now go first, then the FIFO.
+  A timeout whose end rounds to the current time joins the FIFO, as in SimPy.
+- ``Store`` semantics: a put appends the job to the pool's queue at once and schedules a
+  put event; a processed put event, and every new get, serves at most the head of the
+  pool's waiting slots (SimPy's ``_trigger_get`` stops after one). Slots are registered
+  pool -> GPU -> slot, so at t = 0 they wait in that order; the arrival process starts
+  after them.
+- Times are computed with SimPy's arithmetic (``now + delay`` where ``delay = t - now``),
+  so floating-point results are identical, not just close.
+
+The engine supports the provisioning policies in ``SUPPORTED_POLICIES``; ``unsupported``
+says why a scenario needs the SimPy engine instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model import Timings
+from .provisioning import WEEK_H
+
+try:  # numba is a core dependency; the guard keeps the SimPy engine usable without it
+    from numba import njit
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - exercised only on broken installs
+    AVAILABLE = False
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        def wrap(f):
+            return f
+
+        return wrap if not (len(args) == 1 and callable(args[0])) else args[0]
+
+
+SUPPORTED_POLICIES = frozenset({"always_on", "scheduled"})
+HOUR_S = 3600.0
+
+# Event kinds
+_PUT, _GET, _WAKE, _END, _ARR = 0, 1, 2, 3, 4
+
+
+def unsupported(scenario) -> list[str]:
+    """Reasons the fast engine cannot run ``scenario`` (empty when it can)."""
+    reasons = []
+    if not AVAILABLE:
+        reasons.append("numba is not installed")
+    for name, pool in scenario.pools.items():
+        policy = pool.provisioning.policy
+        if policy not in SUPPORTED_POLICIES:
+            reasons.append(f"pool `{name}` uses provisioning policy `{policy}`")
+    return reasons
+
+
+# -- compiled core ----------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _hour(t):
+    # Python's float floor division (numba follows CPython's algorithm), as Schedule does.
+    return np.int64(t // HOUR_S)
+
+
+@njit(cache=True, inline="always")
+def _heap_push(ht, hs, hp, size, t, seq, payload):
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if ht[parent] < t or (ht[parent] == t and hs[parent] < seq):
+            break
+        ht[i], hs[i], hp[i] = ht[parent], hs[parent], hp[parent]
+        i = parent
+    ht[i], hs[i], hp[i] = t, seq, payload
+    return size + 1
+
+
+@njit(cache=True, inline="always")
+def _heap_pop(ht, hs, hp, size):
+    """Remove the root (read it before calling); returns the new size."""
+    size -= 1
+    t, sq, pl = ht[size], hs[size], hp[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        r = c + 1
+        if r < size and (ht[r] < ht[c] or (ht[r] == ht[c] and hs[r] < hs[c])):
+            c = r
+        if t < ht[c] or (t == ht[c] and sq < hs[c]):
+            break
+        ht[i], hs[i], hp[i] = ht[c], hs[c], hp[c]
+        i = c
+    ht[i], hs[i], hp[i] = t, sq, pl
+    return size
+
+
+@njit(cache=True, inline="always")
+def _pack(kind, a, b):
+    """One event in one int64: kind (3 bits), slot or pool (21 bits), job (39 bits)."""
+    return (b << 24) | (a << 3) | kind
+
+
+@njit(cache=True)
+def _grow(fq, f_head, f_count):
+    """The FIFO ring, twice as large, unwrapped (its head at 0)."""
+    cap = fq.shape[0]
+    out = np.empty(2 * cap, dtype=np.int64)
+    for i in range(f_count):
+        out[i] = fq[(f_head + i) & (cap - 1)]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _wait_for_job(w, p, gq_first, gq_last, gq_next):
+    """Slot ``w`` joins the end of pool ``p``'s waiting slots."""
+    gq_next[w] = -1
+    if gq_last[p] >= 0:
+        gq_next[gq_last[p]] = w
+    else:
+        gq_first[p] = w
+    gq_last[p] = w
+
+
+@njit(cache=True, inline="always")
+def _release(gr, now, group_first_job, pool_of_job, ready, items, it_tail, fq, f_tail, mask):
+    """Put the jobs of group ``gr`` in their pools' queues, with one put event each.
+
+    Consecutive put events of one pool are queued as one entry (pool, count): processing
+    them back to back is what SimPy does, since nothing else can come between them.
+    """
+    run_pool = -1
+    run_len = 0
+    for j in range(group_first_job[gr], group_first_job[gr + 1]):
+        ready[j] = now
+        p = pool_of_job[j]
+        items[it_tail[p]] = j
+        it_tail[p] += 1
+        if p != run_pool and run_len > 0:
+            fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
+            f_tail += 1
+            run_len = 0
+        run_pool = p
+        run_len += 1
+    if run_len > 0:
+        fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
+        f_tail += 1
+    return f_tail
+
+
+@njit(cache=True, error_model="numpy")
+def _simulate(
+    time_s, service, pool_of_job, group_of_job, group_first_job, group_next, group_file, n_files,
+    arr_groups, arr_times, worker_pool, worker_gpu, pool_always, pool_offset_h, pool_on, pool_wait_h,
+    pool_starts_cum, keep_alive_s, load_time_s, n_gpus, n_services, n_pools,
+):
+    n = time_s.shape[0]
+    n_workers = worker_pool.shape[0]
+    ready = np.zeros(n)
+    start = np.zeros(n)
+    end = np.zeros(n)
+    cold = np.zeros(n, dtype=np.bool_)
+    file_end = np.full(n_files, np.nan)
+    group_left = group_first_job[1:] - group_first_job[:-1]
+    max_group = 1
+    for gr in range(group_left.shape[0]):
+        max_group = max(max_group, group_left[gr])
+
+    # Per-pool FIFO of jobs: each job enters once, so a segment per pool never wraps.
+    it_off = np.zeros(n_pools + 1, dtype=np.int64)
+    for j in range(n):
+        it_off[pool_of_job[j] + 1] += 1
+    for p in range(n_pools):
+        it_off[p + 1] += it_off[p]
+    items = np.empty(max(n, 1), dtype=np.int64)
+    it_head = it_off[:-1].copy()
+    it_tail = it_off[:-1].copy()
+    # Per-pool FIFO of waiting slots (SimPy's get_queue) as a linked list: a slot waits at most once.
+    gq_first = np.full(n_pools, -1, dtype=np.int64)
+    gq_last = np.full(n_pools, -1, dtype=np.int64)
+    gq_next = np.full(max(n_workers, 1), -1, dtype=np.int64)
+
+    inflight = np.zeros((n_gpus, n_services), dtype=np.int64)
+    last_period = np.full((n_gpus, n_services), -1, dtype=np.int64)
+    last_end = np.zeros((n_gpus, n_services))
+    w_period = np.zeros(n_workers, dtype=np.int64)
+
+    # Events due now: a ring (power-of-two size, grown when needed) of packed events.
+    fq = np.empty(1024, dtype=np.int64)
+    mask = 1023
+    f_head = 0
+    f_tail = 0  # counters; the slot is counter & mask
+    # Events due later: a binary heap on (time, creation counter); at most one per slot, plus the arrivals.
+    hcap = n_workers + 2
+    ht = np.empty(hcap)
+    hs = np.empty(hcap, dtype=np.int64)
+    hp = np.empty(hcap, dtype=np.int64)
+    hsize = 0
+    seq = 0
+
+    now = 0.0
+    events = n_workers + 1  # SimPy's Initialize events of the slots and of the arrivals
+    for w in range(n_workers):  # every slot asks its pool for a job, in registration order
+        _wait_for_job(w, worker_pool[w], gq_first, gq_last, gq_next)
+
+    n_arr = arr_groups.shape[0]
+    arr_i = 0
+    resume_arrival = False  # the arrival process was woken by its timeout
+    kind = _ARR  # the arrival process's first step, at t = 0 after the slots
+    a = 0
+    b = 0
+    while True:
+        # room for what one event can schedule: a group's puts, a get, a timeout
+        if f_tail - f_head + max_group + 2 > mask + 1:
+            fq = _grow(fq, f_head & mask, f_tail - f_head)
+            f_tail -= f_head
+            f_head = 0
+            mask = fq.shape[0] - 1
+        if kind < 0:
+            if hsize > 0 and ht[0] == now:
+                code = hp[0]
+                hsize = _heap_pop(ht, hs, hp, hsize)
+            elif f_head != f_tail:
+                code = fq[f_head & mask]
+                f_head += 1
+            elif hsize > 0:
+                now = ht[0]
+                continue
+            else:
+                break
+            events += 1
+            kind = code & 7
+            a = (code >> 3) & 0x1FFFFF
+            b = code >> 24
+
+        new_t = -1.0  # a timeout to schedule: (new_t, new_code)
+        new_code = -1
+        serve_pool = -1  # a pool whose head waiting slot may take a job
+        if kind == _PUT:  # b put events of pool a: each lets the head waiting slot take a job
+            events += b - 1
+            p = a
+            for _ in range(b):
+                w = gq_first[p]
+                if w < 0 or it_head[p] == it_tail[p]:
+                    break
+                gq_first[p] = gq_next[w]
+                if gq_first[p] < 0:
+                    gq_last[p] = -1
+                fq[f_tail & mask] = _pack(_GET, w, items[it_head[p]])
+                it_head[p] += 1
+                f_tail += 1
+        elif kind == _GET or kind == _WAKE:
+            w, j = a, b
+            p = worker_pool[w]
+            if kind == _GET and not pool_always[p]:
+                h = _hour(now)
+                hw = (pool_offset_h[p] + h) % WEEK_H
+                if not pool_on[p, hw]:
+                    wait = pool_wait_h[p, hw]
+                    nxt = now if wait == 0 else float(h + wait) * HOUR_S
+                    new_t, new_code = now + (nxt - now), _pack(_WAKE, w, j)
+            if new_code < 0:  # the slot starts job j now
+                s = service[j]
+                g = worker_gpu[w]
+                period = 0
+                if not pool_always[p]:
+                    hh = pool_offset_h[p] + _hour(now)
+                    week = hh // WEEK_H
+                    period = week * pool_starts_cum[p, WEEK_H] + pool_starts_cum[p, hh - week * WEEK_H + 1]
+                busy = inflight[g, s]
+                dur = time_s[j]
+                if busy == 0:
+                    lp = last_period[g, s]
+                    if lp < 0 or lp != period or now - last_end[g, s] > keep_alive_s[s]:
+                        cold[j] = True
+                        dur += load_time_s[s]
+                inflight[g, s] = busy + 1
+                start[j] = now
+                w_period[w] = period
+                new_t, new_code = now + dur, _pack(_END, w, j)
+        elif kind == _END:
+            w, j = a, b
+            p = worker_pool[w]
+            s = service[j]
+            g = worker_gpu[w]
+            end[j] = now
+            inflight[g, s] -= 1
+            period = w_period[w]
+            lp = last_period[g, s]
+            if lp < 0 or lp != period or last_end[g, s] < now:
+                last_period[g, s] = period
+                last_end[g, s] = now
+            gr = group_of_job[j]
+            group_left[gr] -= 1
+            if group_left[gr] == 0:
+                nx = group_next[gr]
+                if nx >= 0:
+                    f_tail = _release(nx, now, group_first_job, pool_of_job, ready, items, it_tail, fq, f_tail, mask)
+                else:
+                    file_end[group_file[gr]] = now
+            _wait_for_job(w, p, gq_first, gq_last, gq_next)  # the slot asks for its next job
+            serve_pool = p
+        else:  # _ARR: release the first groups now due, then wait for the next arrival
+            while arr_i < n_arr:
+                if not resume_arrival and arr_times[arr_i] > now:
+                    t = arr_times[arr_i]
+                    new_t, new_code = now + (t - now), _pack(_ARR, 0, 0)
+                    resume_arrival = True  # woken by its timeout, it releases that group at once
+                    break
+                resume_arrival = False
+                if f_tail - f_head + max_group + 2 > mask + 1:
+                    fq = _grow(fq, f_head & mask, f_tail - f_head)
+                    f_tail -= f_head
+                    f_head = 0
+                    mask = fq.shape[0] - 1
+                f_tail = _release(arr_groups[arr_i], now, group_first_job, pool_of_job, ready, items, it_tail,
+                                  fq, f_tail, mask)
+                arr_i += 1
+            if new_code < 0:
+                events += 1  # the arrival process ends: SimPy processes its exit event
+        kind = -1
+        if serve_pool >= 0:
+            p = serve_pool
+            w = gq_first[p]
+            if w >= 0 and it_head[p] < it_tail[p]:
+                gq_first[p] = gq_next[w]
+                if gq_first[p] < 0:
+                    gq_last[p] = -1
+                fq[f_tail & mask] = _pack(_GET, w, items[it_head[p]])
+                it_head[p] += 1
+                f_tail += 1
+        if new_code >= 0:
+            if new_t == now:  # a timeout ending now is processed after the events already due now
+                fq[f_tail & mask] = new_code
+                f_tail += 1
+            else:
+                hsize = _heap_push(ht, hs, hp, hsize, new_t, seq, new_code)
+                seq += 1
+    return ready, start, end, cold, file_end, events
+
+
+# -- Python side -----------------------------------------------------------------------------
+
+
+def _schedule_arrays(pools):
+    """Per pool: always-on flag, hour offset, weekly mask, hours to next on, cumulative switch-ons."""
+    n = len(pools)
+    always = np.zeros(n, dtype=np.bool_)
+    offset = np.zeros(n, dtype=np.int64)
+    on = np.ones((n, WEEK_H), dtype=np.bool_)
+    wait = np.zeros((n, WEEK_H), dtype=np.int64)
+    starts_cum = np.zeros((n, WEEK_H + 1), dtype=np.int64)
+    for i, p in enumerate(pools):
+        sch = p.schedule
+        always[i] = sch.always
+        offset[i] = sch.offset_h
+        on[i] = sch.weekly_on
+        idx = np.flatnonzero(sch.weekly_on)
+        ahead = np.concatenate([idx, idx + WEEK_H])
+        hours = np.arange(WEEK_H)
+        wait[i] = ahead[np.searchsorted(ahead, hours)] - hours
+        starts = sch.weekly_on & ~np.roll(sch.weekly_on, 1)
+        starts_cum[i, 1:] = np.cumsum(starts)
+    return always, offset, on, wait, starts_cum
+
+
+def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
+    """Run the compiled engine on pre-sampled jobs; same contract as ``model.simulate``."""
+    gfile = np.asarray(jobs.group_file, dtype=np.int64)
+    if len(gfile):
+        first_groups = np.flatnonzero(np.r_[True, gfile[1:] != gfile[:-1]])
+        times = np.asarray(file_arrival_s, dtype=float)[gfile[first_groups]]
+        order = np.argsort(times, kind="stable")
+        arr_groups, arr_times = first_groups[order].astype(np.int64), times[order]
+    else:
+        arr_groups, arr_times = np.zeros(0, np.int64), np.zeros(0)
+    worker_pool, worker_gpu = [], []
+    gpu0 = 0
+    for pi, p in enumerate(pools):
+        for g in range(p.gpus):
+            worker_pool += [pi] * p.slots_per_gpu
+            worker_gpu += [gpu0 + g] * p.slots_per_gpu
+        gpu0 += p.gpus
+    always, offset, on, wait, starts_cum = _schedule_arrays(pools)
+    keep = np.array([np.inf if s.keep_alive_s is None else float(s.keep_alive_s) for s in services], dtype=float)
+    load_t = np.array([float(s.load_time_s) for s in services], dtype=float)
+    load_e = np.array([float(s.load_energy_j) for s in services], dtype=float)
+    service = np.asarray(jobs.service, dtype=np.int64)
+    ready, start, end, cold, file_end, events = _simulate(
+        np.asarray(jobs.time_s, dtype=float), service, np.asarray(jobs.pool, dtype=np.int64),
+        np.asarray(jobs.group, dtype=np.int64), np.asarray(jobs.group_first_job, dtype=np.int64),
+        np.asarray(jobs.group_next, dtype=np.int64), gfile, len(file_arrival_s), arr_groups, arr_times,
+        np.asarray(worker_pool, dtype=np.int64), np.asarray(worker_gpu, dtype=np.int64),
+        always, offset, on, wait, starts_cum, keep, load_t, max(gpu0, 1), max(len(services), 1), max(len(pools), 1),
+    )
+    extra = np.where(cold, load_e[service] if len(service) else 0.0, 0.0)
+    return Timings(
+        ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=end - start,
+        energy_j=np.asarray(jobs.energy_j, dtype=float) + extra, file_end_s=file_end, events=int(events),
+    )
+
+
+def warm_up() -> None:
+    """Compile the engine (or load it from numba's on-disk cache) on a two-job case."""
+    if not AVAILABLE:
+        return
+    from .jobs import JobTable
+    from .model import PoolSpec, ServiceSpec
+    from .provisioning import Schedule
+
+    one = np.zeros(2, dtype=np.int64)
+    jobs = JobTable(
+        file=np.array([0, 0]), group=np.array([0, 1]), service=one, pool=one, language=one, content=one,
+        target=np.full(2, -1), time_s=np.ones(2), energy_j=np.ones(2), audio_s=np.zeros(2), tokens_in=np.zeros(2),
+        tokens_out=np.zeros(2), group_first_job=np.array([0, 1, 2]), group_next=np.array([1, -1]),
+        group_file=np.array([0, 0]), services=("s",), pools=("p",),
+    )
+    mask = np.zeros(WEEK_H, dtype=bool)
+    mask[9:17] = True
+    simulate_fast(jobs, np.array([1.0]), [PoolSpec(1, 1, Schedule(mask, 0))], [ServiceSpec(None, 1.0, 1.0)])

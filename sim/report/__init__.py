@@ -1,0 +1,10 @@
+"""The report of a run: charts, ``report.html`` (English or French) and ``report.md``.
+
+Built only from the files of a finished run folder (``carbonsim report RUN_DIR``), or as the
+last step of ``carbonsim run``.
+"""
+
+from .build import build_report, report_step
+from .rundata import RunFolderError, load_run
+
+__all__ = ["build_report", "report_step", "RunFolderError", "load_run"]

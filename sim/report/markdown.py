@@ -1,0 +1,49 @@
+"""``report.md``: the report's summary in Markdown, for pasting into other documents.
+
+Same content as the HTML (headline figures, budget, decision, recommendation, assumptions);
+figures are referenced by their relative path in the run folder.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .charts import Rendered
+from .content import Content, Table
+from .i18n import Strings
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(tb: Table) -> list[str]:
+    rows = ["| " + " | ".join(_esc(h) for h in tb.header) + " |",
+            "|" + "|".join("---" if i == 0 else "---:" for i in range(len(tb.header))) + "|"]
+    for row in tb.rows:
+        rows.append("| " + " | ".join(_esc(getattr(c, "text", c)) for c in row) + " |")
+    return ([f"*{_esc(tb.caption)}*", ""] if tb.caption else []) + rows + [""]
+
+
+def _demote(md: str, levels: int = 2) -> str:
+    """Move Markdown ATX headings down so they sit under this summary's own sections."""
+    return re.sub(r"^(#{1,6})(\s)", lambda m: "#" * min(6, len(m.group(1)) + levels) + m.group(2), md, flags=re.M)
+
+
+def render_markdown(c: Content, rendered: list[Rendered], t: Strings, period: str) -> str:
+    out = [f"# {c.title}", "", c.subtitle, "", f"## {t('sec.headline')}", ""]
+    out += md_table(c.headline)
+    out += [n + "\n" for n in c.headline_notes]
+    out += [f"## {t('sec.charts')}", ""]
+    for r in rendered:
+        out += [f"![{t(f'fig.{r.name}.title', period=period)}](figures/{r.name}.png)", ""]
+    out += [f"## {t('sec.table')}", ""] + md_table(c.monthly[0])
+    out += [f"## {t('sec.decision')}", ""]
+    if c.decision is not None:
+        out += md_table(c.decision) + md_table(c.ranking)
+    out += [c.decision_note, ""]
+    if c.recommendation_md.strip():
+        out += [f"## {t('sec.recommendation')}", "", _demote(c.recommendation_md.strip()), ""]
+    out += [f"## {t('sec.assumptions')}", ""] + md_table(c.assumptions)
+    out += [f"## {t('sec.method')}", ""] + [p + "\n" for p in c.method]
+    return "\n".join(out).rstrip() + "\n"

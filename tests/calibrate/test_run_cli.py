@@ -1,0 +1,70 @@
+"""`carbonsim calibrate` end to end on tiny models: the profile loads in the simulator,
+and failures (missing model, unreachable Ollama, corrupt audio, empty text) are recorded."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from calibrate.cli import calibrate
+from sim.profile import load_profile
+
+
+@pytest.fixture(scope="module")
+def run_samples(samples_dir, tmp_path_factory):
+    """The English samples, plus a corrupt audio file and an empty text."""
+    root = tmp_path_factory.mktemp("run-samples")
+    for kind in ("audio", "video", "text"):
+        shutil.copytree(samples_dir / kind / "en", root / kind / "en")
+    (root / "audio" / "en" / "zz-corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage")
+    (root / "text" / "en" / "empty.txt").write_text("")
+    return root
+
+
+@pytest.mark.slow
+def test_calibrate_run_writes_a_profile_the_simulator_loads(run_samples, whisper_dir, tiny_nllb, fake_ollama, tmp_path):
+    out = tmp_path / "cal.yaml"
+    args = ["run", "--out", str(out), "--samples", str(run_samples), "--device", "cpu", "--repeats", "2", "--warmup", "1",
+            "--idle-s", "1", "--whisper-model", str(whisper_dir), "--nllb-model", str(tiny_nllb),
+            "--ollama-model", "tiny-mistral:latest", "--ollama-host", fake_ollama, "--vm-sku", "laptop"]
+    res = CliRunner().invoke(calibrate, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    prof = load_profile(out)
+    assert prof.measurement.method.startswith("codecarbon") or prof.measurement.method == "rapl"
+    assert prof.hardware.vm_sku == "laptop" and prof.hardware.host_idle_power_w > 0
+    services = {m.service for m in prof.models.values()}
+    assert services == {"transcribe", "translate", "generate"}
+    whisper = next(m for m in prof.models.values() if m.service == "transcribe")
+    assert whisper.fit["time_s"].n >= 6 and whisper.load.time_s > 0
+    gen = next(m for m in prof.models.values() if m.service == "generate")
+    assert set(gen.chars_per_token) == {"en", "fr", "es", "ar"}
+    failed = {(f.sample, f.model) for f in prof.failures}
+    assert any(s.endswith("zz-corrupt.wav") for s, _ in failed)
+    assert sum(s.endswith("empty.txt") for s, _ in failed) == 2  # translate and generate both report it
+    shown = CliRunner().invoke(calibrate, ["show", str(out)])
+    assert shown.exit_code == 0 and "transcribe" in shown.output
+
+
+def test_missing_model_and_unreachable_ollama_are_recorded_and_the_rest_runs(run_samples, tmp_path, tiny_nllb):
+    out = tmp_path / "partial.yaml"
+    args = ["run", "--out", str(out), "--samples", str(run_samples), "--device", "cpu", "--repeats", "1", "--warmup", "0",
+            "--idle-s", "0.5", "--services", "transcribe,translate,generate", "--whisper-model", str(tmp_path / "missing-model"),
+            "--nllb-model", str(tiny_nllb), "--ollama-host", "http://127.0.0.1:9", "--meter", "codecarbon-cpu-load"]
+    res = CliRunner().invoke(calibrate, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    prof = load_profile(out)
+    assert [m.service for m in prof.models.values()] == ["translate"]
+    errors = " ".join(f.error for f in prof.failures)
+    assert "missing-model" in errors and "ollama serve" in errors
+
+
+def test_unknown_service_is_a_usage_error(tmp_path):
+    res = CliRunner().invoke(calibrate, ["run", "--out", str(tmp_path / "x.yaml"), "--services", "dance"])
+    assert res.exit_code == 2 and "dance" in res.output
+
+
+def test_tokens_command_prints_ratios():
+    res = CliRunner().invoke(calibrate, ["tokens"])
+    assert res.exit_code == 0 and "ar:" in res.output
