@@ -26,13 +26,20 @@ class Criterion:
     unit: str
     label: str
     label_fr: str
+    linked: tuple[str, ...] = ()  # criteria it is computed from, or that are computed from it
+
+
 
 
 #: Every criterion, in the order of the outputs. Weights are set in the options file.
 CRITERIA: dict[str, Criterion] = {c.name: c for c in (
-    Criterion("energy", "cost", "kWh", "facility energy over the horizon", "énergie du centre de données sur l'horizon"),
-    Criterion("carbon", "cost", "kgCO2e", "emissions over the horizon", "émissions sur l'horizon"),
-    Criterion("carbon_final_year", "cost", "kgCO2e", "emissions in the final year", "émissions de la dernière année"),
+    Criterion("energy", "cost", "kWh", "facility energy over the horizon", "énergie du centre de données sur l'horizon",
+              ("carbon", "carbon_final_year")),
+    # emissions = facility energy x grid intensity + embodied: they move with energy by construction
+    Criterion("carbon", "cost", "kgCO2e", "emissions over the horizon", "émissions sur l'horizon",
+              ("energy", "carbon_final_year")),
+    Criterion("carbon_final_year", "cost", "kgCO2e", "emissions in the final year", "émissions de la dernière année",
+              ("energy", "carbon")),
     Criterion("cost", "cost", "USD", "VM cost over the horizon", "coût des VM sur l'horizon"),
     Criterion("performance", "cost", "s", "P95 file latency in the final year", "latence P95 par fichier, dernière année"),
     Criterion("scalability", "benefit", "share", "capacity headroom at the horizon", "marge de capacité à l'horizon"),

@@ -185,6 +185,8 @@ def evaluate(res: Resolved, spec: OptionsFile, *, baseline_mc: MonteCarloResult 
                centre=None if uniform else w, half_width=None if uniform else spec.smaa.half_width)
     scores["smaa"] = sm.acceptability[:, 0]
     flags, corr = double_counting(p50, criteria, benefit, spec.double_count_threshold)
+    # Criteria computed from one another double count whatever the options at hand show.
+    flags = {c: sorted(set(flags[c]) | set(CRITERIA[c].linked), key=criteria.index) for c in criteria}
     labels = {lang: {nm: option_label(spec, nm, lang) for nm in names} for lang in ("en", "fr")}
     return DecisionResult(
         options=names, labels=labels, criteria=criteria, values=values, weights=weights, bounds=bounds, benefit=benefit,

@@ -70,42 +70,15 @@ def unsupported(scenario) -> list[str]:
 
 @njit(cache=True, inline="always")
 def _hour(t):
-    # Python's float floor division (numba follows CPython's algorithm), as Schedule does.
-    return np.int64(t // HOUR_S)
+    """``int(t // 3600)`` as Python computes it for t >= 0: the exact floor of t / 3600.
 
-
-@njit(cache=True, inline="always")
-def _heap_push(ht, hs, hp, size, t, seq, payload):
-    i = size
-    while i > 0:
-        parent = (i - 1) >> 1
-        if ht[parent] < t or (ht[parent] == t and hs[parent] < seq):
-            break
-        ht[i], hs[i], hp[i] = ht[parent], hs[parent], hp[parent]
-        i = parent
-    ht[i], hs[i], hp[i] = t, seq, payload
-    return size + 1
-
-
-@njit(cache=True, inline="always")
-def _heap_pop(ht, hs, hp, size):
-    """Remove the root (read it before calling); returns the new size."""
-    size -= 1
-    t, sq, pl = ht[size], hs[size], hp[size]
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= size:
-            break
-        r = c + 1
-        if r < size and (ht[r] < ht[c] or (ht[r] == ht[c] and hs[r] < hs[c])):
-            c = r
-        if t < ht[c] or (t == ht[c] and sq < hs[c]):
-            break
-        ht[i], hs[i], hp[i] = ht[c], hs[c], hp[c]
-        i = c
-    ht[i], hs[i], hp[i] = t, sq, pl
-    return size
+    Dividing first can round up onto the next whole hour just below it; one check fixes
+    that, and avoids the ``fmod`` call of floor division.
+    """
+    h = np.floor(t / HOUR_S)
+    if h * HOUR_S > t:
+        h -= 1.0
+    return np.int64(h)
 
 
 @njit(cache=True, inline="always")
@@ -124,43 +97,6 @@ def _grow(fq, f_head, f_count):
     return out
 
 
-@njit(cache=True, inline="always")
-def _wait_for_job(w, p, gq_first, gq_last, gq_next):
-    """Slot ``w`` joins the end of pool ``p``'s waiting slots."""
-    gq_next[w] = -1
-    if gq_last[p] >= 0:
-        gq_next[gq_last[p]] = w
-    else:
-        gq_first[p] = w
-    gq_last[p] = w
-
-
-@njit(cache=True, inline="always")
-def _release(gr, now, group_first_job, pool_of_job, ready, items, it_tail, fq, f_tail, mask):
-    """Put the jobs of group ``gr`` in their pools' queues, with one put event each.
-
-    Consecutive put events of one pool are queued as one entry (pool, count): processing
-    them back to back is what SimPy does, since nothing else can come between them.
-    """
-    run_pool = -1
-    run_len = 0
-    for j in range(group_first_job[gr], group_first_job[gr + 1]):
-        ready[j] = now
-        p = pool_of_job[j]
-        items[it_tail[p]] = j
-        it_tail[p] += 1
-        if p != run_pool and run_len > 0:
-            fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
-            f_tail += 1
-            run_len = 0
-        run_pool = p
-        run_len += 1
-    if run_len > 0:
-        fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
-        f_tail += 1
-    return f_tail
-
-
 @njit(cache=True, error_model="numpy")
 def _simulate(
     time_s, service, pool_of_job, group_of_job, group_first_job, group_next, group_file, n_files,
@@ -173,10 +109,14 @@ def _simulate(
     start = np.zeros(n)
     end = np.zeros(n)
     cold = np.zeros(n, dtype=np.bool_)
-    file_end = np.full(n_files, np.nan)
-    group_left = group_first_job[1:] - group_first_job[:-1]
+    file_end = np.empty(n_files)
+    for f in range(n_files):
+        file_end[f] = np.nan
+    n_groups = group_first_job.shape[0] - 1
+    group_left = np.empty(n_groups, dtype=np.int64)
     max_group = 1
-    for gr in range(group_left.shape[0]):
+    for gr in range(n_groups):
+        group_left[gr] = group_first_job[gr + 1] - group_first_job[gr]
         max_group = max(max_group, group_left[gr])
 
     # Per-pool FIFO of jobs: each job enters once, so a segment per pool never wraps.
@@ -214,8 +154,14 @@ def _simulate(
     now = 0.0
     events = n_workers + 1  # SimPy's Initialize events of the slots and of the arrivals
     for w in range(n_workers):  # every slot asks its pool for a job, in registration order
-        _wait_for_job(w, worker_pool[w], gq_first, gq_last, gq_next)
+        p = worker_pool[w]
+        if gq_last[p] >= 0:
+            gq_next[gq_last[p]] = w
+        else:
+            gq_first[p] = w
+        gq_last[p] = w
 
+    # Helpers are written inline: passing arrays to functions costs atomic reference counts.
     n_arr = arr_groups.shape[0]
     arr_i = 0
     resume_arrival = False  # the arrival process was woken by its timeout
@@ -223,16 +169,30 @@ def _simulate(
     a = 0
     b = 0
     while True:
-        # room for what one event can schedule: a group's puts, a get, a timeout
+        # room for what one step can queue: a group's puts or gets, a get, a timeout
         if f_tail - f_head + max_group + 2 > mask + 1:
             fq = _grow(fq, f_head & mask, f_tail - f_head)
             f_tail -= f_head
             f_head = 0
             mask = fq.shape[0] - 1
         if kind < 0:
-            if hsize > 0 and ht[0] == now:
+            if hsize > 0 and ht[0] == now:  # pop the heap's root, sift the last entry down
                 code = hp[0]
-                hsize = _heap_pop(ht, hs, hp, hsize)
+                hsize -= 1
+                t, sq, pl = ht[hsize], hs[hsize], hp[hsize]
+                i = 0
+                while True:
+                    c = 2 * i + 1
+                    if c >= hsize:
+                        break
+                    r = c + 1
+                    if r < hsize and (ht[r] < ht[c] or (ht[r] == ht[c] and hs[r] < hs[c])):
+                        c = r
+                    if t < ht[c] or (t == ht[c] and sq < hs[c]):
+                        break
+                    ht[i], hs[i], hp[i] = ht[c], hs[c], hp[c]
+                    i = c
+                ht[i], hs[i], hp[i] = t, sq, pl
             elif f_head != f_tail:
                 code = fq[f_head & mask]
                 f_head += 1
@@ -249,19 +209,13 @@ def _simulate(
         new_t = -1.0  # a timeout to schedule: (new_t, new_code)
         new_code = -1
         serve_pool = -1  # a pool whose head waiting slot may take a job
+        serve_max = 1
+        rel_group = -1  # a group to release now
+        next_kind = -1  # a step to take next without popping an event (the arrival process going on)
         if kind == _PUT:  # b put events of pool a: each lets the head waiting slot take a job
             events += b - 1
-            p = a
-            for _ in range(b):
-                w = gq_first[p]
-                if w < 0 or it_head[p] == it_tail[p]:
-                    break
-                gq_first[p] = gq_next[w]
-                if gq_first[p] < 0:
-                    gq_last[p] = -1
-                fq[f_tail & mask] = _pack(_GET, w, items[it_head[p]])
-                it_head[p] += 1
-                f_tail += 1
+            serve_pool = a
+            serve_max = b
         elif kind == _GET or kind == _WAKE:
             w, j = a, b
             p = worker_pool[w]
@@ -306,36 +260,63 @@ def _simulate(
             gr = group_of_job[j]
             group_left[gr] -= 1
             if group_left[gr] == 0:
-                nx = group_next[gr]
-                if nx >= 0:
-                    f_tail = _release(nx, now, group_first_job, pool_of_job, ready, items, it_tail, fq, f_tail, mask)
+                if group_next[gr] >= 0:
+                    rel_group = group_next[gr]
                 else:
                     file_end[group_file[gr]] = now
-            _wait_for_job(w, p, gq_first, gq_last, gq_next)  # the slot asks for its next job
+            # the slot asks for its next job: it joins the waiting slots, and the head may take a
+            # job once the release below has put the next group's jobs in the queues
+            if gq_last[p] >= 0:
+                gq_next[gq_last[p]] = w
+            else:
+                gq_first[p] = w
+            gq_last[p] = w
+            gq_next[w] = -1
             serve_pool = p
-        else:  # _ARR: release the first groups now due, then wait for the next arrival
-            while arr_i < n_arr:
-                if not resume_arrival and arr_times[arr_i] > now:
-                    t = arr_times[arr_i]
-                    new_t, new_code = now + (t - now), _pack(_ARR, 0, 0)
-                    resume_arrival = True  # woken by its timeout, it releases that group at once
-                    break
-                resume_arrival = False
-                if f_tail - f_head + max_group + 2 > mask + 1:
-                    fq = _grow(fq, f_head & mask, f_tail - f_head)
-                    f_tail -= f_head
-                    f_head = 0
-                    mask = fq.shape[0] - 1
-                f_tail = _release(arr_groups[arr_i], now, group_first_job, pool_of_job, ready, items, it_tail,
-                                  fq, f_tail, mask)
+        else:  # _ARR: the arrival process releases each first group that is due, one per step
+            if resume_arrival:  # woken by its timeout: the group it waited for goes first
+                rel_group = arr_groups[arr_i]
                 arr_i += 1
-            if new_code < 0:
+                resume_arrival = False
+            elif arr_i < n_arr and not arr_times[arr_i] > now:
+                rel_group = arr_groups[arr_i]
+                arr_i += 1
+            if arr_i < n_arr:
+                t = arr_times[arr_i]
+                if t > now:
+                    new_t, new_code = now + (t - now), _pack(_ARR, 0, 0)
+                    resume_arrival = True
+                else:
+                    next_kind = _ARR
+            else:
                 events += 1  # the arrival process ends: SimPy processes its exit event
-        kind = -1
+        kind = next_kind
+
+        if rel_group >= 0:  # put the group's jobs in their pools' queues, one put event each
+            # consecutive puts of one pool are queued as one entry (pool, count): nothing can
+            # come between them, so processing them back to back is what SimPy does
+            run_pool = -1
+            run_len = 0
+            for jj in range(group_first_job[rel_group], group_first_job[rel_group + 1]):
+                ready[jj] = now
+                pp = pool_of_job[jj]
+                items[it_tail[pp]] = jj
+                it_tail[pp] += 1
+                if pp != run_pool and run_len > 0:
+                    fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
+                    f_tail += 1
+                    run_len = 0
+                run_pool = pp
+                run_len += 1
+            if run_len > 0:
+                fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
+                f_tail += 1
         if serve_pool >= 0:
             p = serve_pool
-            w = gq_first[p]
-            if w >= 0 and it_head[p] < it_tail[p]:
+            for _ in range(serve_max):
+                w = gq_first[p]
+                if w < 0 or it_head[p] == it_tail[p]:
+                    break
                 gq_first[p] = gq_next[w]
                 if gq_first[p] < 0:
                     gq_last[p] = -1
@@ -346,8 +327,16 @@ def _simulate(
             if new_t == now:  # a timeout ending now is processed after the events already due now
                 fq[f_tail & mask] = new_code
                 f_tail += 1
-            else:
-                hsize = _heap_push(ht, hs, hp, hsize, new_t, seq, new_code)
+            else:  # push on the heap, sift up
+                i = hsize
+                while i > 0:
+                    parent = (i - 1) >> 1
+                    if ht[parent] < new_t or (ht[parent] == new_t and hs[parent] < seq):
+                        break
+                    ht[i], hs[i], hp[i] = ht[parent], hs[parent], hp[parent]
+                    i = parent
+                ht[i], hs[i], hp[i] = new_t, seq, new_code
+                hsize += 1
                 seq += 1
     return ready, start, end, cold, file_end, events
 

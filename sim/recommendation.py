@@ -56,8 +56,8 @@ _T = {
         "infeasible": "## Infeasible options",
         "infeasible_row": "- **{opt}** ({label}): exceeding the budget is {word} ({p:.0%}).",
         "notes": "## Notes",
-        "double": "- {a} and {b} order the options alike (Spearman rho {rho:.2f}): they count the same effect twice, "
-                  "together weighing {w:.0%}.",
+        "double": "- {a} and {b} double count (Spearman rho of their medians across options {rho}): together they "
+                  "weigh {w:.0%}, more than either weight says.",
         "crn": "- Common random numbers cut the variance of the emission differences to a median {ratio:.1%} of what "
                "independent runs would give.",
         "smaa_note": "- SMAA-2 draws the weights {how}; acceptability = share of draws in which an option has a rank.",
@@ -92,8 +92,8 @@ _T = {
         "infeasible": "## Options écartées",
         "infeasible_row": "- **{opt}** ({label}) : le dépassement du budget est {word} ({p:.0%}).",
         "notes": "## Remarques",
-        "double": "- {a} et {b} classent les options de la même façon (rho de Spearman {rho:.2f}) : elles comptent deux fois "
-                  "le même effet, pour un poids total de {w:.0%}.",
+        "double": "- {a} et {b} comptent deux fois le même effet (rho de Spearman de leurs médianes entre options {rho}) : "
+                  "ensemble elles pèsent {w:.0%}, plus que chaque poids ne le dit.",
         "crn": "- Les nombres aléatoires communs réduisent la variance des écarts d'émissions à {ratio:.1%} (médiane) de "
                "celle de tirages indépendants.",
         "smaa_note": "- SMAA-2 tire les poids {how} ; acceptabilité = part des tirages où une option occupe un rang.",
@@ -197,8 +197,8 @@ def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
             if b in d.ranked and (b, a) not in seen:
                 seen.add((a, b))
                 w = d.weights[d.index(a)] + d.weights[d.index(b)]
-                rho = d.correlation[a][b] or 0.0
-                lines.append(num(t["double"], a=crit_label[a], b=crit_label[b], rho=rho, w=w))
+                rho = d.correlation[a][b]
+                lines.append(num(t["double"], a=crit_label[a], b=crit_label[b], rho="-" if rho is None else f"{rho:.2f}", w=w))
     ratio = d.crn_variance_ratio()[1:, jc]
     ratio = ratio[np.isfinite(ratio)]
     if len(ratio):

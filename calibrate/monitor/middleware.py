@@ -113,7 +113,7 @@ class CarbonMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     async def _lifespan(self, scope: dict, receive: Callable, send: Callable) -> None:
-        async def watch(message_in: Any = None) -> dict:
+        async def watch() -> dict:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._start()

@@ -214,10 +214,12 @@ class Store:
             batch = [self._queue.get(timeout=self.flush_interval_s)]
         except queue.Empty:
             return []
-        deadline = time.monotonic() + self.flush_interval_s
+        # Let records gather, then take them all: one wake-up per flush interval rather than one
+        # per record keeps this thread from contending with the event loop for the GIL.
+        self._stop.wait(self.flush_interval_s)
         while len(batch) < self.batch_max:
             try:
-                batch.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0.0)))
+                batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
         return batch

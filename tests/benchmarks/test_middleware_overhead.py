@@ -36,7 +36,7 @@ TARGET_P99_S = 1e-3
 
 SERVER = textwrap.dedent(
     '''
-    import sys, threading, time
+    import socket, sys, threading, time
     import uvicorn
     from fastapi import FastAPI
     from calibrate.monitor import CarbonMiddleware, CarbonMonitor, carbon_route, report_usage
@@ -86,7 +86,9 @@ SERVER = textwrap.dedent(
     async def get_overheads():
         return {"overheads_s": overheads}
 
-    uvicorn.run(app, fd=fd, log_level="warning", access_log=False)
+    # socket(fileno=) keeps the address family (uvicorn's fd= assumes a Unix socket: no TCP_NODELAY).
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[socket.socket(fileno=fd)])
     '''
 )
 

@@ -104,6 +104,8 @@ def test_decision_json_manifest_and_recommendations(decided):
     assert set(info["best"]) == {"weighted_sum", "topsis", "smaa"}
     assert info["agree"] == (len(set(info["best"].values())) == 1)
     assert set(info["crn_variance_ratio"]) == {"no-generation", "west-europe", "night-batch"}
+    crit = {c["name"]: c for c in info["criteria"]}
+    assert "carbon" in crit["energy"]["double_counts_with"] and "energy" in crit["carbon"]["double_counts_with"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["command"] == "decide"
     assert manifest["decision"]["best"] == info["best"] and manifest["decision"]["replications"] == 4
@@ -115,6 +117,7 @@ def test_decision_json_manifest_and_recommendations(decided):
     assert info["best"]["weighted_sum"] in en and "## Recommendation" in en and "## Recommandation" in fr
     assert "west-europe" in en.split("## Infeasible options")[1]
     assert "## Options écartées" in fr
+    assert "facility energy over the horizon and emissions over the horizon double count" in en
     assert en in output  # decide prints the recommendation
 
 

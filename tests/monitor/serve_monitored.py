@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
 import uvicorn
 from monitor_helpers import StepMeter, make_app
@@ -19,4 +20,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     meter = StepMeter(step_j=1.0)
     monitor = CarbonMonitor(meter=meter, store=args.db, sample_interval_s=0.01, flush_interval_s=0.02)
-    uvicorn.run(make_app(monitor, meter), fd=args.fd, log_level="warning", timeout_graceful_shutdown=5)
+    # socket(fileno=) keeps the address family (uvicorn's fd= assumes a Unix socket).
+    server = uvicorn.Server(uvicorn.Config(make_app(monitor, meter), log_level="warning", timeout_graceful_shutdown=5))
+    server.run(sockets=[socket.socket(fileno=args.fd)])
