@@ -87,22 +87,13 @@ def _pack(kind, a, b):
     return (b << 24) | (a << 3) | kind
 
 
-@njit(cache=True)
-def _grow(fq, f_head, f_count):
-    """The FIFO ring, twice as large, unwrapped (its head at 0)."""
-    cap = fq.shape[0]
-    out = np.empty(2 * cap, dtype=np.int64)
-    for i in range(f_count):
-        out[i] = fq[(f_head + i) & (cap - 1)]
-    return out
-
-
 @njit(cache=True, error_model="numpy")
 def _simulate(
     time_s, service, pool_of_job, group_of_job, group_first_job, group_next, group_file, n_files,
     arr_groups, arr_times, worker_pool, worker_gpu, pool_always, pool_offset_h, pool_on, pool_wait_h,
-    pool_starts_cum, keep_alive_s, load_time_s, n_gpus, n_services, n_pools,
+    pool_starts_cum, keep_alive_s, load_time_s, n_gpus, n_services, n_pools, fifo_size,
 ):
+    """One replication's event loop; ``ok`` is False when ``fifo_size`` was too small (run again, larger)."""
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
     ready = np.zeros(n)
@@ -138,9 +129,12 @@ def _simulate(
     last_end = np.zeros((n_gpus, n_services))
     w_period = np.zeros(n_workers, dtype=np.int64)
 
-    # Events due now: a ring (power-of-two size, grown when needed) of packed events.
-    fq = np.empty(1024, dtype=np.int64)
-    mask = 1023
+    # Events due now: a ring (power-of-two size) of packed events. It is never reallocated
+    # inside the loop (a rebound array costs reference counting on every iteration): if
+    # it would overflow, the run stops and the caller runs it again with a larger ring.
+    fq = np.empty(fifo_size, dtype=np.int64)
+    mask = fifo_size - 1
+    ok = True
     f_head = 0
     f_tail = 0  # counters; the slot is counter & mask
     # Events due later: a binary heap on (time, creation counter); at most one per slot, plus the arrivals.
@@ -171,10 +165,8 @@ def _simulate(
     while True:
         # room for what one step can queue: a group's puts or gets, a get, a timeout
         if f_tail - f_head + max_group + 2 > mask + 1:
-            fq = _grow(fq, f_head & mask, f_tail - f_head)
-            f_tail -= f_head
-            f_head = 0
-            mask = fq.shape[0] - 1
+            ok = False
+            break
         if kind < 0:
             if hsize > 0 and ht[0] == now:  # pop the heap's root, sift the last entry down
                 code = hp[0]
@@ -338,7 +330,7 @@ def _simulate(
                 ht[i], hs[i], hp[i] = new_t, seq, new_code
                 hsize += 1
                 seq += 1
-    return ready, start, end, cold, file_end, events
+    return ready, start, end, cold, file_end, events, ok
 
 
 # -- Python side -----------------------------------------------------------------------------
@@ -388,13 +380,19 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     load_t = np.array([float(s.load_time_s) for s in services], dtype=float)
     load_e = np.array([float(s.load_energy_j) for s in services], dtype=float)
     service = np.asarray(jobs.service, dtype=np.int64)
-    ready, start, end, cold, file_end, events = _simulate(
+    args = (
         np.asarray(jobs.time_s, dtype=float), service, np.asarray(jobs.pool, dtype=np.int64),
         np.asarray(jobs.group, dtype=np.int64), np.asarray(jobs.group_first_job, dtype=np.int64),
         np.asarray(jobs.group_next, dtype=np.int64), gfile, len(file_arrival_s), arr_groups, arr_times,
         np.asarray(worker_pool, dtype=np.int64), np.asarray(worker_gpu, dtype=np.int64),
         always, offset, on, wait, starts_cum, keep, load_t, max(gpu0, 1), max(len(services), 1), max(len(pools), 1),
     )
+    fifo = 1024
+    while True:
+        ready, start, end, cold, file_end, events, ok = _simulate(*args, fifo)
+        if ok:
+            break
+        fifo *= 4  # more events fell due at one instant than the ring holds: run again, larger
     extra = np.where(cold, load_e[service] if len(service) else 0.0, 0.0)
     return Timings(
         ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=end - start,

@@ -193,7 +193,11 @@ def _assemble(cols, services, pools, service_pool_names) -> JobTable:
     cat = {k: (np.concatenate(v) if not empty else np.zeros(0)) for k, v in cols.items()}
     for k in ("file", "stage", "service", "language", "content", "target"):
         cat[k] = cat[k].astype(np.int64)
-    order = np.lexsort((cat["target"], cat["stage"], cat["file"]))
+    # Sort by (file, stage, target): one integer key, unique per job, sorted stably. The
+    # jobs arrive as runs already sorted by file, which the stable sort (timsort) exploits.
+    n_t = int(cat["target"].max()) + 2 if len(cat["target"]) else 1
+    n_k = int(cat["stage"].max()) + 1 if len(cat["stage"]) else 1
+    order = np.argsort((cat["file"] * n_k + cat["stage"]) * n_t + (cat["target"] + 1), kind="stable")
     cat = {k: v[order] for k, v in cat.items()}
     n = len(cat["file"])
     new_group = np.ones(n, dtype=bool)

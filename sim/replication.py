@@ -75,7 +75,8 @@ def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication
     # One stable sort by (service, month) puts each cell's jobs together in their original
     # order, so sums and means over a slice equal those over a boolean mask, bit for bit.
     key = jobs.service * horizon + month
-    order = np.argsort(key, kind="stable")
+    # small integer keys sort stably by radix (linear time)
+    order = np.argsort(key.astype(np.int16) if len(jobs.services) * horizon < 2**15 else key, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=len(jobs.services) * horizon))])
     svc_s, wait_s, lat_s, cold_s = t.service_s[order], wait[order], latency[order], t.cold[order]
     rows = []
@@ -89,7 +90,7 @@ def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication
     # End-to-end latency of files, from arrival to the end of their last job.
     done = np.flatnonzero(~np.isnan(t.file_end_s))
     f_month = inp.files.month[done]
-    f_order = done[np.argsort(f_month, kind="stable")]
+    f_order = done[np.argsort(f_month.astype(np.int16) if horizon < 2**15 else f_month, kind="stable")]
     f_lat = (t.file_end_s - inp.files.arrival_s)[f_order]
     f_bounds = np.concatenate([[0], np.cumsum(np.bincount(f_month, minlength=horizon))])
     for m in range(horizon):

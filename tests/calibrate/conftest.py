@@ -71,9 +71,13 @@ def tiny_nllb(tmp_path_factory) -> Path:
 def fake_ollama():
     pytest.importorskip("ollama")
     pytest.importorskip("mistral_common")
-    from fake_ollama import serve
+    import importlib.util
 
-    server, host = serve()
+    spec = importlib.util.spec_from_file_location("calibrate_fake_ollama", Path(__file__).with_name("fake_ollama.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    server, host = mod.serve()
+
     yield host
     server.shutdown()
     server.server_close()

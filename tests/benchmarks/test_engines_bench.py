@@ -1,0 +1,87 @@
+"""Speed and scale: both engines side by side, the whole default run, peak memory.
+
+Run with `make bench` (or `pytest tests/benchmarks/test_engines_bench.py --benchmark-only
+-o addopts=""`); not part of the default test run. Figures land in the benchmark table and
+in each benchmark's ``extra_info`` (jobs/s, speed-up, wall seconds, peak MiB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.engines import fast_engine, simpy_engine
+from sim.fast import warm_up
+from sim.replication import sample_inputs
+from sim.resolve import load_and_check
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "configs" / "default.yaml"
+CARBONSIM = Path(sys.executable).with_name("carbonsim")
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    """The default scenario's replication 0, sampled once and fed to both engines."""
+    return sample_inputs(load_and_check(DEFAULT), 0)
+
+
+@pytest.mark.parametrize("name, engine, rounds", [("simpy", simpy_engine, 3), ("fast", fast_engine, 30)])
+def test_engine_jobs_per_second(benchmark, inputs, name, engine, rounds):
+    warm_up()
+    timings = benchmark.pedantic(engine, args=(inputs,), rounds=rounds, iterations=1, warmup_rounds=1)
+    assert len(timings.start_s) == len(inputs.jobs)
+    benchmark.extra_info["jobs"] = len(inputs.jobs)
+    benchmark.extra_info["jobs_per_s"] = round(len(inputs.jobs) / benchmark.stats.stats.min)
+
+
+def test_fast_engine_speed_up_over_simpy_side_by_side(benchmark, inputs):
+    """Both engines on the same inputs in one run: best of 3 for SimPy, the benchmark's best for fast."""
+    warm_up()
+    simpy_s = min(_timed(simpy_engine, inputs) for _ in range(3))
+    benchmark.pedantic(fast_engine, args=(inputs,), rounds=30, iterations=1, warmup_rounds=1)
+    fast_s = benchmark.stats.stats.min
+    n = len(inputs.jobs)
+    benchmark.extra_info.update(jobs=n, simpy_jobs_per_s=round(n / simpy_s), fast_jobs_per_s=round(n / fast_s),
+                                speed_up=round(simpy_s / fast_s, 1))
+
+
+def _timed(func, *args) -> float:
+    t0 = time.perf_counter()
+    func(*args)
+    return time.perf_counter() - t0
+
+
+def _simulate_cli(tmp_path: Path, replications: int, workers: int) -> dict:
+    """`carbonsim simulate` on the default config in a fresh process: wall seconds and peak RSS (MiB)."""
+    out = tmp_path / f"run{replications}"
+    probe = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    cmd = [sys.executable, "-c", probe, str(CARBONSIM), "simulate", str(DEFAULT), "-n", str(replications),
+           "--workers", str(workers), "--out", str(out), "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ})
+    wall, rss_kib = done.stdout.split()
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {"wall_s": float(wall), "peak_mib": int(rss_kib) / 1024, "engine": manifest["engine"],
+            "monte_carlo_s": manifest["wall_s"], "jobs": manifest["jobs_simulated"]}
+
+
+def test_default_run_1000_replications_two_workers(benchmark, tmp_path):
+    """The whole `carbonsim simulate --workers 2` at 1,000 replications x 36 months (wall time and peak memory)."""
+    result = benchmark.pedantic(_simulate_cli, args=(tmp_path, 1000, 2), rounds=1, iterations=1)
+    assert result["engine"] == "fast"
+    benchmark.extra_info.update(result)
+
+
+def test_peak_memory_100_replications(benchmark, tmp_path):
+    result = benchmark.pedantic(_simulate_cli, args=(tmp_path, 100, 2), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
