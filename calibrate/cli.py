@@ -122,6 +122,8 @@ def workload(folder, manifest, out, max_files, files_per_month, tokenizer, seed)
 @click.option("--nllb-model", default=DEFAULT_MODELS["translate"][1], show_default=True, help="name or folder")
 @click.option("--ollama-model", default=DEFAULT_MODELS["generate"][1], show_default=True, help="Ollama model tag")
 @click.option("--ollama-host", default="http://127.0.0.1:11434", show_default=True)
+@click.option("--nllb-max-new-tokens", type=int, default=256, show_default=True, help="cap per translated sentence")
+@click.option("--ollama-num-predict", default="32,128,256", show_default=True, help="output caps, cycled over samples")
 @click.option("--key", "keys", multiple=True, help="profile entry name per service, as service=name")
 @click.option("--repeats", type=int, default=3, show_default=True)
 @click.option("--warmup", type=int, default=1, show_default=True)
@@ -130,7 +132,8 @@ def workload(folder, manifest, out, max_files, files_per_month, tokenizer, seed)
 @click.option("--idle-s", type=float, default=10.0, show_default=True, help="idle baseline before and after (s)")
 @click.option("--vm-sku", help="Azure VM size, e.g. Standard_NC24ads_A100_v4")
 @click.option("--name", default="calibrated", show_default=True)
-def run(out, samples_dir, services, whisper_model, nllb_model, ollama_model, ollama_host, keys, repeats, warmup,
+def run(out, samples_dir, services, whisper_model, nllb_model, ollama_model, ollama_host, nllb_max_new_tokens,
+        ollama_num_predict, keys, repeats, warmup,
         device, meter_name, idle_s, vm_sku, name) -> None:
     """Benchmark each service on the samples, fit time and energy, write the profile."""
     import tempfile
@@ -161,7 +164,10 @@ def run(out, samples_dir, services, whisper_model, nllb_model, ollama_model, oll
     specs = []
     for svc in wanted:
         backend, _, default_key = DEFAULT_MODELS[svc]
-        opts = {"host": ollama_host} if svc == "generate" else {}
+        opts = {
+            "generate": {"host": ollama_host, "num_predict": [int(n) for n in ollama_num_predict.split(",")]},
+            "translate": {"max_new_tokens": nllb_max_new_tokens},
+        }.get(svc, {})
         is_default = models[svc] == DEFAULT_MODELS[svc][1]
         specs.append(ServiceSpec(backend, models[svc], key_of.get(svc, default_key if is_default else ""), opts))
     try:

@@ -28,7 +28,8 @@ def test_calibrate_run_writes_a_profile_the_simulator_loads(run_samples, whisper
     out = tmp_path / "cal.yaml"
     args = ["run", "--out", str(out), "--samples", str(run_samples), "--device", "cpu", "--repeats", "2", "--warmup", "1",
             "--idle-s", "1", "--whisper-model", str(whisper_dir), "--nllb-model", str(tiny_nllb),
-            "--ollama-model", "tiny-mistral:latest", "--ollama-host", fake_ollama, "--vm-sku", "laptop"]
+            "--ollama-model", "tiny-mistral:latest", "--ollama-host", fake_ollama, "--vm-sku", "laptop",
+            "--nllb-max-new-tokens", "16", "--ollama-num-predict", "4,16"]
     res = CliRunner().invoke(calibrate, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     prof = load_profile(out)
@@ -51,7 +52,8 @@ def test_missing_model_and_unreachable_ollama_are_recorded_and_the_rest_runs(run
     out = tmp_path / "partial.yaml"
     args = ["run", "--out", str(out), "--samples", str(run_samples), "--device", "cpu", "--repeats", "1", "--warmup", "0",
             "--idle-s", "0.5", "--services", "transcribe,translate,generate", "--whisper-model", str(tmp_path / "missing-model"),
-            "--nllb-model", str(tiny_nllb), "--ollama-host", "http://127.0.0.1:9", "--meter", "codecarbon-cpu-load"]
+            "--nllb-model", str(tiny_nllb), "--ollama-host", "http://127.0.0.1:9", "--meter", "codecarbon-cpu-load",
+            "--nllb-max-new-tokens", "8"]
     res = CliRunner().invoke(calibrate, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     prof = load_profile(out)
