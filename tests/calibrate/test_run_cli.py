@@ -4,6 +4,7 @@ and failures (missing model, unreachable Ollama, corrupt audio, empty text) are 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -70,3 +71,44 @@ def test_unknown_service_is_a_usage_error(tmp_path):
 def test_tokens_command_prints_ratios():
     res = CliRunner().invoke(calibrate, ["tokens"])
     assert res.exit_code == 0 and "ar:" in res.output
+
+
+def test_a_calibrated_profile_runs_in_the_simulator(run_samples, whisper_dir, tiny_nllb, fake_ollama, tmp_path):
+    """Round trip: calibrate (transcription and generation), then one replication on the profile."""
+    import yaml
+
+    from sim.replication import run_replication
+    from sim.resolve import load_and_check
+
+    out = tmp_path / "cal.yaml"
+    args = ["run", "--out", str(out), "--samples", str(run_samples), "--device", "cpu", "--repeats", "1", "--warmup", "0",
+            "--idle-s", "1", "--services", "transcribe,generate", "--whisper-model", str(whisper_dir),
+            "--ollama-model", "tiny-mistral:latest", "--ollama-host", fake_ollama, "--ollama-num-predict", "4,16"]
+    res = CliRunner().invoke(calibrate, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    prof = load_profile(out)
+    keys = {m.service: k for k, m in prof.models.items()}
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    scenario = {
+        "name": "calibrated", "horizon_months": 2, "start_month": "2027-01", "seed": 1, "replications": 1,
+        "region": "francecentral", "regions_file": str(configs / "azure/regions.yaml"),
+        "skus_file": str(configs / "azure/skus.yaml"), "calibration": str(out),
+        "workload": {
+            "base_files_per_month": 50, "growth": {"monthly_rate": 0.0},
+            "languages": {"en": {"share": 1.0, "content_mix": {"audio": 1.0}}},
+            "content": {"audio": {"duration_s": {"dist": "lognormal", "median": 60, "p90": 180}}},
+        },
+        "pipelines": {"audio": [{"service": "stt"}, {"service": "llm", "output_tokens": 200}]},
+        "services": {
+            "stt": {"task": "transcribe", "model": keys["transcribe"], "pool": "vm"},
+            "llm": {"task": "generate", "model": keys["generate"], "pool": "vm", "keep_alive_s": 300},
+        },
+        "pools": {"vm": {"sku": "Standard_NC4as_T4_v3", "instances": 1}},
+    }
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    rr = run_replication(load_and_check(path), 0)
+    active = rr.monthly[rr.monthly.component == "active"]
+    assert set(active.service) == {"stt", "llm"}
+    assert rr.summary["jobs"] == 2 * rr.summary["files"] > 0
+    assert active.energy_kwh.sum() > 0
