@@ -18,8 +18,17 @@ released job):
   pool's waiting slots (SimPy's ``_trigger_get`` stops after one). Slots are registered
   pool -> GPU -> slot, so at t = 0 they wait in that order; the arrival process starts
   after them.
+- Consecutive put events of one pool (a released group's jobs) are queued as one entry
+  (pool, count) and processed back to back, as SimPy does, since nothing can come between.
 - Times are computed with SimPy's arithmetic (``now + delay`` where ``delay = t - now``),
   so floating-point results are identical, not just close.
+
+Ties are therefore resolved as SimPy resolves them, deterministically: at t = 0 the slots
+wait in registration order, so the first released job goes to slot 0 of GPU 0; at the
+hour a scheduled pool switches on, the slots that took jobs while it was off start them in
+the order they took them (the first job of a service on a GPU pays the cold load, the
+others find it loading and start warm); jobs released together queue in (file, stage,
+target) order and go to the slots that have waited longest.
 
 The engine supports the provisioning policies in ``SUPPORTED_POLICIES``; ``unsupported``
 says why a scenario needs the SimPy engine instead.
@@ -36,14 +45,11 @@ try:  # numba is a core dependency; the guard keeps the SimPy engine usable with
     from numba import njit
 
     AVAILABLE = True
-except ImportError:  # pragma: no cover - exercised only on broken installs
+except ImportError:  # pragma: no cover - only on broken installs: ``auto`` then picks SimPy
     AVAILABLE = False
 
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        def wrap(f):
-            return f
-
-        return wrap if not (len(args) == 1 and callable(args[0])) else args[0]
+    def njit(**_options):  # type: ignore[no-redef]
+        return lambda func: func
 
 
 SUPPORTED_POLICIES = frozenset({"always_on", "scheduled"})
@@ -87,6 +93,34 @@ def _pack(kind, a, b):
     return (b << 24) | (a << 3) | kind
 
 
+@njit(cache=True)
+def _stable_order(times):
+    """``np.argsort(times, kind="stable")`` for non-negative finite times, by LSD radix sort.
+
+    The IEEE bit patterns of non-negative doubles sort as the numbers do, and each pass
+    keeps the order of equal digits, so ties keep their input order, as a stable sort does.
+    """
+    n = times.shape[0]
+    keys = times.view(np.uint64)
+    order = np.arange(n)
+    other = np.empty(n, dtype=np.int64)
+    count = np.empty(2049, dtype=np.int64)
+    for shift in range(0, 64, 11):
+        count[:] = 0
+        for i in range(n):
+            count[((keys[order[i]] >> np.uint64(shift)) & np.uint64(2047)) + 1] += 1
+        if count.max() == n:  # every key has the same digit here: nothing to move
+            continue
+        for d in range(2048):
+            count[d + 1] += count[d]
+        for i in range(n):
+            d = (keys[order[i]] >> np.uint64(shift)) & np.uint64(2047)
+            other[count[d]] = order[i]
+            count[d] += 1
+        order, other = other, order
+    return order
+
+
 @njit(cache=True, error_model="numpy")
 def _simulate(
     time_s, service, pool_of_job, group_of_job, group_first_job, group_next, group_file, n_files,
@@ -96,9 +130,10 @@ def _simulate(
     """One replication's event loop; ``ok`` is False when ``fifo_size`` was too small (run again, larger)."""
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
-    ready = np.zeros(n)
-    start = np.zeros(n)
-    end = np.zeros(n)
+    # every job is released, started and ended before the loop runs out of events
+    ready = np.empty(n)
+    start = np.empty(n)
+    end = np.empty(n)
     cold = np.zeros(n, dtype=np.bool_)
     file_end = np.empty(n_files)
     for f in range(n_files):
@@ -364,7 +399,8 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     if len(gfile):
         first_groups = np.flatnonzero(np.r_[True, gfile[1:] != gfile[:-1]])
         times = np.asarray(file_arrival_s, dtype=float)[gfile[first_groups]]
-        order = np.argsort(times, kind="stable")
+        plain = np.isfinite(times).all() and not np.signbit(times).any()
+        order = _stable_order(np.ascontiguousarray(times)) if plain else np.argsort(times, kind="stable")
         arr_groups, arr_times = first_groups[order].astype(np.int64), times[order]
     else:
         arr_groups, arr_times = np.zeros(0, np.int64), np.zeros(0)
@@ -379,9 +415,10 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     keep = np.array([np.inf if s.keep_alive_s is None else float(s.keep_alive_s) for s in services], dtype=float)
     load_t = np.array([float(s.load_time_s) for s in services], dtype=float)
     load_e = np.array([float(s.load_energy_j) for s in services], dtype=float)
-    service = np.asarray(jobs.service, dtype=np.int64)
+    # service and pool indices travel as int16 (as ``build_jobs`` makes them): no copies
+    service = np.asarray(jobs.service).astype(np.int16, copy=False)
     args = (
-        np.asarray(jobs.time_s, dtype=float), service, np.asarray(jobs.pool, dtype=np.int64),
+        np.asarray(jobs.time_s, dtype=float), service, np.asarray(jobs.pool).astype(np.int16, copy=False),
         np.asarray(jobs.group, dtype=np.int64), np.asarray(jobs.group_first_job, dtype=np.int64),
         np.asarray(jobs.group_next, dtype=np.int64), gfile, len(file_arrival_s), arr_groups, arr_times,
         np.asarray(worker_pool, dtype=np.int64), np.asarray(worker_gpu, dtype=np.int64),
@@ -393,10 +430,12 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
         if ok:
             break
         fifo *= 4  # more events fell due at one instant than the ring holds: run again, larger
-    extra = np.where(cold, load_e[service] if len(service) else 0.0, 0.0)
+    del args
+    energy = np.array(jobs.energy_j, dtype=float)  # a copy: cold jobs add the model's load energy
+    energy[cold] += load_e[service[cold]]
     return Timings(
         ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=end - start,
-        energy_j=np.asarray(jobs.energy_j, dtype=float) + extra, file_end_s=file_end, events=int(events),
+        energy_j=energy, file_end_s=file_end, events=int(events),
     )
 
 

@@ -189,16 +189,29 @@ def _residual(mean: np.ndarray, sigma: float, z: np.ndarray) -> np.ndarray:
 
 
 def _assemble(cols, services, pools, service_pool_names) -> JobTable:
-    empty = not cols["file"]
-    cat = {k: (np.concatenate(v) if not empty else np.zeros(0)) for k, v in cols.items()}
-    for k in ("file", "stage", "service", "language", "content", "target"):
-        cat[k] = cat[k].astype(np.int64)
+    # Indices into short lists (services, languages, content types) fit in int16: a run
+    # may hold millions of jobs, and these columns live as long as the replication.
+    int_cols = {"file": np.int64, "stage": np.int64, "service": np.int16, "language": np.int16,
+                "content": np.int16, "target": np.int16}
+
+    def take(k: str) -> np.ndarray:
+        """One column, concatenated; its parts are released at once."""
+        parts, cols[k] = cols[k], []
+        arr = np.concatenate(parts) if parts else np.zeros(0)
+        del parts
+        return arr.astype(int_cols[k], copy=False) if k in int_cols else arr
+
     # Sort by (file, stage, target): one integer key, unique per job, sorted stably. The
     # jobs arrive as runs already sorted by file, which the stable sort (timsort) exploits.
-    n_t = int(cat["target"].max()) + 2 if len(cat["target"]) else 1
-    n_k = int(cat["stage"].max()) + 1 if len(cat["stage"]) else 1
-    order = np.argsort((cat["file"] * n_k + cat["stage"]) * n_t + (cat["target"] + 1), kind="stable")
-    cat = {k: v[order] for k, v in cat.items()}
+    file, stage, target = take("file"), take("stage"), take("target")
+    n_t = int(target.max()) + 2 if len(target) else 1
+    n_k = int(stage.max()) + 1 if len(stage) else 1
+    order = np.argsort((file * n_k + stage) * n_t + (target + 1), kind="stable")
+    cat = {"file": file[order], "stage": stage[order], "target": target[order]}
+    del file, stage, target
+    for k in list(cols):
+        if k not in cat:
+            cat[k] = take(k)[order]
     n = len(cat["file"])
     new_group = np.ones(n, dtype=bool)
     if n:
@@ -211,7 +224,7 @@ def _assemble(cols, services, pools, service_pool_names) -> JobTable:
     if n_groups > 1:
         same = group_file[1:] == group_file[:-1]
         group_next[:-1][same] = np.arange(1, n_groups)[same]
-    pool_of_service = np.array([pools.index(p) for p in service_pool_names], dtype=np.int64)
+    pool_of_service = np.array([pools.index(p) for p in service_pool_names], dtype=np.int16)
     return JobTable(
         file=cat["file"], group=group, service=cat["service"], pool=pool_of_service[cat["service"]],
         language=cat["language"], content=cat["content"], target=cat["target"],

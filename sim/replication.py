@@ -69,24 +69,25 @@ def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication
     edges = np.asarray(sc.month_edges_s())
     month = month_of(t.start_s, edges)
     cap = pool_capacity_s(sc, inp.accounting)
-    wait = t.start_s - t.ready_s
-    latency = t.end_s - t.ready_s
     jobs = inp.jobs
-    # One stable sort by (service, month) puts each cell's jobs together in their original
-    # order, so sums and means over a slice equal those over a boolean mask, bit for bit.
-    key = jobs.service * horizon + month
+    # One stable sort by (service, month) lists each cell's jobs in their original order, so
+    # sums and means over a cell equal those over a boolean mask, bit for bit; cells are
+    # gathered one at a time, which keeps memory low on runs of millions of jobs.
+    key = jobs.service.astype(np.int64) * horizon + month
+    del month
     # small integer keys sort stably by radix (linear time)
     order = np.argsort(key.astype(np.int16) if len(jobs.services) * horizon < 2**15 else key, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=len(jobs.services) * horizon))])
-    svc_s, wait_s, lat_s, cold_s = t.service_s[order], wait[order], latency[order], t.cold[order]
+    del key
     rows = []
     for si, name in enumerate(jobs.services):
         pool_idx = jobs.pools.index(sc.services[name].pool)
         for m in range(horizon):
-            a, b = bounds[si * horizon + m], bounds[si * horizon + m + 1]
-            busy = float(svc_s[a:b].sum())
-            rows.append(_stats_row(replication, m, name, int(b - a), busy, busy / cap[pool_idx, m] if cap[pool_idx, m] else np.nan,
-                                   wait_s[a:b], lat_s[a:b], int(cold_s[a:b].sum())))
+            idx = order[bounds[si * horizon + m] : bounds[si * horizon + m + 1]]
+            busy = float(t.service_s[idx].sum())
+            ready = t.ready_s[idx]
+            rows.append(_stats_row(replication, m, name, len(idx), busy, busy / cap[pool_idx, m] if cap[pool_idx, m] else np.nan,
+                                   t.start_s[idx] - ready, t.end_s[idx] - ready, int(t.cold[idx].sum())))
     # End-to-end latency of files, from arrival to the end of their last job.
     done = np.flatnonzero(~np.isnan(t.file_end_s))
     f_month = inp.files.month[done]

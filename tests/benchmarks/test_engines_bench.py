@@ -18,6 +18,7 @@ import pytest
 
 from sim.engines import fast_engine, simpy_engine
 from sim.fast import warm_up
+from sim.montecarlo import tune_allocator
 from sim.replication import sample_inputs
 from sim.resolve import load_and_check
 
@@ -28,7 +29,11 @@ CARBONSIM = Path(sys.executable).with_name("carbonsim")
 
 @pytest.fixture(scope="module")
 def inputs():
-    """The default scenario's replication 0, sampled once and fed to both engines."""
+    """The default scenario's replication 0, sampled once and fed to both engines.
+
+    The allocator is set as the Monte Carlo sets it in every process that runs replications.
+    """
+    tune_allocator()
     return sample_inputs(load_and_check(DEFAULT), 0)
 
 
@@ -50,6 +55,39 @@ def test_fast_engine_speed_up_over_simpy_side_by_side(benchmark, inputs):
     n = len(inputs.jobs)
     benchmark.extra_info.update(jobs=n, simpy_jobs_per_s=round(n / simpy_s), fast_jobs_per_s=round(n / fast_s),
                                 speed_up=round(simpy_s / fast_s, 1))
+
+
+def test_replication_stage_breakdown(benchmark):
+    """Seconds per replication in each stage (one core, fast engine), over replications 0-19."""
+    from sim.accounting import monthly_records
+    from sim.replication import file_counts, service_stats
+
+    res = load_and_check(DEFAULT)
+    tune_allocator()
+    warm_up()
+    spent = {"sample": 0.0, "engine": 0.0, "accounting": 0.0}
+    jobs = 0
+
+    def run_all():
+        nonlocal jobs
+        for rep in range(20):
+            t0 = time.perf_counter()
+            inp = sample_inputs(res, rep)
+            t1 = time.perf_counter()
+            timings = fast_engine(inp)
+            t2 = time.perf_counter()
+            monthly_records(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, rep, categorical=True)
+            service_stats(res, inp, timings, rep)
+            file_counts(res, inp, rep)
+            t3 = time.perf_counter()
+            spent["sample"] += t1 - t0
+            spent["engine"] += t2 - t1
+            spent["accounting"] += t3 - t2
+            jobs += len(inp.jobs)
+
+    benchmark.pedantic(run_all, rounds=1, iterations=1)
+    benchmark.extra_info.update({f"{k}_ms_per_replication": round(v / 20 * 1000, 1) for k, v in spent.items()})
+    benchmark.extra_info["jobs_per_replication"] = jobs // 20
 
 
 def _timed(func, *args) -> float:
