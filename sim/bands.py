@@ -13,17 +13,31 @@ def _group_codes(df: pd.DataFrame, by: str) -> tuple[np.ndarray, list[str]]:
     """Integer code of each row's group and the sorted group names (``all`` for the total)."""
     if by == "total":
         return np.zeros(len(df), dtype=np.int64), ["all"]
-    codes, uniques = pd.factorize(df[by].astype(str) if not pd.api.types.is_string_dtype(df[by]) else df[by], sort=True)
+    col = df[by]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        # recode the categories in sorted order: no per-row strings (millions of rows)
+        col = col.cat.remove_unused_categories()
+        names = np.asarray([str(c) for c in col.cat.categories], dtype=object)
+        order = np.argsort(names, kind="stable")
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order))
+        return rank[col.cat.codes.to_numpy()], [str(n) for n in names[order]]
+    codes, uniques = pd.factorize(col if pd.api.types.is_string_dtype(col) else col.astype(str), sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
 
 
 def _cube(df: pd.DataFrame, value: str, codes: np.ndarray, n_groups: int, replications: int, horizon: int) -> np.ndarray:
     """Sum of ``value`` per (replication, month, group) as a dense array; absent cells are zero."""
-    rep = df["replication"].to_numpy(np.int64)
-    month = df["month"].to_numpy(np.int64)
-    keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
-    flat = ((rep * horizon + month) * n_groups + codes)[keep]
-    w = df[value].to_numpy(float)[keep]
+    rep = df["replication"].to_numpy()
+    month = df["month"].to_numpy()
+    flat = rep.astype(np.int64) * horizon
+    flat += month
+    flat *= n_groups
+    flat += codes
+    w = df[value].to_numpy(float)
+    if not ((rep >= 0).all() and (rep < replications).all() and (month >= 0).all() and (month < horizon).all()):
+        keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
+        flat, w = flat[keep], w[keep]
     return np.bincount(flat, weights=w, minlength=replications * horizon * n_groups).reshape(replications, horizon, n_groups)
 
 
@@ -82,13 +96,20 @@ def compute_bands(monthly: pd.DataFrame, files: pd.DataFrame, replications: int,
         q.insert(0, "metric", metric)
         frames.append(q)
 
-    codes = {by: _group_codes(monthly, by) for by in GROUPINGS}
-    for metric in ("co2e_kg", "energy_kwh", "facility_kwh"):
+    metrics = ("co2e_kg", "energy_kwh", "facility_kwh")
+    cubes: dict[tuple[str, str], tuple[np.ndarray, list[str]]] = {}
+    # One grouping at a time, all metrics from its keys: a single key array of the table's
+    # length is alive at once, which keeps memory flat on millions of rows.
+    for by in GROUPINGS:
+        c, groups = _group_codes(monthly, by)
+        for metric in metrics:
+            cubes[(metric, by)] = (_cube(monthly, metric, c, len(groups), replications, horizon), groups)
+        del c
+    for metric in metrics:
         for by in GROUPINGS:
-            c, groups = codes[by]
-            add(metric, by, _cube(monthly, metric, c, len(groups), replications, horizon), groups)
-    c, groups = codes["total"]
-    add("co2e_kg_cumulative", "total", np.cumsum(_cube(monthly, "co2e_kg", c, 1, replications, horizon), axis=1), groups)
+            add(metric, by, *cubes[(metric, by)])
+    cube, groups = cubes[("co2e_kg", "total")]
+    add("co2e_kg_cumulative", "total", np.cumsum(cube, axis=1), groups)
     for metric in ("requested", "served"):
         for by in ("total", "language", "content_type"):
             c, groups = _group_codes(files, by)

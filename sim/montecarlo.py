@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -98,15 +99,63 @@ def chunks_of(reps: list[int], slots: int) -> list[list[int]]:
     return [reps[i : i + size] for i in range(0, len(reps), size)]
 
 
-def collect(chunks: list[ChunkResult], engine: str, wall_s: float) -> MonteCarloResult:
-    """Concatenate chunk tables in replication order; labels become strings again."""
-    chunks = sorted(chunks, key=lambda c: c.first)
-    monthly = pd.concat([c.monthly for c in chunks], ignore_index=True)
-    for c in chunks:  # drop the chunks' copies as soon as they are merged
+def detach_columns(df: pd.DataFrame) -> dict[str, object]:
+    """A table as independent columns (arrays, or categoricals for labels).
+
+    Unpickled frames keep their numbers in one 2-D block: a column taken from it keeps the
+    whole block alive. Copies let ``concat_releasing`` free each column as it goes.
+    """
+    out: dict[str, object] = {}
+    for col in df.columns:
+        s = df[col]
+        if col in LABELS:
+            out[col] = s.array if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s.astype(str))
+        else:
+            out[col] = s.to_numpy().copy()
+    return out
+
+
+def concat_releasing(chunks: list[ChunkResult]) -> pd.DataFrame:
+    """Concatenate the chunks' monthly tables column by column, releasing each input column.
+
+    ``pd.concat`` holds every input and the output at once (twice the table); this holds
+    the inputs and one output column. Labels stay categorical, with the union of categories.
+    """
+    parts = [c.monthly if isinstance(c.monthly, dict) else detach_columns(c.monthly) for c in chunks]
+    for c in chunks:
         c.monthly = None  # type: ignore[assignment]
-    for col in LABELS:
-        if isinstance(monthly[col].dtype, pd.CategoricalDtype):
-            monthly[col] = monthly[col].astype(str)
+    if not parts:
+        return pd.DataFrame()
+    columns = list(parts[0])
+    out: dict[str, object] = {}
+    for col in columns:
+        pieces = [p.pop(col) for p in parts]
+        if col in LABELS:
+            cats: dict[str, None] = {}
+            for piece in pieces:
+                cats.update(dict.fromkeys(str(v) for v in piece.categories))
+            categories = list(cats)
+            codes = np.concatenate([pd.Categorical(piece, categories=categories).codes for piece in pieces])
+            out[col] = pd.Categorical.from_codes(codes, categories=categories)
+        else:
+            out[col] = np.concatenate(pieces)
+        del pieces
+        release_free_memory()  # the inputs' pages go back before the next column is built
+    return pd.DataFrame(out)
+
+
+def release_free_memory() -> None:
+    """Give freed heap memory back to the OS (glibc), so a finished phase's peak does not stay."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def collect(chunks: list[ChunkResult], engine: str, wall_s: float) -> MonteCarloResult:
+    """Concatenate chunk tables in replication order; labels stay categorical (compact)."""
+    chunks = sorted(chunks, key=lambda c: c.first)
+    monthly = concat_releasing(chunks)
     return MonteCarloResult(
         monthly=monthly,
         service_stats=pd.concat([c.service_stats for c in chunks], ignore_index=True),
@@ -140,7 +189,6 @@ def run_monte_carlo(
     n = res.scenario.replications if replications is None else replications
     reps = list(range(n))
     show = sys.stderr.isatty() if progress is None else progress
-    tune_allocator()
     if engine == "fast":
         from .fast import warm_up
 
@@ -151,6 +199,7 @@ def run_monte_carlo(
     with tqdm(total=n, disable=not show, desc="replications", unit="rep") as bar:
 
         def on_done(chunk: ChunkResult) -> None:
+            chunk.monthly = detach_columns(chunk.monthly)  # type: ignore[assignment]
             done.append(chunk)
             bar.update(len(chunk.summaries))
 
@@ -174,5 +223,7 @@ def run_monte_carlo(
                     on_done(fut.result())
             meta = {"executor": "processes", "workers": workers, "chunks": len(chunks)}
     mc = collect(done, engine, time.perf_counter() - t0)
+    del done
+    release_free_memory()
     mc.meta.update(meta)
     return mc

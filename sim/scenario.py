@@ -162,7 +162,7 @@ class Provisioning(_Strict):
     @field_validator("hours")
     @classmethod
     def _hours(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not (0 <= v[0] <= 23 and 0 <= v[1] <= 24) or v[0] == v[1] % 24:
+        if not (0 <= v[0] <= 23 and 0 <= v[1] <= 24) or v[0] == v[1]:
             raise ValueError("hours must be [start, end] with 0 <= start <= 23, 0 <= end <= 24 and start != end")
         return v
 

@@ -118,3 +118,8 @@ def test_the_engine_conserves_work():
     ev = np.concatenate([np.c_[t.start_s, np.ones(n)], np.c_[t.end_s, -np.ones(n)]])
     ev = ev[np.lexsort((ev[:, 1], ev[:, 0]))]
     assert np.cumsum(ev[:, 1]).max() <= 4
+
+
+def test_a_window_from_0_to_24_is_the_whole_day():
+    sched = schedule_for(Provisioning(policy="scheduled", hours=(0, 24)), weekday0=0)
+    assert sched.on_seconds(0, 7 * 86400) == 7 * 86400
