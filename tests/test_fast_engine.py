@@ -30,6 +30,8 @@ from sim.replication import _p, sample_inputs
 from sim.resolve import load_and_check
 from sim.scenario import Provisioning
 
+from .sim.jobhelpers import hand_jobs
+
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "file_end_s")
 
@@ -65,25 +67,11 @@ def scenario_file(tmp_path: Path, **changes) -> Path:
 
 def job_table(files: list[list[list[tuple[float, int]]]], n_services: int, pool_of_service: list[int]) -> JobTable:
     """``files[f][stage] = [(time_s, service), ...]``; energy is 10 J a job."""
-    rows = [(f, k, t, svc) for f, stages in enumerate(files) for k, jobs in enumerate(stages) for (t, svc) in jobs]
-    n = len(rows)
-    file = np.array([r[0] for r in rows], dtype=np.int64)
-    stage = np.array([r[1] for r in rows], dtype=np.int64)
-    new = np.ones(n, dtype=bool)
-    new[1:] = (file[1:] != file[:-1]) | (stage[1:] != stage[:-1])
-    first = np.flatnonzero(new)
-    gfile = file[first]
-    gnext = np.full(len(first), -1, dtype=np.int64)
-    same = gfile[1:] == gfile[:-1]
-    gnext[:-1][same] = np.arange(1, len(first))[same]
-    svc = np.array([r[3] for r in rows], dtype=np.int64)
-    zeros = np.zeros(n)
-    return JobTable(
-        file=file, group=np.cumsum(new) - 1, service=svc, pool=np.asarray(pool_of_service, dtype=np.int64)[svc],
-        language=np.zeros(n, np.int64), content=np.zeros(n, np.int64), target=np.full(n, -1, np.int64),
-        time_s=np.array([r[2] for r in rows], dtype=float), energy_j=np.full(n, 10.0), audio_s=zeros,
-        tokens_in=zeros, tokens_out=zeros, group_first_job=np.append(first, n), group_next=gnext, group_file=gfile,
-        services=tuple(f"s{i}" for i in range(n_services)), pools=tuple(f"p{i}" for i in range(max(pool_of_service) + 1)),
+    return hand_jobs(
+        [[[(t, 10.0, svc) for t, svc in jobs] for jobs in stages] for stages in files],
+        services=tuple(f"s{i}" for i in range(n_services)),
+        pools=tuple(f"p{i}" for i in range(max(pool_of_service) + 1)),
+        pool_of_service=tuple(pool_of_service),
     )
 
 
