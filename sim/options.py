@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .criteria import CRITERIA
 from .errors import ConfigError, problems_from_validation, read_yaml
-from .resolve import Resolved, reference_problems
+from .resolve import Resolved, model_problems, reference_problems
 from .scenario import CONTENT_TYPES, Provisioning, Scenario
 
 OPTIONS_SCHEMA_VERSION = 1
@@ -274,13 +274,7 @@ def _reference_problems(o: Option, where: str, res: Resolved, names: list[str]) 
         if svc is None:
             out.append((f"{where}.models.{svc_name}", f"unknown service `{svc_name}`", f"use one of {services}"))
             continue
-        prof = res.profile.models.get(model)
-        if prof is None:
-            out.append((f"{where}.models.{svc_name}", f"model `{model}` is not in the calibration profile",
-                        f"use one of {sorted(res.profile.models)}"))
-        elif prof.service != svc.task:
-            out.append((f"{where}.models.{svc_name}", f"model `{model}` serves `{prof.service}`, not `{svc.task}`",
-                        "pick a model calibrated for this task"))
+        out += model_problems(f"{where}.models.{svc_name}", model, svc.task, res.profile)
     if o.region is not None and o.region not in res.regions.regions:
         out.append((f"{where}.region", f"unknown region `{o.region}`", f"use one of {sorted(res.regions.regions)}"))
     for pool, change in o.pools.items():

@@ -35,6 +35,17 @@ def _rel(base: Path, ref: str) -> Path:
     return p if p.is_absolute() else (base.parent / p)
 
 
+def model_problems(field: str, model_name: str, task: str, profile: Profile) -> list[Problem]:
+    """A service's model must be in the profile and calibrated for the service's task."""
+    model = profile.models.get(model_name)
+    if model is None:
+        return [(field, f"model `{model_name}` is not in the calibration profile",
+                 f"add it to the profile or use one of {sorted(profile.models)}")]
+    if model.service != task:
+        return [(field, f"model `{model_name}` serves `{model.service}`, not `{task}`", "pick a model calibrated for this task")]
+    return []
+
+
 def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue) -> list[Problem]:
     """Every broken reference inside a scenario, as (field, message, fix)."""
     out: list[Problem] = []
@@ -48,13 +59,7 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
         where = f"services.{name}"
         if svc.pool not in sc.pools:
             out.append((f"{where}.pool", f"pool `{svc.pool}` is not defined", f"define it under `pools` or use one of {sorted(sc.pools)}"))
-        model = profile.models.get(svc.model)
-        if model is None:
-            out.append((f"{where}.model", f"model `{svc.model}` is not in the calibration profile",
-                        f"add it to the profile or use one of {sorted(profile.models)}"))
-        elif model.service != svc.task:
-            out.append((f"{where}.model", f"model `{svc.model}` serves `{model.service}`, not `{svc.task}`",
-                        "pick a model calibrated for this task"))
+        out += model_problems(f"{where}.model", svc.model, svc.task, profile)
         for code in svc.disabled_languages:
             if code not in langs:
                 out.append((f"{where}.disabled_languages", f"unknown language `{code}`", f"use one of {sorted(langs)}"))
