@@ -265,6 +265,7 @@ def decision_json(d: DecisionResult, spec: OptionsFile) -> dict:
         "baseline": BASELINE,
         "options": d.options,
         "labels": d.labels["en"],
+        "labels_fr": d.labels["fr"],
         "replications": d.replications,
         "criteria": [
             {"name": c, "direction": CRITERIA[c].direction, "unit": CRITERIA[c].unit, "label": CRITERIA[c].label,

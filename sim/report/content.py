@@ -139,7 +139,7 @@ def decision_tables(run: RunData, t: Strings) -> tuple[Table | None, Table | Non
     first = m.drop_duplicates("criterion").set_index("criterion")
     opts = list(dict.fromkeys([str(o) for o in info.get("options", []) if str(o) in set(m["option"])] + list(m["option"])))
     cell = m.set_index(["option", "criterion"])
-    # Option labels are written in English; another language shows the option names alone.
+    # Option labels per language (`labels_fr`); without them another language shows the names alone.
     labels = (info.get(f"labels_{t.lang}") or (info.get("labels") if t.lang == "en" else None)) or {}
     rows = []
     for o in opts:

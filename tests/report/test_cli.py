@@ -107,6 +107,8 @@ def test_run_writes_the_report_after_the_decision(tmp_path):
     assert manifest["report"]["lang"] == "fr"
     html = (out / "report.html").read_text(encoding="utf-8")
     assert '<html lang="fr">' in html
+    # options carry their French labels into the French report
+    assert "désactiver la génération" in html
     dec = pd.read_csv(out / "decision.csv")
     for _, r in dec.iterrows():
         assert f'data-figure="decision.{r["option"]}.{r["criterion"]}.p50" data-value="{float(r["p50"])!r}"' in html
