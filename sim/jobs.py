@@ -103,6 +103,15 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
         # and reuse it across content types (the draws cover every file of the language).
         pass_draws: dict[str, np.ndarray] = {}
         job_draws: dict[tuple[str, str | None], tuple] = {}
+        in_cpt: dict[str, np.ndarray] = {}
+
+        def input_cpt(service: str, model) -> np.ndarray:
+            """Characters per token of each file's own text for a service's tokenizer: one
+            draw per file, shared by every fan-out target (they all read the same text)."""
+            if service not in in_cpt:
+                in_cpt[service] = _cpt(model.chars_per_token.get(code), streams.rng("job", code, service, "input"), n)
+            return in_cpt[service]
+
         month = files.month[in_lang]
         content = files.content[in_lang]
         duration = files.duration_s[in_lang]
@@ -133,7 +142,7 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
                     else:
                         rng = streams.rng("job", code, st.service, tgt or "-")
                         z = rng.standard_normal(n)
-                        cpt_in = _cpt(model.chars_per_token.get(code), rng, n)
+                        cpt_in = input_cpt(st.service, model)
                         cpt_out = _cpt(model.chars_per_token.get(tgt or code), rng, n)
                         out_draw = np.asarray(draw(st.output_tokens, rng, n), dtype=float) if st.output_tokens is not None else None
                         job_draws[(st.service, tgt)] = (st.output_tokens, z, cpt_in, cpt_out, out_draw)

@@ -1,0 +1,62 @@
+"""Jobs: work units follow the files and the profile's token ratios."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.replication import sample_inputs
+from sim.resolve import load_and_check
+
+from .conftest import scenario_dict
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    import yaml
+
+    data = scenario_dict("default")
+    data["horizon_months"] = 14
+    path = tmp_path_factory.mktemp("jobs") / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = load_and_check(path)
+    return res, sample_inputs(res, 0)
+
+
+def _table(inp) -> pd.DataFrame:
+    j = inp.jobs
+    return pd.DataFrame({"file": j.file, "service": np.asarray(j.services)[j.service], "target": j.target,
+                         "tokens_in": j.tokens_in, "tokens_out": j.tokens_out, "audio_s": j.audio_s})
+
+
+def test_fan_out_targets_read_the_same_text(inputs):
+    _, inp = inputs
+    tr = _table(inp).query("service == 'translation'")
+    spread = tr.groupby("file").tokens_in.agg(lambda x: x.max() - x.min())
+    assert (tr.groupby("file").size() > 1).any()
+    assert (spread == 0).all()
+
+
+def test_output_tokens_follow_the_target_languages_ratio(inputs):
+    res, inp = inputs
+    langs = inp.files.languages
+    tr = _table(inp).query("service == 'translation'")
+    per_target = tr.groupby("target").tokens_out.mean()
+    cpt = res.profile.models["nllb-200-1.3b"].chars_per_token
+    # files translated into both Arabic and English: the same texts, so the token ratio is the chars/token ratio
+    ar, en = langs.index("ar"), langs.index("en")
+    both = tr[tr.target.isin([ar, en])].groupby("file").target.nunique()
+    sel = tr[tr.file.isin(both[both == 2].index)]
+    ratio = sel[sel.target == ar].tokens_out.mean() / sel[sel.target == en].tokens_out.mean()
+    assert ratio == pytest.approx(cpt["en"].mean() / cpt["ar"].mean(), rel=0.02)
+    assert len(per_target) == len(langs)
+
+
+def test_transcription_is_priced_per_audio_second_of_media_only(inputs):
+    _, inp = inputs
+    t = _table(inp)
+    media = inp.files.content[t.file.to_numpy()] != 2
+    assert (t.audio_s[t.service == "transcription"] > 0).all()
+    assert (t.service[~media] != "transcription").all()
+    assert np.allclose(t.audio_s[t.service == "transcription"], inp.files.duration_s[t.file[t.service == "transcription"]])
