@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .criteria import CRITERIA
 from .errors import ConfigError, problems_from_validation, read_yaml
 from .resolve import Resolved, model_problems, reference_problems
-from .scenario import CONTENT_TYPES, Provisioning, Scenario
+from .scenario import CONTENT_TYPES, Provisioning, Scenario, check_shares
 
 OPTIONS_SCHEMA_VERSION = 1
 BASELINE = "baseline"
@@ -148,15 +148,7 @@ class OptionsFile(_Strict):
     @field_validator("weights")
     @classmethod
     def _weights(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(CRITERIA))
-        if unknown:
-            raise ValueError(f"unknown criterion/criteria {unknown}; use {sorted(CRITERIA)}")
-        if any(x < 0 for x in v.values()):
-            raise ValueError("weights must not be negative")
-        total = sum(v.values())
-        if abs(total - 1) > _TOL:
-            raise ValueError(f"weights sum to {total:.4g}, they must sum to 1")
-        return v
+        return check_shares(v, sorted(CRITERIA), "criterion/criteria", "weights", _TOL)
 
     @field_validator("bounds")
     @classmethod

@@ -20,6 +20,19 @@ TASKS = ("transcribe", "translate", "generate")
 _SHARE_TOL = 1e-6
 
 
+def check_shares(v: dict[str, float], allowed: list[str], keys: str, values: str, tol: float = _SHARE_TOL) -> dict[str, float]:
+    """A mapping of named shares: known keys, none negative, summing to 1 (within ``tol``)."""
+    unknown = sorted(set(v) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {keys} {unknown}; use {allowed}")
+    if any(x < 0 for x in v.values()):
+        raise ValueError(f"{values} must not be negative")
+    total = sum(v.values())
+    if abs(total - 1) > tol:
+        raise ValueError(f"{values} sum to {total:.4g}, they must sum to 1")
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,14 +74,7 @@ class Language(_Strict):
     @field_validator("content_mix")
     @classmethod
     def _mix(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(CONTENT_TYPES))
-        if unknown:
-            raise ValueError(f"unknown content type(s) {unknown}; use {list(CONTENT_TYPES)}")
-        if any(x < 0 for x in v.values()):
-            raise ValueError("content shares must not be negative")
-        if abs(sum(v.values()) - 1) > _SHARE_TOL:
-            raise ValueError(f"content shares sum to {sum(v.values()):.4g}, they must sum to 1")
-        return v
+        return check_shares(v, list(CONTENT_TYPES), "content type(s)", "content shares")
 
 
 class MediaContent(_Strict):

@@ -32,13 +32,3 @@ def write_config(tmp_path):
         return path
 
     return _write
-
-
-@pytest.fixture
-def write_profile(tmp_path):
-    def _write(data: dict, name: str = "profile.yaml") -> Path:
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
-
-    return _write
