@@ -71,10 +71,24 @@ class Normal(_Dist):
             return Fixed(dist="fixed", value=self.mean_).sample(rng, size)
         if not self._truncated():
             return rng.normal(self.mean_, self.sd, size)
-        a = 0.0 if self.low is None else float(ndtr((self.low - self.mean_) / self.sd))
-        b = 1.0 if self.high is None else float(ndtr((self.high - self.mean_) / self.sd))
-        u = rng.uniform(a, b, size)
-        return self.mean_ + self.sd * ndtri(u)
+        # One standard normal per value, kept where it falls inside the bounds. A value that
+        # falls outside is replaced by an inverse-CDF draw inside them, from a uniform read off
+        # the rejected value itself: given rejection, its tail probability is uniform and
+        # independent of the kept values. The mixture is exactly the truncated normal, each
+        # value costs one draw (streams stay aligned), and the costly inverse CDF runs only
+        # for the rejected share, mostly nothing for bounds far in the tails.
+        alpha = -math.inf if self.low is None else (self.low - self.mean_) / self.sd
+        beta = math.inf if self.high is None else (self.high - self.mean_) / self.sd
+        out = np.atleast_1d(rng.standard_normal(size))
+        if out.size and (out.min() < alpha or out.max() > beta):  # two quick passes: mostly nothing to redo
+            bad = (out < alpha) | (out > beta)
+            a, upper = float(ndtr(alpha)), float(ndtr(-beta))  # the masses below and above the bounds
+            zb = out[bad]
+            v = np.where(zb < alpha, ndtr(zb) / (a + upper), 1.0 - ndtr(-zb) / (a + upper))
+            out[bad] = ndtri(a + v * (1.0 - upper - a))
+        out *= self.sd
+        out += self.mean_
+        return float(out[0]) if size is None else out
 
     def mean(self) -> float:
         if not self._truncated() or self.sd == 0:
@@ -109,7 +123,9 @@ class LogNormal(_Dist):
         return math.log(self.p90 / self.median) / Z90
 
     def sample(self, rng, size=None):
-        return rng.lognormal(math.log(self.median), self.log_sigma, size)
+        # exp of a normal, as ``rng.lognormal`` does, but with numpy's vectorised exp (faster)
+        x = np.exp(math.log(self.median) + self.log_sigma * rng.standard_normal(size))
+        return float(x) if size is None else x
 
     def mean(self) -> float:
         return self.median * math.exp(self.log_sigma**2 / 2)

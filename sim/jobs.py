@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .distributions import draw
 from .epistemic import Draws
@@ -74,98 +75,188 @@ def file_mask(res: Resolved, files: FileTable) -> np.ndarray:
 
 
 def _targets(stage_targets, code: str, res: Resolved) -> list[str]:
-    langs = res.scenario.workload.languages
+    """A translate stage's target languages for a file in ``code``, in the scenario's language order."""
+    langs = list(res.scenario.workload.languages)
     if stage_targets is None:
         return []
     if stage_targets == "others":
         return [t for t in langs if t != code]
-    return [t for t in stage_targets if t != code]
+    # jobs are ordered by target index: list the targets in that order
+    return sorted((t for t in stage_targets if t != code and t in langs), key=langs.index)
+
+
+# Task codes and unit order shared with the compiled expansion.
+_TRANSCRIBE, _TRANSLATE, _GENERATE = 0, 1, 2
+_TASKS = {"transcribe": _TRANSCRIBE, "translate": _TRANSLATE, "generate": _GENERATE}
+_UNITS = ("audio_second", "audio_window", "input_token", "output_token", "input_char", "request")
+
+
+@dataclass
+class _Plan:
+    """The pipelines flattened for the compiled expansion.
+
+    An *entry* is one (stage, target) of one (language, content type); entries of a
+    (language, content) pair are contiguous, in stage then target-index order, so walking
+    them emits a file's jobs already sorted by (stage, target). Per-job draws live in
+    *slots*, one per (service, target, output-token spec): row ``slot`` of the draw
+    matrices holds, at each file's position, the draw of that file's language stream.
+    """
+
+    entry_range: np.ndarray  # (languages, content types + 1): entries of (l, c) are [range[l, c], range[l, c+1])
+    stage: np.ndarray
+    service: np.ndarray
+    probability: np.ndarray
+    task: np.ndarray
+    length_ratio: np.ndarray
+    enabled: np.ndarray  # the service runs for this language
+    requires: np.ndarray  # bit mask of services that must have run for the file
+    target: np.ndarray  # target language index, -1 when none
+    target_start: np.ndarray  # first month the target language is offered
+    slot: np.ndarray
+    slots: list[tuple[str, str, object]]  # (service, target or "-", output-token spec)
+
+
+_LAST_PLAN: dict[str, tuple] = {}  # the last plan built, and what it was built from
+
+
+def _plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
+    """The plan of ``res``'s scenario; the replications of a run share one (it is cached)."""
+    last = _LAST_PLAN.get("plan")
+    if last is not None and last[0] is res.scenario and last[1] is res.profile and last[2] == languages:
+        return last[3]
+    plan = _build_plan(res, languages)
+    _LAST_PLAN["plan"] = (res.scenario, res.profile, languages, plan)
+    return plan
+
+
+def _build_plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
+    sc = res.scenario
+    services = list(sc.services)
+    n_l, n_c = len(languages), len(CONTENT_TYPES)
+    cols: dict[str, list] = {k: [] for k in (
+        "stage", "service", "probability", "task", "length_ratio", "enabled", "requires", "target", "target_start", "slot")}
+    slots: list[tuple[str, str, object]] = []
+    entry_range = np.zeros((n_l, n_c + 1), dtype=np.int64)
+    count = 0
+    for li, code in enumerate(languages):
+        for ci, ctype in enumerate(CONTENT_TYPES):
+            entry_range[li, ci] = count
+            stages = sc.pipelines.get(ctype, [])
+            for k, st in enumerate(stages):
+                svc = sc.services[st.service]
+                required = stage_requires(stages, k, sc.services)
+                mask = sum(1 << services.index(r) for r in set(required) if r in services)
+                if any(r not in services for r in required):
+                    mask = -1  # a requirement no service provides: never met
+                targets = _targets(st.targets, code, res) if svc.task == "translate" else [None]
+                for tgt in targets:
+                    key = (st.service, tgt or "-", st.output_tokens)
+                    if key not in slots:
+                        slots.append(key)
+                    cols["stage"].append(k)
+                    cols["service"].append(services.index(st.service))
+                    cols["probability"].append(st.probability)
+                    cols["task"].append(_TASKS[svc.task])
+                    cols["length_ratio"].append(st.length_ratio)
+                    cols["enabled"].append(svc.enabled and code not in svc.disabled_languages)
+                    cols["requires"].append(mask)
+                    cols["target"].append(-1 if tgt is None else languages.index(tgt))
+                    cols["target_start"].append(0 if tgt is None else sc.workload.languages[tgt].start_month)
+                    cols["slot"].append(slots.index(key))
+                    count += 1
+        entry_range[li, n_c] = count
+    types = {"probability": float, "length_ratio": float, "enabled": np.bool_}
+    arrays = {k: np.asarray(v, dtype=types.get(k, np.int64)) for k, v in cols.items()}
+    return _Plan(entry_range=entry_range, slots=slots, **arrays)
+
+
+def _cost_arrays(res: Resolved, draws: Draws, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per service: the drawn affine cost's intercept, coefficients (in ``_UNITS`` order) and residual sigma."""
+    sc = res.scenario
+    n = len(sc.services)
+    intercept, coef, sigma = np.zeros(n), np.zeros((n, len(_UNITS))), np.zeros(n)
+    for si, svc in enumerate(sc.services.values()):
+        cost = getattr(draws.models[svc.model], which)
+        intercept[si] = cost.intercept
+        for unit, c in cost.coef.items():
+            coef[si, _UNITS.index(unit)] = c
+        sigma[si] = cost.sigma
+    return intercept, coef, sigma
 
 
 def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) -> JobTable:
-    """Expand files into jobs through the pipelines; sample each job's time and energy."""
+    """Expand files into jobs through the pipelines; sample each job's time and energy.
+
+    Every stream is drawn in full for its language whatever the options and masks (one
+    vectorised call each): the i-th draw of a language's stream goes to its i-th file in
+    table order. The draw matrices hold the languages' draws side by side (language
+    ``l``'s in columns ``lang_start[l]`` onwards); a compiled pass then walks the files
+    once and emits the jobs sorted by (file, stage, target).
+    """
     sc = res.scenario
     services = tuple(sc.services)
     pools = tuple(sc.pools)
     langs = files.languages
-    starts = {c: sc.workload.languages[c].start_month for c in langs}
-    served = file_mask(res, files)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "file", "stage", "service", "language", "content", "target",
-        "time_s", "energy_j", "audio_s", "tokens_in", "tokens_out")}
-
+    plan = _plan(res, langs)
+    n_files, n_slots = len(files), len(plan.slots)
+    lang_start = np.concatenate([[0], np.cumsum(np.bincount(files.language, minlength=len(langs)))])
+    pass_u = np.zeros((len(services), n_files))  # 0 passes every stage: services not thinned
+    cpt_in = np.ones((len(services), n_files))
+    z = np.zeros((n_slots, n_files))
+    cpt_out = np.ones((n_slots, n_files))
+    out_tokens = np.zeros((n_slots, n_files))
+    # A pass draw only matters where a stage of the service lets a share of files through
+    # (u < 1 always holds): streams are keyed by name, so skipping it shifts no other draw.
+    thinned = {st.service for stages in sc.pipelines.values() for st in stages if st.probability < 1}
+    stage_services = {st.service for stages in sc.pipelines.values() for st in stages}
     for li, code in enumerate(langs):
-        in_lang = np.flatnonzero(files.language == li)  # positions of this language's files
-        n = len(in_lang)
+        at = slice(lang_start[li], lang_start[li + 1])
+        n = at.stop - at.start
         if n == 0:
             continue
-        # A stream gives the same numbers wherever it is opened: draw each once per language
-        # and reuse it across content types (the draws cover every file of the language).
-        pass_draws: dict[str, np.ndarray] = {}
-        job_draws: dict[tuple[str, str | None], tuple] = {}
-        in_cpt: dict[str, np.ndarray] = {}
-
-        def input_cpt(service: str, model) -> np.ndarray:
-            """Characters per token of each file's own text for a service's tokenizer: one
-            draw per file, shared by every fan-out target (they all read the same text)."""
-            if service not in in_cpt:
-                in_cpt[service] = _cpt(model.chars_per_token.get(code), streams.rng("job", code, service, "input"), n)
-            return in_cpt[service]
-
-        month = files.month[in_lang]
-        content = files.content[in_lang]
-        duration = files.duration_s[in_lang]
-        chars = files.text_chars[in_lang]
-        for ci, ctype in enumerate(CONTENT_TYPES):
-            stages = sc.pipelines.get(ctype, [])
-            sel = (content == ci) & served[in_lang]
-            ran: dict[str, np.ndarray] = {}
-            for k, st in enumerate(stages):
-                svc = sc.services[st.service]
-                model = res.profile.models[svc.model]
-                mdraw = draws.models[svc.model]
-                if st.service not in pass_draws:
-                    pass_draws[st.service] = streams.rng("stage", code, st.service, "pass").random(n)
-                u_pass = pass_draws[st.service]
-                active = sel & (u_pass < st.probability)
-                if not svc.enabled or code in svc.disabled_languages:
-                    active[:] = False
-                for req in stage_requires(stages, k, sc.services):
-                    active &= ran.get(req, np.zeros(n, dtype=bool))
-                targets = _targets(st.targets, code, res) if svc.task == "translate" else [None]
-                any_target = np.zeros(n, dtype=bool)
-                for tgt in targets:
-                    mask = active & (month >= starts[tgt]) if tgt is not None else active.copy()
-                    cached = job_draws.get((st.service, tgt))
-                    if cached is not None and cached[0] == st.output_tokens:
-                        z, cpt_in, cpt_out, out_draw = cached[1:]
-                    else:
-                        rng = streams.rng("job", code, st.service, tgt or "-")
-                        z = rng.standard_normal(n)
-                        cpt_in = input_cpt(st.service, model)
-                        cpt_out = _cpt(model.chars_per_token.get(tgt or code), rng, n)
-                        out_draw = np.asarray(draw(st.output_tokens, rng, n), dtype=float) if st.output_tokens is not None else None
-                        job_draws[(st.service, tgt)] = (st.output_tokens, z, cpt_in, cpt_out, out_draw)
-                    if not mask.any():
-                        continue
-                    any_target |= mask
-                    idx = np.flatnonzero(mask)
-                    units = _units(svc.task, duration[idx], chars[idx], cpt_in[idx], cpt_out[idx],
-                                   None if out_draw is None else out_draw[idx], st.length_ratio)
-                    zt = z[idx]
-                    cols["file"].append(in_lang[idx])
-                    cols["stage"].append(np.full(len(idx), k))
-                    cols["service"].append(np.full(len(idx), services.index(st.service)))
-                    cols["language"].append(np.full(len(idx), li))
-                    cols["content"].append(np.full(len(idx), ci))
-                    cols["target"].append(np.full(len(idx), -1 if tgt is None else langs.index(tgt)))
-                    cols["time_s"].append(_residual(mdraw.time_s.mean(units), mdraw.time_s.sigma, zt))
-                    cols["energy_j"].append(_residual(mdraw.energy_j.mean(units), mdraw.energy_j.sigma, zt))
-                    cols["audio_s"].append(units["audio_second"])
-                    cols["tokens_in"].append(units["input_token"])
-                    cols["tokens_out"].append(units["output_token"])
-                ran[st.service] = any_target
-    return _assemble(cols, services, pools, [sc.services[s].pool for s in services])
+        for service in stage_services:
+            si = services.index(service)
+            model = res.profile.models[sc.services[service].model]
+            if service in thinned:
+                pass_u[si, at] = streams.rng("stage", code, service, "pass").random(n)
+            cpt_in[si, at] = _cpt(model.chars_per_token.get(code), streams.rng("job", code, service, "input"), n)
+        used = set(plan.slot[plan.entry_range[li, 0] : plan.entry_range[li, -1]].tolist())
+        for k, (service, tgt, spec) in enumerate(plan.slots):
+            if k not in used:  # not a target of this language's files
+                continue
+            model = res.profile.models[sc.services[service].model]
+            rng = streams.rng("job", code, service, tgt)
+            z[k, at] = rng.standard_normal(n)
+            cpt_out[k, at] = _cpt(model.chars_per_token.get(code if tgt == "-" else tgt), rng, n)
+            if spec is not None:
+                out_tokens[k, at] = draw(spec, rng, n)
+    t_int, t_coef, t_sigma = _cost_arrays(res, draws, "time_s")
+    e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
+    served = file_mask(res, files)
+    per_pair = np.diff(plan.entry_range, axis=1)  # entries per (language, content)
+    capacity = int(per_pair[files.language[served], files.content[served]].sum())
+    out = _expand(
+        files.language, files.content, files.month, files.duration_s, files.text_chars, served, lang_start,
+        pass_u, cpt_in, z, cpt_out, out_tokens,
+        plan.entry_range, plan.stage, plan.service, plan.probability, plan.task, plan.length_ratio, plan.enabled,
+        plan.requires, plan.target, plan.target_start, plan.slot, t_int, t_coef, t_sigma, e_int, e_coef, e_sigma, capacity,
+    )
+    (file, group, service, language, content, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in, tokens_out,
+     group_first, group_next, group_file, n_jobs, n_groups) = out
+    pool_of_service = np.array([pools.index(sc.services[s].pool) for s in services], dtype=np.int16)
+    service = service[:n_jobs]
+    time_s, energy_j = time_s[:n_jobs], energy_j[:n_jobs]
+    time_s *= np.exp(log_t[:n_jobs], out=log_t[:n_jobs])  # the residuals; exp(0) = 1 where sigma is 0
+    energy_j *= np.exp(log_e[:n_jobs], out=log_e[:n_jobs])
+    del log_t, log_e
+    return JobTable(
+        file=file[:n_jobs], group=group[:n_jobs], service=service, pool=pool_of_service[service],
+        language=language[:n_jobs], content=content[:n_jobs], target=target[:n_jobs],
+        time_s=time_s, energy_j=energy_j, audio_s=audio_s[:n_jobs],
+        tokens_in=tokens_in[:n_jobs], tokens_out=tokens_out[:n_jobs],
+        group_first_job=group_first[: n_groups + 1], group_next=group_next[:n_groups], group_file=group_file[:n_groups],
+        services=services, pools=pools,
+    )
 
 
 def _cpt(spec, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -173,72 +264,124 @@ def _cpt(spec, rng: np.random.Generator, n: int) -> np.ndarray:
     if spec is None:
         rng.random(n)  # keep the stream aligned whether or not the model has ratios
         return np.full(n, 4.0)
-    return np.maximum(np.asarray(draw(spec, rng, n), dtype=float), 0.1)
+    cpt = np.asarray(draw(spec, rng, n), dtype=float)
+    return np.maximum(cpt, 0.1, out=cpt)
 
 
-def _units(task, duration, chars, cpt_in, cpt_out, out_tokens, length_ratio) -> dict[str, np.ndarray]:
-    """Work units of each job, by the profile's unit names."""
-    n = len(duration)
-    zeros = np.zeros(n)
-    if task == "transcribe":
-        return dict(audio_second=duration, audio_window=np.maximum(1.0, np.ceil(duration / WINDOW_S)),
-                    input_token=zeros, output_token=chars / cpt_out, input_char=zeros, request=np.ones(n))
-    if task == "translate":
-        return dict(audio_second=zeros, audio_window=zeros, input_token=chars / cpt_in,
-                    output_token=chars * length_ratio / cpt_out, input_char=chars, request=np.ones(n))
-    return dict(audio_second=zeros, audio_window=zeros, input_token=chars / cpt_in,
-                output_token=np.maximum(out_tokens, 0.0), input_char=chars, request=np.ones(n))
+@njit(cache=True, error_model="numpy")  # no zero-division checks in the loop
+def _expand(
+    language, content, month, duration, chars, served, lang_start,
+    pass_u, cpt_in, z, cpt_out, out_tokens,
+    entry_range, e_stage, e_service, e_probability, e_task, e_ratio, e_enabled, e_requires, e_target, e_target_start,
+    e_slot, t_intercept, t_coef, t_sigma, en_intercept, en_coef, en_sigma, capacity,
+):
+    """Walk the files in order and emit their jobs, sorted by (file, stage, target).
 
-
-def _residual(mean: np.ndarray, sigma: float, z: np.ndarray) -> np.ndarray:
-    """Mean-one lognormal residual shared by time and energy through ``z``."""
-    if sigma == 0:
-        return np.maximum(mean, 0.0)
-    return np.maximum(mean, 0.0) * np.exp(sigma * z - 0.5 * sigma * sigma)
-
-
-def _assemble(cols, services, pools, service_pool_names) -> JobTable:
-    # Indices into short lists (services, languages, content types) fit in int16: a run
-    # may hold millions of jobs, and these columns live as long as the replication.
-    int_cols = {"file": np.int64, "stage": np.int64, "service": np.int16, "language": np.int16,
-                "content": np.int16, "target": np.int16}
-
-    def take(k: str) -> np.ndarray:
-        """One column, concatenated; its parts are released at once."""
-        parts, cols[k] = cols[k], []
-        arr = np.concatenate(parts) if parts else np.zeros(0)
-        del parts
-        return arr.astype(int_cols[k], copy=False) if k in int_cols else arr
-
-    # Sort by (file, stage, target): one integer key, unique per job, sorted stably. The
-    # jobs arrive as runs already sorted by file, which the stable sort (timsort) exploits.
-    file, stage, target = take("file"), take("stage"), take("target")
-    n_t = int(target.max()) + 2 if len(target) else 1
-    n_k = int(stage.max()) + 1 if len(stage) else 1
-    order = np.argsort((file * n_k + stage) * n_t + (target + 1), kind="stable")
-    cat = {"file": file[order], "stage": stage[order], "target": target[order]}
-    del file, stage, target
-    for k in list(cols):
-        if k not in cat:
-            cat[k] = take(k)[order]
-    n = len(cat["file"])
-    new_group = np.ones(n, dtype=bool)
-    if n:
-        new_group[1:] = (cat["file"][1:] != cat["file"][:-1]) | (cat["stage"][1:] != cat["stage"][:-1])
-    group = np.cumsum(new_group) - 1
-    first = np.flatnonzero(new_group)
-    n_groups = len(first)
-    group_file = cat["file"][first] if n else np.zeros(0, np.int64)
-    group_next = np.full(n_groups, -1, dtype=np.int64)
-    if n_groups > 1:
-        same = group_file[1:] == group_file[:-1]
-        group_next[:-1][same] = np.arange(1, n_groups)[same]
-    pool_of_service = np.array([pools.index(p) for p in service_pool_names], dtype=np.int16)
-    return JobTable(
-        file=cat["file"], group=group, service=cat["service"], pool=pool_of_service[cat["service"]],
-        language=cat["language"], content=cat["content"], target=cat["target"],
-        time_s=cat["time_s"], energy_j=cat["energy_j"], audio_s=cat["audio_s"],
-        tokens_in=cat["tokens_in"], tokens_out=cat["tokens_out"],
-        group_first_job=np.append(first, n), group_next=group_next, group_file=group_file,
-        services=services, pools=pools,
-    )
+    A stage of a file runs when its service is enabled for the language, the file's pass
+    draw is below the stage's probability, and the services it requires ran for the file;
+    each target then gets a job from the month its language is offered. A stage's jobs
+    form one group. Time (s) and energy (J) come out as the drawn affine means of the job's
+    units, with the logs of their mean-one lognormal residuals (one ``z`` shared by both):
+    the caller applies them, since a vectorised ``exp`` is several times cheaper than one
+    call per job.
+    """
+    file = np.empty(capacity, np.int64)
+    group = np.empty(capacity, np.int64)
+    service = np.empty(capacity, np.int16)
+    lang_out = np.empty(capacity, np.int16)
+    content_out = np.empty(capacity, np.int16)
+    target = np.empty(capacity, np.int16)
+    time_s = np.empty(capacity)
+    energy_j = np.empty(capacity)
+    log_t = np.empty(capacity)
+    log_e = np.empty(capacity)
+    audio_s = np.empty(capacity)
+    tokens_in = np.empty(capacity)
+    tokens_out = np.empty(capacity)
+    group_first = np.empty(capacity + 1, np.int64)
+    group_next = np.empty(capacity, np.int64)
+    group_file = np.empty(capacity, np.int64)
+    n_services = t_intercept.shape[0]
+    ran = np.zeros(n_services, np.bool_)
+    j = 0
+    g = 0
+    next_draw = lang_start[:-1].copy()
+    for f in range(language.shape[0]):
+        li = language[f]
+        p = next_draw[li]  # the file's column in the draw matrices: its language's next draw
+        next_draw[li] += 1
+        if not served[f]:
+            continue
+        ci = content[f]
+        ran[:] = False
+        last_group = -1
+        e = entry_range[li, ci]
+        stop = entry_range[li, ci + 1]
+        while e < stop:
+            k = e_stage[e]
+            s = e_service[e]
+            active = e_enabled[e] and pass_u[s, p] < e_probability[e]
+            req = e_requires[e]
+            if active and req != 0:
+                if req < 0:
+                    active = False
+                else:
+                    for r in range(n_services):
+                        if (req >> r) & 1 and not ran[r]:
+                            active = False
+            any_target = False
+            while e < stop and e_stage[e] == k:
+                if active and month[f] >= e_target_start[e]:
+                    if not any_target:  # the stage's first job opens its group
+                        group_first[g] = j
+                        group_file[g] = f
+                        group_next[g] = -1
+                        if last_group >= 0:
+                            group_next[last_group] = g
+                        last_group = g
+                        g += 1
+                        any_target = True
+                    slot = e_slot[e]
+                    task = e_task[e]
+                    c = chars[f]
+                    if task == 0:  # transcribe: audio in, the transcript's tokens out
+                        audio = duration[f]
+                        window = max(1.0, np.ceil(audio / 30.0))
+                        t_in = 0.0
+                        t_out = c / cpt_out[slot, p]
+                        c_in = 0.0
+                    elif task == 1:  # translate: the text in, its translation out
+                        audio = window = 0.0
+                        t_in = c / cpt_in[s, p]
+                        t_out = c * e_ratio[e] / cpt_out[slot, p]
+                        c_in = c
+                    else:  # generate: the text in, drawn tokens out
+                        audio = window = 0.0
+                        t_in = c / cpt_in[s, p]
+                        t_out = max(out_tokens[slot, p], 0.0)
+                        c_in = c
+                    # affine means, units in ``_UNITS`` order (the last, request, is 1)
+                    mt = (t_intercept[s] + t_coef[s, 0] * audio + t_coef[s, 1] * window + t_coef[s, 2] * t_in
+                          + t_coef[s, 3] * t_out + t_coef[s, 4] * c_in + t_coef[s, 5])
+                    me = (en_intercept[s] + en_coef[s, 0] * audio + en_coef[s, 1] * window + en_coef[s, 2] * t_in
+                          + en_coef[s, 3] * t_out + en_coef[s, 4] * c_in + en_coef[s, 5])
+                    zz = z[slot, p]
+                    log_t[j] = t_sigma[s] * zz - 0.5 * t_sigma[s] * t_sigma[s]
+                    log_e[j] = en_sigma[s] * zz - 0.5 * en_sigma[s] * en_sigma[s]
+                    file[j] = f
+                    group[j] = g - 1
+                    service[j] = s
+                    lang_out[j] = li
+                    content_out[j] = ci
+                    target[j] = e_target[e]
+                    time_s[j] = max(mt, 0.0)
+                    energy_j[j] = max(me, 0.0)
+                    audio_s[j] = audio
+                    tokens_in[j] = t_in
+                    tokens_out[j] = t_out
+                    j += 1
+                e += 1
+            ran[s] = any_target
+    group_first[g] = j
+    return (file, group, service, lang_out, content_out, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in,
+            tokens_out, group_first, group_next, group_file, j, g)

@@ -30,4 +30,6 @@ class Streams:
 
     def rng(self, *names: str | int) -> np.random.Generator:
         """The generator for component ``names`` (same names, same numbers)."""
-        return np.random.Generator(np.random.PCG64(self.seed_sequence(*names)))
+        # SFC64 (NumPy's): passes the same statistical test batteries as PCG64 and draws
+        # normals about a fifth faster, and a replication draws millions of them.
+        return np.random.Generator(np.random.SFC64(self.seed_sequence(*names)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .distributions import draw
 from .scenario import CONTENT_TYPES, Scenario, Workload
@@ -73,13 +74,52 @@ class ArrivalProfile:
         return cache[key]
 
     def place(self, month_start_s: float, month_len_s: float, weekday0: int, u: np.ndarray) -> np.ndarray:
-        """Arrival times for uniforms ``u`` by inverse CDF over the hours of the month."""
-        n_hours = int(round(month_len_s / HOUR_S))
-        cdf = self.cdf(weekday0, n_hours)
-        h = np.searchsorted(cdf, u, side="right") - 1
-        h = np.clip(h, 0, n_hours - 1)
-        frac = (u - cdf[h]) / np.maximum(cdf[h + 1] - cdf[h], 1e-300)
-        return month_start_s + (h + np.clip(frac, 0.0, 1.0)) * HOUR_S
+        """Arrival times (s) in one month for uniforms ``u``, by inverse CDF over its hours."""
+        edges = np.array([month_start_s, month_start_s + month_len_s])
+        return self.place_months(edges, [weekday0], np.zeros(len(u), dtype=np.int64), u)
+
+    def place_months(self, edges_s: np.ndarray, weekdays: list[int], month: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Arrival times (s) for uniforms ``u`` of files in months ``month``, in one pass.
+
+        ``edges_s`` are the month boundaries (s) and ``weekdays`` the weekday each month starts on.
+        """
+        n_hours = tuple(int(round((edges_s[m + 1] - edges_s[m]) / HOUR_S)) for m in range(len(weekdays)))
+        cdf, guide, first = self._calendar(tuple(weekdays), n_hours)
+        return _place(np.asarray(u, dtype=float), np.asarray(month, dtype=np.int64), cdf, guide, first,
+                      np.asarray(edges_s, dtype=float))
+
+    def _calendar(self, weekdays: tuple[int, ...], n_hours: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The months' CDFs end to end, their guide tables, and where each month's CDF starts
+        (cached: every replication of a run uses the same calendar)."""
+        cache = self.__dict__.setdefault("_calendar_cache", {})
+        key = (weekdays, n_hours)
+        if key not in cache:
+            cdfs = [self.cdf(wd, nh) for wd, nh in zip(weekdays, n_hours)]
+            first = np.concatenate([[0], np.cumsum([len(c) for c in cdfs])])
+            # guide table: for u in [k/H, (k+1)/H), the search for u's hour starts at guide[k]
+            guide = np.concatenate([np.searchsorted(c, np.arange(len(c) - 1) / (len(c) - 1), side="right") - 1 for c in cdfs])
+            cache[key] = (np.concatenate(cdfs), guide, first)
+        return cache[key]
+
+
+@njit(cache=True, error_model="numpy")
+def _place(u, month, cdf, guide, first, edges_s):
+    """Inverse CDF of each file's month: its hour (the last one whose cumulative share is at
+    most u, found from a guide table in a step or two), then linearly inside the hour."""
+    out = np.empty(u.shape[0])
+    for i in range(u.shape[0]):
+        m = month[i]
+        c0 = first[m]  # the month's n_hours + 1 cumulative shares, 0 to 1, start here
+        n_hours = first[m + 1] - c0 - 1
+        x = u[i]
+        h = guide[c0 - m + min(int(x * n_hours), n_hours - 1)]
+        while h + 1 < n_hours and cdf[c0 + h + 1] <= x:
+            h += 1
+        h = min(max(h, 0), n_hours - 1)
+        lo = cdf[c0 + h]
+        frac = (x - lo) / max(cdf[c0 + h + 1] - lo, 1e-300)
+        out[i] = edges_s[m] + (h + min(max(frac, 0.0), 1.0)) * HOUR_S
+    return out
 
 
 class FlatProfile(ArrivalProfile):
@@ -107,10 +147,16 @@ ARRIVAL_PROFILES: dict[str, ArrivalProfile] = {p.name: p for p in (FlatProfile()
 
 
 def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTable:
-    """All files of one replication (unsorted across languages)."""
+    """All files of one replication, in order of arrival.
+
+    Each language's files are drawn from its own streams, then all are put in order of
+    arrival: the jobs follow the files' order, and the engines and the accounting then
+    walk them in time order, which keeps their memory access sequential (about twice as
+    fast). Ties keep language order.
+    """
     wl = sc.workload
     edges = np.asarray(sc.month_edges_s())
-    starts = sc.month_starts()
+    weekdays = [d.weekday() for d in sc.month_starts()[: sc.horizon_months]]
     profile = ARRIVAL_PROFILES[wl.arrival_profile]
     means = expected_counts(wl, sc.horizon_months, growth_rate)
     langs = tuple(wl.languages)
@@ -123,16 +169,8 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
         n = int(counts.sum())
         rng = streams.rng("files", code)
         month = np.repeat(np.arange(sc.horizon_months), counts)
-        content = np.concatenate([np.repeat(np.arange(len(CONTENT_TYPES)), row) for row in by_type]) if n else np.zeros(0, int)
-        u_time = rng.random(n)
-        arrival = np.empty(n)
-        offset = 0
-        for m, c in enumerate(counts):
-            if c:
-                arrival[offset : offset + c] = profile.place(
-                    edges[m], edges[m + 1] - edges[m], starts[m].weekday(), u_time[offset : offset + c]
-                )
-                offset += c
+        content = np.repeat(np.tile(np.arange(len(CONTENT_TYPES)), len(by_type)), by_type.ravel())  # by month, then type
+        arrival = profile.place_months(edges, weekdays, month, rng.random(n))
         # One draw per file and content type keeps every stream aligned whatever the mix.
         duration = np.zeros(n)
         for ci, ctype in enumerate(CONTENT_TYPES[:2]):
@@ -155,5 +193,44 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
                 keep_u=rng.random(n),
             )
         )
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return FileTable(languages=langs, **cat)
+    arrival = np.concatenate([p.pop("arrival_s") for p in parts])
+    order = _time_order(arrival)
+    cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
+    return FileTable(languages=langs, arrival_s=arrival[order], **cat)
+
+
+@njit(cache=True, error_model="numpy")
+def _time_order(t):
+    """``np.argsort(t, kind="stable")`` for times >= 0 (s), in linear time.
+
+    A counting sort into as many equal-width buckets as there are times, then an insertion
+    sort, which only moves times within their bucket (a few at most): several times faster
+    than a comparison sort here. Both passes keep equal times in input order.
+    """
+    n = t.shape[0]
+    order = np.empty(n, np.int64)
+    if n == 0:
+        return order
+    width = t.max() / n
+    if not width > 0:
+        width = 1.0
+    start = np.zeros(n + 1, np.int64)
+    bucket = np.empty(n, np.int64)
+    for i in range(n):
+        b = min(int(t[i] / width), n - 1)
+        bucket[i] = b
+        start[b + 1] += 1
+    for b in range(n):
+        start[b + 1] += start[b]
+    for i in range(n):
+        order[start[bucket[i]]] = i
+        start[bucket[i]] += 1
+    for i in range(1, n):
+        j = order[i]
+        x = t[j]
+        k = i - 1
+        while k >= 0 and t[order[k]] > x:
+            order[k + 1] = order[k]
+            k -= 1
+        order[k + 1] = j
+    return order

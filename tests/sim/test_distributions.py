@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
@@ -50,6 +51,17 @@ def test_truncated_normal_stays_in_bounds_and_has_the_truncated_mean():
     # half-normal mean sqrt(2/pi)
     assert d.mean() == pytest.approx(math.sqrt(2 / math.pi), rel=1e-9)
     assert x.mean() == pytest.approx(math.sqrt(2 / math.pi), abs=5 * 0.6 / math.sqrt(N))
+
+
+@pytest.mark.parametrize(("low", "high"), [(-0.5, 2.0), (None, -1.0), (1.5, None)])
+def test_truncated_normal_follows_the_truncated_law(low, high):
+    """Values kept and values redrawn mix into exactly the truncated normal (KS test vs scipy)."""
+    d = ADAPTER.validate_python({"dist": "normal", "mean": 0, "sd": 1, "low": low, "high": high})
+    x = draw(d, np.random.default_rng(5), N)
+    a, b = -np.inf if low is None else low, np.inf if high is None else high
+    assert x.min() >= a and x.max() <= b
+    assert stats.kstest(x, stats.truncnorm(a, b).cdf).pvalue > 1e-3
+    assert x.mean() == pytest.approx(d.mean(), abs=5 * x.std() / math.sqrt(N))
 
 
 def test_empirical_resamples_the_given_values():

@@ -60,3 +60,33 @@ def test_transcription_is_priced_per_audio_second_of_media_only(inputs):
     assert (t.audio_s[t.service == "transcription"] > 0).all()
     assert (t.service[~media] != "transcription").all()
     assert np.allclose(t.audio_s[t.service == "transcription"], inp.files.duration_s[t.file[t.service == "transcription"]])
+
+
+def test_files_expand_into_their_pipelines_jobs_in_order(inputs):
+    """Every served file gets its pipeline's jobs: transcription for media, one translation
+    per other language on offer that month, generation for about half; sorted by
+    (file, stage, target), one group per stage, groups chained per file."""
+    res, inp = inputs
+    sc, f, j = res.scenario, inp.files, inp.jobs
+    langs = list(sc.workload.languages)
+    starts = np.array([sc.workload.languages[c].start_month for c in langs])
+    svc = np.asarray(j.services)[j.service]
+    assert np.all(np.diff(j.file) >= 0) and np.all(np.diff(j.group) >= 0)
+    same_group = np.diff(j.group) == 0
+    assert np.all(np.diff(j.target)[same_group] > 0)  # targets in order inside a group
+    per_file = pd.Series(svc == "translation").groupby(j.file).sum()
+    offered = np.array([((starts <= f.month[i]) & (np.arange(len(langs)) != f.language[i])).sum() for i in per_file.index])
+    assert np.array_equal(per_file.to_numpy(), offered)
+    media = np.isin(f.content, [0, 1])
+    transcribed = np.zeros(len(f), bool)
+    transcribed[j.file[svc == "transcription"]] = True
+    assert np.array_equal(transcribed, media)
+    generated = np.zeros(len(f), bool)
+    generated[j.file[svc == "generation"]] = True
+    assert generated.mean() == pytest.approx(0.5, abs=0.03)
+    # groups: the first job of each, the file of each, and each file's chain of stages
+    first = j.group_first_job
+    assert np.array_equal(j.group[first[:-1]], np.arange(len(first) - 1)) and first[-1] == len(j)
+    assert np.array_equal(j.group_file, j.file[first[:-1]])
+    chained = j.group_next[j.group_next >= 0]
+    assert np.array_equal(j.group_file[chained], j.group_file[np.flatnonzero(j.group_next >= 0)])

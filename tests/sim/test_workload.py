@@ -87,3 +87,23 @@ def test_flat_profile_is_uniform():
     t = ARRIVAL_PROFILES["flat"].place(100.0, 1000 * 3600.0, 0, np.random.default_rng(1).random(50_000))
     assert (t.min() >= 100.0) and (t.max() < 100.0 + 1000 * 3600.0)
     assert np.mean(t - 100.0) / (1000 * 3600.0) == pytest.approx(0.5, abs=0.01)
+
+
+def test_files_come_in_order_of_arrival(write_config):
+    sc = load_and_check(write_config(scenario_dict("default"))).scenario
+    f = generate_files(sc, 0.05, Streams(1, 0))
+    assert np.all(np.diff(f.arrival_s) >= 0)
+    assert len(set(f.language.tolist())) == len(sc.workload.languages)  # languages interleave
+
+
+@pytest.mark.parametrize("times", [
+    np.random.default_rng(2).random(20_000) * 1e8,  # spread out
+    np.repeat(np.random.default_rng(3).random(300) * 1e4, 9),  # many ties
+    np.array([5.0, 0.0, 5.0, 0.0, 2.5]),
+    np.zeros(4),
+    np.zeros(0),
+])
+def test_time_order_is_a_stable_argsort(times):
+    from sim.workload import _time_order
+
+    assert np.array_equal(_time_order(times), np.argsort(times, kind="stable"))
