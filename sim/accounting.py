@@ -12,12 +12,14 @@ rows, never creates or loses any: the parts sum to the total.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .epistemic import Draws
+from .fast import njit  # numba's, or a plain-Python stand-in where numba is missing
 from .jobs import JobTable
 from .model import Timings
 from .provisioning import Schedule
@@ -37,9 +39,42 @@ class PoolAccountingSpec:
     schedule: Schedule
 
 
-def month_of(t: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Month index of each time; times past the horizon count in the last month."""
-    return np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
+@njit(cache=True, inline="always")
+def month_step(t, edges, m):
+    """Month index of time ``t`` (s), walking from month ``m``: constant time when times
+    mostly increase, as job starts do (a binary search per job costs more).
+
+    As ``searchsorted(edges, t, "right") - 1`` clipped to the horizon: times past the
+    horizon (or NaN) count in the last month.
+    """
+    last = len(edges) - 2
+    if t != t:
+        return last
+    while m < last and t >= edges[m + 1]:
+        m += 1
+    while m > 0 and t < edges[m]:
+        m -= 1
+    return m
+
+
+@njit(cache=True)
+def _cube(start_s, edges, service, language, content, service_s, energy_j, audio_s, n_s, n_l, n_c):
+    """Jobs, busy time (s), energy above idle (J) and audio (s) per cell month x service x
+    language x content (flat, in that order), jobs counting in the month they start.
+
+    Sums run in job order, as ``np.bincount`` adds its weights: the same numbers, bit for bit.
+    """
+    size = (len(edges) - 1) * n_s * n_l * n_c
+    count, busy, active_j, audio = np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size)
+    m = 0
+    for i in range(len(start_s)):
+        m = month_step(start_s[i], edges, m)
+        k = ((m * n_s + service[i]) * n_l + language[i]) * n_c + content[i]
+        count[k] += 1.0
+        busy[k] += service_s[i]
+        active_j[k] += energy_j[i]
+        audio[k] += audio_s[i]
+    return count, busy, active_j, audio
 
 
 def grid_by_month(draws: Draws, horizon: int) -> np.ndarray:
@@ -57,95 +92,122 @@ def monthly_records(
     scenario can produce (compact, and identical across replications so they concatenate
     without widening); otherwise they are strings.
     """
-    edges = np.asarray(sc.month_edges_s())
+    edges = np.asarray(sc.month_edges_s(), dtype=float)
     horizon = sc.horizon_months
     langs = tuple(sc.workload.languages)
-    grid = grid_by_month(draws, horizon)
-    market = None if draws.market_g_per_kwh is None else np.full(horizon, draws.market_g_per_kwh)
-    month = month_of(timings.start_s, edges)
     n_l, n_c, n_s = len(langs), len(CONTENT_TYPES), len(jobs.services)
-    # Dense cube month x service x language x content, filled with bincount: fast, exact.
-    key = ((month * n_s + jobs.service) * n_l + jobs.language) * n_c + jobs.content
-    size = horizon * n_s * n_l * n_c
     shape = (horizon, n_s, n_l, n_c)
-    count = np.bincount(key, minlength=size).reshape(shape).astype(float)
-    busy = np.bincount(key, weights=timings.service_s, minlength=size).reshape(shape)
-    active_j = np.bincount(key, weights=timings.energy_j, minlength=size).reshape(shape)
-    audio = np.bincount(key, weights=jobs.audio_s, minlength=size).reshape(shape)
+    count, busy, active_j, audio = (a.reshape(shape) for a in _cube(
+        timings.start_s, edges, jobs.service, jobs.language, jobs.content, timings.service_s, timings.energy_j,
+        jobs.audio_s, n_s, n_l, n_c))
     pool_of_service = np.array([jobs.pools.index(sc.services[s].pool) for s in jobs.services], dtype=np.int64)
 
-    # Label columns are collected as codes into these category lists ("-" and UNUSED last).
-    cats = {
-        "pool": list(jobs.pools), "service": [*jobs.services, UNUSED], "language": [*langs, "-"],
-        "content_type": [*CONTENT_TYPES, "-"], "component": list(COMPONENTS),
-    }
-    unused_s, none_l, none_c = n_s, n_l, n_c
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "month", "pool", "service", "language", "content_type", "component", "jobs", "busy_s", "audio_s",
-        "energy_kwh", "facility_kwh", "co2e_kg", "co2e_market_kg")}
-
-    def emit(component, pool_code, m_idx, s_code, l_code, c_code, n_jobs, busy_s, energy_j, co2e_direct_kg, audio_s):
-        n = len(m_idx)
-        e_kwh = energy_j / J_PER_KWH
-        facility = e_kwh * draws.pue
-        co2e = facility * grid[m_idx] / 1000.0 + co2e_direct_kg
-        cols = {
-            "month": m_idx, "pool": np.broadcast_to(pool_code, n), "service": s_code, "language": np.broadcast_to(l_code, n),
-            "content_type": np.broadcast_to(c_code, n), "component": np.full(n, COMPONENTS.index(component)),
-            "jobs": n_jobs, "busy_s": busy_s, "audio_s": audio_s, "energy_kwh": e_kwh, "facility_kwh": facility,
-            "co2e_kg": co2e,
-        }
-        if market is not None:
-            cols["co2e_market_kg"] = facility * market[m_idx] / 1000.0 + co2e_direct_kg
-        for k, v in cols.items():
-            parts[k].append(np.asarray(v))
-
-    # Active: one row per non-empty (month, service, language, content) cell.
-    m, s, l, c = np.nonzero(count)
-    emit("active", pool_of_service[s], m, s, l, c, count[m, s, l, c],
-         busy[m, s, l, c], active_j[m, s, l, c], 0.0, audio[m, s, l, c])
-
-    svc_idx = np.arange(n_s)
+    # Per pool and month: busy time (the allocation key) and each component's amount.
+    pool_code = np.array([jobs.pools.index(spec.name) for spec in pools], dtype=np.int64)
+    totals = np.empty((len(pools), horizon))
+    pool_j = np.zeros((len(pools), len(COMPONENTS) - 1, horizon))  # idle, host, embodied (J)
+    pool_kg = np.zeros_like(pool_j)  # kg CO2e directly
     for pi, spec in enumerate(pools):
         pdraw = draws.pools[spec.name]
         on_s = np.array([spec.schedule.on_seconds(edges[i], edges[i + 1]) for i in range(horizon)]) * spec.instances
-        idle_j = pdraw.gpu_idle_power_w * spec.gpus_per_instance * on_s
-        host_j = pdraw.host_power_w * on_s
-        embodied_kg = pdraw.embodied_kg * on_s / pdraw.lifetime_s
-        in_pool = pool_of_service == pi
-        pool_busy = busy[:, in_pool]  # month x services-in-pool x lang x content
-        totals = pool_busy.reshape(horizon, -1).sum(axis=1)
-        share = np.divide(pool_busy, totals[:, None, None, None], out=np.zeros(pool_busy.shape), where=totals[:, None, None, None] > 0)
-        pm, ps, pl, pc = np.nonzero(share)
-        pool_svc = svc_idx[in_pool]
-        unused = np.flatnonzero(totals <= 0)
-        pool_code = jobs.pools.index(spec.name)
-        for comp, per_month_j, per_month_kg in (
-            ("idle", idle_j, np.zeros(horizon)),
-            ("host", host_j, np.zeros(horizon)),
-            ("embodied", np.zeros(horizon), embodied_kg),
-        ):
-            w = share[pm, ps, pl, pc]
-            zeros = np.zeros(len(pm))
-            emit(comp, pool_code, pm, pool_svc[ps], pl, pc, zeros, zeros,
-                 per_month_j[pm] * w, per_month_kg[pm] * w, zeros)
-            if len(unused):
-                z = np.zeros(len(unused))
-                emit(comp, pool_code, unused, np.full(len(unused), unused_s), none_l, none_c,
-                     z, z, per_month_j[unused], per_month_kg[unused], z)
-    n_rows = sum(len(a) for a in parts["month"])
-    frame: dict[str, object] = {"replication": np.full(n_rows, replication, dtype=np.int32),
-                                "month": np.concatenate(parts["month"]).astype(np.int16)}
-    for col in ("pool", "service", "language", "content_type", "component"):
-        codes = np.concatenate(parts[col]).astype(np.int16)
+        pool_j[pi, 0] = pdraw.gpu_idle_power_w * spec.gpus_per_instance * on_s
+        pool_j[pi, 1] = pdraw.host_power_w * on_s
+        pool_kg[pi, 2] = pdraw.embodied_kg * on_s / pdraw.lifetime_s
+        totals[pi] = busy[:, pool_of_service == pi].reshape(horizon, -1).sum(axis=1)
+    labels, (n_jobs, busy_s, audio_s, energy_j, direct_kg) = _rows(
+        count, busy, active_j, audio, pool_of_service, pool_code, totals, pool_j, pool_kg)
+
+    month = labels[0]
+    e_kwh = energy_j / J_PER_KWH
+    facility = e_kwh * draws.pue
+    frame: dict[str, object] = {"replication": np.full(len(month), replication, dtype=np.int32), "month": month}
+    # Label codes index these lists ("-" and UNUSED last).
+    cats = {
+        "pool": jobs.pools, "service": (*jobs.services, UNUSED), "language": (*langs, "-"),
+        "content_type": (*CONTENT_TYPES, "-"), "component": COMPONENTS,
+    }
+    for col, codes in zip(cats, labels[1:]):
         if categorical:
-            frame[col] = pd.Categorical.from_codes(codes, categories=cats[col])
+            frame[col] = pd.Categorical.from_codes(codes, dtype=_categories(tuple(cats[col])), validate=False)
         else:
             frame[col] = pd.array(np.asarray(cats[col], dtype=object)[codes], dtype=str)
-    for col in ("jobs", "busy_s", "audio_s", "energy_kwh", "facility_kwh", "co2e_kg", "co2e_market_kg"):
-        if parts[col]:
-            frame[col] = np.concatenate(parts[col]).astype(float)
+    frame |= {
+        "jobs": n_jobs, "busy_s": busy_s, "audio_s": audio_s, "energy_kwh": e_kwh, "facility_kwh": facility,
+        "co2e_kg": facility * grid_by_month(draws, horizon)[month] / 1000.0 + direct_kg,
+    }
+    if draws.market_g_per_kwh is not None:
+        frame["co2e_market_kg"] = facility * draws.market_g_per_kwh / 1000.0 + direct_kg
     return pd.DataFrame(frame)
+
+
+@njit(cache=True)
+def _rows(count, busy, active_j, audio, pool_of_service, pool_code, totals, pool_j, pool_kg):
+    """The monthly table's rows, in order, as label codes (month, pool, service, language,
+    content, component: int16, 6 x rows) and amounts (jobs, busy s, audio s, energy J and
+    kg CO2e booked directly: 5 x rows).
+
+    First "active": one row per non-empty cell. Then per pool and component (idle, host,
+    embodied): each month's ``pool_j`` / ``pool_kg`` split among the pool's cells by their
+    share of its busy time ``totals``, cell by cell; then the months without work, whole,
+    under service UNUSED, language and content "-".
+    """
+    horizon, n_s, n_l, n_c = count.shape
+    n_rows = count.size * len(COMPONENTS) + len(pool_code) * (len(COMPONENTS) - 1) * horizon  # at most
+    labels = np.empty((6, n_rows), dtype=np.int16)
+    amounts = np.zeros((5, n_rows))
+    r = 0
+    for m in range(horizon):
+        for s in range(n_s):
+            for l in range(n_l):
+                for c in range(n_c):
+                    if count[m, s, l, c] != 0:
+                        _put(labels, amounts, r, m, pool_of_service[s], s, l, c, 0,
+                             count[m, s, l, c], busy[m, s, l, c], audio[m, s, l, c], active_j[m, s, l, c], 0.0)
+                        r += 1
+    for p in range(len(pool_code)):
+        for comp in range(len(COMPONENTS) - 1):
+            for m in range(horizon):
+                if totals[p, m] > 0:
+                    for s in range(n_s):
+                        if pool_of_service[s] != p:
+                            continue
+                        for l in range(n_l):
+                            for c in range(n_c):
+                                w = busy[m, s, l, c] / totals[p, m]
+                                if w != 0:
+                                    _put(labels, amounts, r, m, pool_code[p], s, l, c, comp + 1,
+                                         0.0, 0.0, 0.0, pool_j[p, comp, m] * w, pool_kg[p, comp, m] * w)
+                                    r += 1
+            for m in range(horizon):
+                if not totals[p, m] > 0:
+                    _put(labels, amounts, r, m, pool_code[p], n_s, n_l, n_c, comp + 1,
+                         0.0, 0.0, 0.0, pool_j[p, comp, m], pool_kg[p, comp, m])
+                    r += 1
+    return labels[:, :r], amounts[:, :r]
+
+
+@njit(cache=True, inline="always")
+def _put(labels, amounts, r, month, pool, service, language, content, component,
+         jobs, busy_s, audio_s, energy_j, direct_kg):
+    """Row ``r`` of ``_rows``' output (element by element: numba compiles tuple stores slowly)."""
+    labels[0, r] = month
+    labels[1, r] = pool
+    labels[2, r] = service
+    labels[3, r] = language
+    labels[4, r] = content
+    labels[5, r] = component
+    amounts[0, r] = jobs
+    amounts[1, r] = busy_s
+    amounts[2, r] = audio_s
+    amounts[3, r] = energy_j
+    amounts[4, r] = direct_kg
+
+
+@functools.lru_cache(maxsize=64)
+def _categories(labels: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The categorical dtype over ``labels``, built once: pandas validates categories at
+    every construction, which costs more than the rest of a small table."""
+    return pd.CategoricalDtype(list(labels))
 
 
 def pool_capacity_s(sc: Scenario, pools: list[PoolAccountingSpec]) -> np.ndarray:
