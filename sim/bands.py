@@ -15,30 +15,47 @@ def _group_codes(df: pd.DataFrame, by: str) -> tuple[np.ndarray, list[str]]:
         return np.zeros(len(df), dtype=np.int64), ["all"]
     col = df[by]
     if isinstance(col.dtype, pd.CategoricalDtype):
-        # recode the categories in sorted order: no per-row strings (millions of rows)
-        col = col.cat.remove_unused_categories()
-        names = np.asarray([str(c) for c in col.cat.categories], dtype=object)
+        # recode the categories present in sorted order: no per-row strings (millions of rows)
+        codes = col.cat.codes.to_numpy()
+        categories = col.cat.categories
+        present = np.flatnonzero(np.bincount(codes + 1, minlength=len(categories) + 1)[1:])  # code -1: missing
+        names = np.asarray([str(categories[i]) for i in present], dtype=object)
         order = np.argsort(names, kind="stable")
-        rank = np.empty(len(order), dtype=np.int32)
-        rank[order] = np.arange(len(order))
-        return rank[col.cat.codes.to_numpy()], [str(n) for n in names[order]]
+        rank = np.full(len(categories), -1, dtype=np.int32)
+        rank[present[order]] = np.arange(len(order))
+        return rank[codes], [str(n) for n in names[order]]
     codes, uniques = pd.factorize(col if pd.api.types.is_string_dtype(col) else col.astype(str), sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
 
 
-def _cube(df: pd.DataFrame, value: str, codes: np.ndarray, n_groups: int, replications: int, horizon: int) -> np.ndarray:
-    """Sum of ``value`` per (replication, month, group) as a dense array; absent cells are zero."""
+def _cells(df: pd.DataFrame, codes: np.ndarray, n_groups: int, replications: int, horizon: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Flat (replication, month, group) cell of each row, and which rows fall inside the
+    cube (None: all of them)."""
     rep = df["replication"].to_numpy()
     month = df["month"].to_numpy()
     flat = rep.astype(np.int64) * horizon
     flat += month
     flat *= n_groups
     flat += codes
+    if (rep >= 0).all() and (rep < replications).all() and (month >= 0).all() and (month < horizon).all():
+        return flat, None
+    keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
+    return flat[keep], keep
+
+
+def _sum_cells(df: pd.DataFrame, value: str, cells: tuple[np.ndarray, np.ndarray | None], shape: tuple[int, int, int]) -> np.ndarray:
+    """Sum of ``value`` per cell as a dense replication x month x group array; absent cells are zero."""
+    flat, keep = cells
     w = df[value].to_numpy(float)
-    if not ((rep >= 0).all() and (rep < replications).all() and (month >= 0).all() and (month < horizon).all()):
-        keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
-        flat, w = flat[keep], w[keep]
-    return np.bincount(flat, weights=w, minlength=replications * horizon * n_groups).reshape(replications, horizon, n_groups)
+    if keep is not None:
+        w = w[keep]
+    return np.bincount(flat, weights=w, minlength=int(np.prod(shape))).reshape(shape)
+
+
+def _cube(df: pd.DataFrame, value: str, codes: np.ndarray, n_groups: int, replications: int, horizon: int) -> np.ndarray:
+    """Sum of ``value`` per (replication, month, group) as a dense array; absent cells are zero."""
+    cells = _cells(df, codes, n_groups, replications, horizon)
+    return _sum_cells(df, value, cells, (replications, horizon, n_groups))
 
 
 def per_replication(monthly: pd.DataFrame, value: str, by: str, replications: int, horizon: int) -> pd.DataFrame:
@@ -102,9 +119,10 @@ def compute_bands(monthly: pd.DataFrame, files: pd.DataFrame, replications: int,
     # length is alive at once, which keeps memory flat on millions of rows.
     for by in GROUPINGS:
         c, groups = _group_codes(monthly, by)
+        cells = _cells(monthly, c, len(groups), replications, horizon)
         for metric in metrics:
-            cubes[(metric, by)] = (_cube(monthly, metric, c, len(groups), replications, horizon), groups)
-        del c
+            cubes[(metric, by)] = (_sum_cells(monthly, metric, cells, (replications, horizon, len(groups))), groups)
+        del c, cells
     for metric in metrics:
         for by in GROUPINGS:
             add(metric, by, *cubes[(metric, by)])

@@ -135,7 +135,12 @@ def concat_releasing(chunks: list[ChunkResult]) -> pd.DataFrame:
             for piece in pieces:
                 cats.update(dict.fromkeys(str(v) for v in piece.categories))
             categories = list(cats)
-            codes = np.concatenate([pd.Categorical(piece, categories=categories).codes for piece in pieces])
+            # chunks mostly share their categories (the same lists, in order): their codes are
+            # then already right; only others are recoded through their values
+            codes = np.concatenate([
+                piece.codes if list(piece.categories) == categories else pd.Categorical(piece, categories=categories).codes
+                for piece in pieces
+            ])
             out[col] = pd.Categorical.from_codes(codes, categories=categories)
         else:
             out[col] = np.concatenate(pieces)
@@ -189,10 +194,10 @@ def run_monte_carlo(
     n = res.scenario.replications if replications is None else replications
     reps = list(range(n))
     show = sys.stderr.isatty() if progress is None else progress
-    if engine == "fast":
-        from .fast import warm_up
-
-        warm_up()  # compile (or load the cache) once, before worker processes fork
+    if engine == "fast" and workers > 1 and n > 1 and scheduler is None and dask_local is None:
+        # One replication here brings every compiled kernel into memory before the worker
+        # processes fork, so that none of them loads (or compiles) its own copy.
+        run_replication(res, 0, engine, categorical=True)
     t0 = time.perf_counter()
     done: list[ChunkResult] = []
     meta: dict = {}

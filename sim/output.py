@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -146,17 +147,26 @@ def summary_markdown(res: Resolved, head: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_tables(writer: RunWriter, tables: dict[str, pd.DataFrame]) -> None:
+    for name, df in tables.items():
+        writer.write_table(name, df)
+
+
 def write_forecast(writer: RunWriter, res: Resolved, mc: MonteCarloResult) -> dict:
     """Write the forecast's data files into ``writer``; return the headline figures."""
     sc = res.scenario
     n = int(mc.replications["replication"].nunique())
     budget = sc.carbon.budget.total_kg if sc.carbon.budget else None
     writer.write_text("config.resolved.yaml", yaml.safe_dump(sc.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False))
-    writer.write_table("monthly.parquet", mc.monthly)
-    writer.write_table("service_stats.parquet", mc.service_stats)
-    writer.write_table("files.parquet", mc.files)
+    # The large tables are written by a thread while the bands are computed (pyarrow
+    # releases the GIL while it encodes and writes).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        written = pool.submit(_write_tables, writer, {
+            "monthly.parquet": mc.monthly, "service_stats.parquet": mc.service_stats, "files.parquet": mc.files})
+        bands = compute_bands(mc.monthly, mc.files, n, sc.horizon_months, sc.start_month)
+        written.result()  # re-raises a failed write
     writer.write_table("replications.csv", mc.replications)
-    writer.write_table("bands.csv", compute_bands(mc.monthly, mc.files, n, sc.horizon_months, sc.start_month))
+    writer.write_table("bands.csv", bands)
     head = headline(mc.monthly, mc.files, n, sc.horizon_months, budget)
     head["replications"] = n
     writer.write_text("headline.json", json.dumps(head, indent=2))

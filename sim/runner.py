@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .decision import decision_step
 from .montecarlo import MonteCarloResult, run_monte_carlo
 from .output import RunWriter, base_manifest, run_folder_name, write_forecast
-from .report import report_step
 from .resolve import Resolved, load_and_check
 
 
@@ -58,9 +56,17 @@ def forecast(
     return ctx
 
 
-#: Steps that follow the forecast in ``carbonsim run``; each takes the context.
-#: Order matters: the report reads the files the decision step writes.
-LATER_STEPS: list[Callable[[RunContext], None]] = [decision_step, report_step]
+def later_steps() -> list[Callable[[RunContext], None]]:
+    """Steps that follow the forecast in ``carbonsim run``; each takes the context.
+
+    Order matters: the report reads the files the decision step writes. Imported here, not
+    at the top: they pull in scipy.stats, pymcdm and matplotlib (seconds), which a forecast
+    alone does not need.
+    """
+    from .decision import decision_step
+    from .report import report_step
+
+    return [decision_step, report_step]
 
 
 def run_main(config: Path, *, options: Path | None, overrides: dict | None, out: Path | None, workers: int,
@@ -71,7 +77,7 @@ def run_main(config: Path, *, options: Path | None, overrides: dict | None, out:
         t0 = time.perf_counter()
         ctx = forecast(res, writer, workers=workers, engine=engine, progress=progress, command="run")
         ctx.options_path, ctx.lang, ctx.log = options, lang, log
-        for step in LATER_STEPS:
+        for step in later_steps():
             step(ctx)
         ctx.manifest["total_wall_s"] = round(time.perf_counter() - t0, 3)
         return writer.commit(ctx.manifest)

@@ -13,13 +13,28 @@
 Imports neither torch nor any model library.
 """
 
-from .budget import Budgets, Refusal
-from .config import BudgetSpec, MonitorConfig, load_monitor_config
-from .metrics import Metrics
-from .middleware import CarbonMiddleware
-from .monitor import CarbonMonitor
-from .routes import RouteSpec, carbon_route, report_usage
-from .store import SCHEMA_VERSION, Store, StoreError, report
+from importlib import import_module
+
+# Where each public name lives. Names load on first use (PEP 562), so that importing a
+# submodule (the CLI's, say) does not import the middleware and the web stack with it.
+_EXPORTS = {
+    "Budgets": "budget", "Refusal": "budget",
+    "BudgetSpec": "config", "MonitorConfig": "config", "load_monitor_config": "config",
+    "Metrics": "metrics",
+    "CarbonMiddleware": "middleware",
+    "CarbonMonitor": "monitor",
+    "RouteSpec": "routes", "carbon_route": "routes", "report_usage": "routes",
+    "SCHEMA_VERSION": "store", "Store": "store", "StoreError": "store", "report": "store",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BudgetSpec",

@@ -6,11 +6,6 @@ from pathlib import Path
 
 import click
 
-from sim.profile import dump_profile
-
-from .store import StoreError
-from .telemetry import Selection, fit_telemetry
-
 
 @click.command("telemetry")
 @click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
@@ -26,6 +21,11 @@ from .telemetry import Selection, fit_telemetry
 def telemetry(db: Path, out: Path, months: tuple[str, ...], services: tuple[str, ...], max_concurrency: int | None,
               min_samples: int, name: str) -> None:  # fmt: skip
     """Fit time and energy models per service from the request records in DB (a monitor store)."""
+    from sim.profile import dump_profile
+
+    from .store import StoreError
+    from .telemetry import Selection, fit_telemetry
+
     sel = Selection(months=list(months), services=list(services), max_concurrency=max_concurrency, min_samples=min_samples)
     try:
         profile = fit_telemetry(db, sel, name=name)
