@@ -42,7 +42,10 @@ from .model import Timings
 from .provisioning import WEEK_H
 
 try:  # numba is a core dependency; the guard keeps the SimPy engine usable without it
-    from numba import njit
+    from llvmlite import ir
+    from numba import njit, types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - only on broken installs: ``auto`` then picks SimPy
@@ -51,9 +54,13 @@ except ImportError:  # pragma: no cover - only on broken installs: ``auto`` then
     def njit(**_options):  # type: ignore[no-redef]
         return lambda func: func
 
+    def intrinsic(func):  # type: ignore[no-redef]
+        return func
+
 
 SUPPORTED_POLICIES = frozenset({"always_on", "scheduled"})
 HOUR_S = 3600.0
+_AHEAD = 16  # files ahead of the arrival process whose rows are prefetched
 
 # Event kinds
 _PUT, _GET, _WAKE, _END, _ARR = 0, 1, 2, 3, 4
@@ -87,6 +94,36 @@ def _hour(t):
     return np.int64(h)
 
 
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Ask the CPU to bring ``arr[idx]``'s cache line in: a hint, which never faults (any idx).
+
+    The engine visits jobs in order of arrival, not of index, so each file's rows are far
+    from the last file's: without a hint every first touch of a row waits for memory.
+    """
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [context.cast(builder, args[1], signature.args[1], types.intp)])
+        i32 = ir.IntType(32)
+        i8p = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+        # read, keep in all cache levels, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, idx), codegen
+
+
+@njit(cache=True, inline="always")
+def _ix(x):
+    """Index ``x`` (>= 0) as int64 with the sign bit cleared: the compiler then knows it is not
+    negative and drops the wrap-around that numba adds at each signed index (a compare and a
+    select, with the array's length reloaded)."""
+    return np.int64(x) & 0x7FFFFFFFFFFFFFFF
+
+
 @njit(cache=True, inline="always")
 def _pack(kind, a, b):
     """One event in one int64: kind (3 bits), slot or pool (21 bits), job (39 bits)."""
@@ -94,239 +131,290 @@ def _pack(kind, a, b):
 
 
 @njit(cache=True)
-def _stable_order(times):
-    """``np.argsort(times, kind="stable")`` for non-negative finite times, by LSD radix sort.
+def _radix_sort(kbuf, gbuf, first, stop):
+    """Stable LSD radix sort of (key, group) pairs on the key bits [32 * first, ...) up to digit
+    ``stop``, 11 bits a digit: ``kbuf[0], gbuf[0]`` in, result in row ``cur`` (returned).
 
-    The IEEE bit patterns of non-negative doubles sort as the numbers do, and each pass
-    keeps the order of equal digits, so ties keep their input order, as a stable sort does.
+    Rows are swapped by index, not by rebinding arrays (a rebound array costs reference
+    counting, and keeps the compiler from treating the loops' arrays as fixed).
     """
-    n = times.shape[0]
-    keys = times.view(np.uint64)
-    order = np.arange(n)
-    other = np.empty(n, dtype=np.int64)
-    count = np.empty(2049, dtype=np.int64)
-    for shift in range(0, 64, 11):
-        count[:] = 0
+    n = kbuf.shape[1]
+    cur = 0
+    for d in range(first, stop):
+        shift = np.uint64(11 * d)
+        count = np.zeros(2049, dtype=np.int64)
+        keys = kbuf[cur]
         for i in range(n):
-            count[((keys[order[i]] >> np.uint64(shift)) & np.uint64(2047)) + 1] += 1
+            count[((keys[i] >> shift) & np.uint64(2047)) + 1] += 1
         if count.max() == n:  # every key has the same digit here: nothing to move
             continue
-        for d in range(2048):
-            count[d + 1] += count[d]
+        for v in range(2048):
+            count[v + 1] += count[v]
+        groups = gbuf[cur]
+        keys_out = kbuf[1 - cur]
+        groups_out = gbuf[1 - cur]
         for i in range(n):
-            d = (keys[order[i]] >> np.uint64(shift)) & np.uint64(2047)
-            other[count[d]] = order[i]
-            count[d] += 1
-        order, other = other, order
-    return order
+            key = keys[i]
+            digit = (key >> shift) & np.uint64(2047)
+            dst = count[digit]
+            count[digit] = dst + 1
+            keys_out[dst] = key
+            groups_out[dst] = groups[i]
+        cur = 1 - cur
+    return cur
+
+
+@njit(cache=True)
+def _arrival_order(group_file, file_arrival_s):
+    """Each file's first group and its arrival time, in order of time (stable: ties keep group order).
+
+    ``plain`` is False, and nothing is sorted, when a time is negative, -0.0 or not finite;
+    the caller then sorts with NumPy. Plain times are sorted by their IEEE bit patterns,
+    which order as the numbers do for non-negative doubles: a stable radix sort on the top
+    32 bits, then an insertion sort on the whole key, which has little to do (files whose
+    times agree to about 1 part in 10^6) and keeps equal keys in order. Should many keys
+    share their top bits, the whole key is radix sorted instead.
+    """
+    n_groups = group_file.shape[0]
+    kbuf = np.empty((2, n_groups), dtype=np.uint64)
+    gbuf = np.empty((2, n_groups), dtype=np.int64)
+    times = kbuf[0].view(np.float64)
+    n = 0
+    for gr in range(n_groups):  # compact the first groups without a branch (files have few groups each)
+        gbuf[0, n] = gr
+        times[n] = file_arrival_s[group_file[gr]]
+        n += (gr == 0) | (group_file[gr] != group_file[gr - 1])
+    kbuf = kbuf[:, :n]
+    gbuf = gbuf[:, :n]
+    plain = True
+    for i in range(n):  # +0.0 <= t < inf: the sign bit clear, the bits below those of inf
+        plain &= kbuf[0, i] < np.uint64(0x7FF0000000000000)
+    if not plain or n < 2:
+        return gbuf[0].copy(), kbuf[0].view(np.float64).copy(), plain
+    cur = _radix_sort(kbuf, gbuf, 3, 6)  # digits 3-5: bits 33-63 (bit 32 joins digit 2)
+    keys = kbuf[cur]
+    groups = gbuf[cur]
+    run = 1  # the longest run of equal top bits bounds the insertion sort's work (run * n)
+    longest = 1
+    for i in range(1, n):
+        run = run + 1 if keys[i] >> np.uint64(33) == keys[i - 1] >> np.uint64(33) else 1
+        longest = max(longest, run)
+    if longest > 64:
+        if cur == 1:
+            kbuf[0] = kbuf[1]
+            gbuf[0] = gbuf[1]
+        cur = _radix_sort(kbuf, gbuf, 0, 6)
+        return gbuf[cur].copy(), kbuf[cur].view(np.float64).copy(), plain
+    for i in range(1, n):
+        key = keys[i]
+        if key >= keys[i - 1]:
+            continue
+        g = groups[i]
+        k = i
+        while k > 0 and keys[k - 1] > key:
+            keys[k] = keys[k - 1]
+            groups[k] = groups[k - 1]
+            k -= 1
+        keys[k] = key
+        groups[k] = g
+    return groups.copy(), keys.view(np.float64).copy(), plain
 
 
 @njit(cache=True, error_model="numpy")
 def _simulate(
-    time_s, service, pool_of_job, group_of_job, group_first_job, group_next, group_file, n_files,
+    time_s, energy_j, service, pool_of_job, group_of_job, group_first_job, group_next, group_file, n_files,
     arr_groups, arr_times, worker_pool, worker_gpu, pool_always, pool_offset_h, pool_on, pool_wait_h,
-    pool_starts_cum, keep_alive_s, load_time_s, n_gpus, n_services, n_pools, fifo_size,
+    pool_starts_cum, keep_alive_s, load_time_s, load_energy_j, n_services, n_pools, fifo_size,
 ):
-    """One replication's event loop; ``ok`` is False when ``fifo_size`` was too small (run again, larger)."""
+    """One replication's event loop; ``ok`` is False when ``fifo_size`` was too small (run again, larger).
+
+    Indices come from unsigned arrays (the caller views index columns as unsigned): numba
+    wraps negative indices around, as NumPy does, with a compare and a select at every
+    signed index; an index known to be >= 0 (unsigned, or widened from an unsigned type)
+    skips that, which matters in a loop of a few dozen array accesses per event.
+    """
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
     # every job is released, started and ended before the loop runs out of events
     ready = np.empty(n)
     start = np.empty(n)
     end = np.empty(n)
+    service_s = np.empty(n)
+    energy = np.empty(n)
     cold = np.zeros(n, dtype=np.bool_)
-    file_end = np.empty(n_files)
-    for f in range(n_files):
-        file_end[f] = np.nan
+    file_end = np.full(n_files, np.nan)
     n_groups = group_first_job.shape[0] - 1
-    group_left = np.empty(n_groups, dtype=np.int64)
+    group_left = np.empty(n_groups, dtype=np.uint32)
     max_group = 1
     for gr in range(n_groups):
-        group_left[gr] = group_first_job[gr + 1] - group_first_job[gr]
-        max_group = max(max_group, group_left[gr])
+        size = np.int64(group_first_job[gr + 1]) - np.int64(group_first_job[gr])
+        group_left[gr] = size
+        max_group = max(max_group, size)
 
     # Per-pool FIFO of jobs: each job enters once, so a segment per pool never wraps.
-    it_off = np.zeros(n_pools + 1, dtype=np.int64)
-    for j in range(n):
-        it_off[pool_of_job[j] + 1] += 1
-    for p in range(n_pools):
-        it_off[p + 1] += it_off[p]
-    items = np.empty(max(n, 1), dtype=np.int64)
+    it_off = np.zeros(n_pools + 1, dtype=np.uint32)
+    if n_pools == 1:
+        it_off[1] = n
+    else:
+        for j in range(n):
+            it_off[pool_of_job[j] + 1] += 1
+        for p in range(n_pools):
+            it_off[p + 1] += it_off[p]
+    items = np.empty(max(n, 1), dtype=np.uint32)
     it_head = it_off[:-1].copy()
     it_tail = it_off[:-1].copy()
-    # Per-pool FIFO of waiting slots (SimPy's get_queue) as a linked list: a slot waits at most once.
-    gq_first = np.full(n_pools, -1, dtype=np.int64)
-    gq_last = np.full(n_pools, -1, dtype=np.int64)
-    gq_next = np.full(max(n_workers, 1), -1, dtype=np.int64)
+    # Per-pool FIFO of waiting slots (SimPy's get_queue) as a linked list: a slot waits at most
+    # once; ``nil`` (n_workers) ends it.
+    nil = np.uint32(n_workers)
+    gq_first = np.full(n_pools, nil, dtype=np.uint32)
+    gq_last = np.full(n_pools, nil, dtype=np.uint32)
+    gq_next = np.full(n_workers + 1, nil, dtype=np.uint32)
 
-    inflight = np.zeros((n_gpus, n_services), dtype=np.int64)
-    last_period = np.full((n_gpus, n_services), -1, dtype=np.int64)
-    last_end = np.zeros((n_gpus, n_services))
-    w_period = np.zeros(n_workers, dtype=np.int64)
+    # Model residency per (GPU, service), flat: entry w_gs[w] + s for slot w's GPU
+    w_gs = np.empty(max(n_workers, 1), dtype=np.uint32)
+    n_gpus = 1
+    for w in range(n_workers):
+        w_gs[w] = worker_gpu[w] * n_services
+        n_gpus = max(n_gpus, worker_gpu[w] + 1)
+    inflight = np.zeros(n_gpus * n_services, dtype=np.int64)
+    last_period = np.full(n_gpus * n_services, -1, dtype=np.int64)
+    last_end = np.zeros(n_gpus * n_services)
+    w_job = np.zeros(max(n_workers, 1), dtype=np.uint32)  # the job a slot took
+    w_period = np.zeros(max(n_workers, 1), dtype=np.int64)
 
     # Events due now: a ring (power-of-two size) of packed events. It is never reallocated
     # inside the loop (a rebound array costs reference counting on every iteration): if
-    # it would overflow, the run stops and the caller runs it again with a larger ring.
+    # a release could overflow it, the run stops and the caller runs it again, larger.
+    # Besides the puts, it holds at most a get and a timeout per slot and the arrivals' step.
     fq = np.empty(fifo_size, dtype=np.int64)
-    mask = fifo_size - 1
-    ok = True
+    mask = np.uint32(fifo_size - 1)
+    room = fifo_size - 2 * n_workers - 2
     f_head = 0
     f_tail = 0  # counters; the slot is counter & mask
-    # Events due later: a binary heap on (time, creation counter); at most one per slot, plus the arrivals.
+    # Events due later: a binary heap of timeouts on (time, key), key = creation counter << 24
+    # | owner << 3 | kind: the counter orders timeouts due at the same time, as SimPy's event
+    # ids do. Each slot, and the arrival process (owner n_workers), waits on at most one.
     hcap = n_workers + 2
     ht = np.empty(hcap)
-    hs = np.empty(hcap, dtype=np.int64)
-    hp = np.empty(hcap, dtype=np.int64)
+    hk = np.empty(hcap, dtype=np.int64)
     hsize = 0
     seq = 0
 
     now = 0.0
-    events = n_workers + 1  # SimPy's Initialize events of the slots and of the arrivals
+    events = n_workers  # SimPy's Initialize events of the slots; the arrival process's is the first event below
     for w in range(n_workers):  # every slot asks its pool for a job, in registration order
         p = worker_pool[w]
-        if gq_last[p] >= 0:
+        if gq_last[p] != nil:
             gq_next[gq_last[p]] = w
         else:
             gq_first[p] = w
         gq_last[p] = w
+    fq[0] = _pack(_ARR, n_workers, 0)  # the arrival process's first step, at t = 0 after the slots
+    f_tail = 1
 
     # Helpers are written inline: passing arrays to functions costs atomic reference counts.
     n_arr = arr_groups.shape[0]
     arr_i = 0
     resume_arrival = False  # the arrival process was woken by its timeout
-    kind = _ARR  # the arrival process's first step, at t = 0 after the slots
-    a = 0
-    b = 0
+    pf_i = 0  # arrivals whose group rows, and job rows, were prefetched
+    pj_i = 0
+    todo = np.empty(n_workers + 1, dtype=np.uint32)  # slots that start their job in this step
     while True:
-        # room for what one step can queue: a group's puts or gets, a get, a timeout
-        if f_tail - f_head + max_group + 2 > mask + 1:
-            ok = False
-            break
-        if kind < 0:
-            if hsize > 0 and ht[0] == now:  # pop the heap's root, sift the last entry down
-                code = hp[0]
-                hsize -= 1
-                t, sq, pl = ht[hsize], hs[hsize], hp[hsize]
-                i = 0
-                while True:
-                    c = 2 * i + 1
-                    if c >= hsize:
-                        break
-                    r = c + 1
-                    if r < hsize and (ht[r] < ht[c] or (ht[r] == ht[c] and hs[r] < hs[c])):
-                        c = r
-                    if t < ht[c] or (t == ht[c] and sq < hs[c]):
-                        break
-                    ht[i], hs[i], hp[i] = ht[c], hs[c], hp[c]
-                    i = c
-                ht[i], hs[i], hp[i] = t, sq, pl
-            elif f_head != f_tail:
-                code = fq[f_head & mask]
-                f_head += 1
-            elif hsize > 0:
-                now = ht[0]
-                continue
-            else:
+        # The next event: a timeout due now goes first (it was created before any event due now).
+        # ``quiet``: nothing else is due now, so whatever this step queues is processed next,
+        # in queue order (see the serve phase below).
+        if f_head == f_tail or (hsize > 0 and ht[0] == now):
+            if hsize == 0:
                 break
-            events += 1
-            kind = code & 7
-            a = (code >> 3) & 0x1FFFFF
-            b = code >> 24
+            # pop the heap's root, sift the last entry down
+            now = ht[0]
+            code = hk[0]
+            hsize -= 1
+            t, key = ht[hsize], hk[hsize]
+            i = 0
+            while True:
+                c = 2 * i + 1
+                if c >= hsize:
+                    break
+                r = c + 1
+                if r < hsize and (ht[r] < ht[c] or (ht[r] == ht[c] and hk[r] < hk[c])):
+                    c = r
+                if t < ht[c] or (t == ht[c] and key < hk[c]):
+                    break
+                ht[i], hk[i] = ht[c], hk[c]
+                i = c
+            ht[i], hk[i] = t, key
+            quiet = f_head == f_tail and not (hsize > 0 and ht[0] == now)
+        else:
+            code = fq[f_head & mask]
+            f_head += 1
+            quiet = f_head == f_tail
+        events += 1
+        kind = code & 7
+        a = (code >> 3) & 0x1FFFFF  # a slot, or a pool for puts
+        b = code >> 24  # how many puts
 
-        new_t = -1.0  # a timeout to schedule: (new_t, new_code)
-        new_code = -1
-        serve_pool = -1  # a pool whose head waiting slot may take a job
+        new_t = -1.0  # a timeout to schedule for owner a: (new_t, new_kind)
+        new_kind = -1
+        serve_pool = -1  # a pool whose head waiting slots may take jobs: at most serve_max
         serve_max = 1
         rel_group = -1  # a group to release now
-        next_kind = -1  # a step to take next without popping an event (the arrival process going on)
+        n_todo = 0
         if kind == _PUT:  # b put events of pool a: each lets the head waiting slot take a job
             events += b - 1
             serve_pool = a
             serve_max = b
-        elif kind == _GET or kind == _WAKE:
-            w, j = a, b
-            p = worker_pool[w]
-            if kind == _GET and not pool_always[p]:
-                h = _hour(now)
-                hw = (pool_offset_h[p] + h) % WEEK_H
-                if not pool_on[p, hw]:
-                    wait = pool_wait_h[p, hw]
-                    nxt = now if wait == 0 else float(h + wait) * HOUR_S
-                    new_t, new_code = now + (nxt - now), _pack(_WAKE, w, j)
-            if new_code < 0:  # the slot starts job j now
-                s = service[j]
-                g = worker_gpu[w]
-                period = 0
-                if not pool_always[p]:
-                    hh = pool_offset_h[p] + _hour(now)
-                    week = hh // WEEK_H
-                    period = week * pool_starts_cum[p, WEEK_H] + pool_starts_cum[p, hh - week * WEEK_H + 1]
-                busy = inflight[g, s]
-                dur = time_s[j]
-                if busy == 0:
-                    lp = last_period[g, s]
-                    if lp < 0 or lp != period or now - last_end[g, s] > keep_alive_s[s]:
-                        cold[j] = True
-                        dur += load_time_s[s]
-                inflight[g, s] = busy + 1
-                start[j] = now
-                w_period[w] = period
-                new_t, new_code = now + dur, _pack(_END, w, j)
+        elif kind == _GET or kind == _WAKE:  # slot a got its job (or its pool switched on): see the start phase
+            todo[0] = a
+            n_todo = 1
         elif kind == _END:
-            w, j = a, b
-            p = worker_pool[w]
-            s = service[j]
-            g = worker_gpu[w]
+            w = a
+            j = np.int64(w_job[w])
+            p = np.int64(worker_pool[w])
+            k = np.int64(w_gs[w]) + _ix(service[j])
             end[j] = now
-            inflight[g, s] -= 1
+            inflight[k] -= 1
             period = w_period[w]
-            lp = last_period[g, s]
-            if lp < 0 or lp != period or last_end[g, s] < now:
-                last_period[g, s] = period
-                last_end[g, s] = now
-            gr = group_of_job[j]
+            lp = last_period[k]
+            if lp < 0 or lp != period or last_end[k] < now:
+                last_period[k] = period
+                last_end[k] = now
+            gr = _ix(group_of_job[j])
             group_left[gr] -= 1
             if group_left[gr] == 0:
                 if group_next[gr] >= 0:
-                    rel_group = group_next[gr]
+                    rel_group = _ix(group_next[gr])
                 else:
-                    file_end[group_file[gr]] = now
+                    file_end[_ix(group_file[gr])] = now
             # the slot asks for its next job: it joins the waiting slots, and the head may take a
             # job once the release below has put the next group's jobs in the queues
-            if gq_last[p] >= 0:
+            if gq_last[p] != nil:
                 gq_next[gq_last[p]] = w
             else:
                 gq_first[p] = w
             gq_last[p] = w
-            gq_next[w] = -1
+            gq_next[w] = nil
             serve_pool = p
-        else:  # _ARR: the arrival process releases each first group that is due, one per step
+        else:  # _ARR: the arrival process releases the first groups that are due (see below)
             if resume_arrival:  # woken by its timeout: the group it waited for goes first
-                rel_group = arr_groups[arr_i]
+                rel_group = _ix(arr_groups[arr_i])
                 arr_i += 1
                 resume_arrival = False
             elif arr_i < n_arr and not arr_times[arr_i] > now:
-                rel_group = arr_groups[arr_i]
+                rel_group = _ix(arr_groups[arr_i])
                 arr_i += 1
-            if arr_i < n_arr:
-                t = arr_times[arr_i]
-                if t > now:
-                    new_t, new_code = now + (t - now), _pack(_ARR, 0, 0)
-                    resume_arrival = True
-                else:
-                    next_kind = _ARR
-            else:
-                events += 1  # the arrival process ends: SimPy processes its exit event
-        kind = next_kind
 
-        if rel_group >= 0:  # put the group's jobs in their pools' queues, one put event each
+        while rel_group >= 0:  # put the group's jobs in their pools' queues, one put event each
+            if f_tail - f_head + max_group > room:
+                return ready, start, end, cold, service_s, energy, file_end, events, False
             # consecutive puts of one pool are queued as one entry (pool, count): nothing can
             # come between them, so processing them back to back is what SimPy does
             run_pool = -1
             run_len = 0
-            for jj in range(group_first_job[rel_group], group_first_job[rel_group + 1]):
+            for jj in range(_ix(group_first_job[rel_group]), _ix(group_first_job[rel_group + 1])):
+                jj = _ix(jj)
                 ready[jj] = now
-                pp = pool_of_job[jj]
+                pp = _ix(pool_of_job[jj])
                 items[it_tail[pp]] = jj
                 it_tail[pp] += 1
                 if pp != run_pool and run_len > 0:
@@ -338,34 +426,155 @@ def _simulate(
             if run_len > 0:
                 fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
                 f_tail += 1
-        if serve_pool >= 0:
-            p = serve_pool
-            for _ in range(serve_max):
-                w = gq_first[p]
-                if w < 0 or it_head[p] == it_tail[p]:
-                    break
-                gq_first[p] = gq_next[w]
-                if gq_first[p] < 0:
-                    gq_last[p] = -1
-                fq[f_tail & mask] = _pack(_GET, w, items[it_head[p]])
-                it_head[p] += 1
-                f_tail += 1
-        if new_code >= 0:
+            rel_group = -1
+            # the arrival process goes on without waiting while its next group is due
+            if kind == _ARR and arr_i < n_arr and not arr_times[arr_i] > now:
+                rel_group = _ix(arr_groups[arr_i])
+                arr_i += 1
+        if kind == _ARR:  # it waits for its next group, or ends
+            if arr_i < n_arr:
+                t = arr_times[arr_i]
+                new_t, new_kind = now + (t - now), _ARR
+                resume_arrival = True
+            # Prefetch the rows of files arriving soon: first the group rows of the file
+            # 2 * _AHEAD arrivals ahead, then (their start now cached) the job rows of the
+            # file _AHEAD ahead. Hints only: results do not depend on them.
+            while pf_i < n_arr and pf_i < arr_i + 2 * _AHEAD:
+                g = _ix(arr_groups[pf_i])
+                for gg in (g, g + 3):  # a file's groups are consecutive, and few
+                    _prefetch(group_first_job, gg)
+                    _prefetch(group_left, gg)
+                    _prefetch(group_next, gg)
+                    _prefetch(group_file, gg)
+                pf_i += 1
+            while pj_i < n_arr and pj_i < arr_i + _AHEAD:
+                g = _ix(arr_groups[pj_i])
+                _prefetch(file_end, group_file[g])
+                j0 = _ix(group_first_job[g])
+                for jj in (j0, j0 + 7):
+                    _prefetch(time_s, jj)
+                    _prefetch(service, jj)
+                    _prefetch(pool_of_job, jj)
+                    _prefetch(group_of_job, jj)
+                    _prefetch(ready, jj)
+                    _prefetch(start, jj)
+                    _prefetch(end, jj)
+                    _prefetch(cold, jj)
+                pj_i += 1
+            if arr_i == n_arr:
+                events += 1  # the arrival process ends: SimPy processes its exit event
+
+        # Serve phase: waiting slots take jobs, each with a get event. Usually these are queued
+        # and processed as events of their own. In a quiet step, though, nothing else is due
+        # now: SimPy processes the puts this step queued, then the gets in the order they were
+        # made, then whatever these queue. So the puts are processed here, and the slots that
+        # took jobs start them below, in order, without the round trips through the queue.
+        while True:
+            if serve_pool >= 0:
+                p = serve_pool
+                for _ in range(serve_max):
+                    w = np.int64(gq_first[p])
+                    if w == nil or it_head[p] == it_tail[p]:
+                        break
+                    gq_first[p] = gq_next[w]
+                    if gq_first[p] == nil:
+                        gq_last[p] = nil
+                    w_job[w] = items[it_head[p]]
+                    it_head[p] += 1
+                    if quiet:
+                        todo[_ix(n_todo)] = w
+                        n_todo += 1
+                    else:
+                        fq[f_tail & mask] = _pack(_GET, w, 0)
+                        f_tail += 1
+            if not quiet or f_head == f_tail:
+                break
+            code = fq[f_head & mask]  # a put this step queued (nothing else is in the queue yet)
+            f_head += 1
+            serve_pool = (code >> 3) & 0x1FFFFF
+            serve_max = code >> 24
+            events += serve_max
+
+        if new_kind >= 0:  # the arrival process's timeout
             if new_t == now:  # a timeout ending now is processed after the events already due now
-                fq[f_tail & mask] = new_code
+                fq[f_tail & mask] = _pack(new_kind, a, 0)
                 f_tail += 1
             else:  # push on the heap, sift up
+                key = (seq << 24) | (a << 3) | new_kind
+                seq += 1
                 i = hsize
                 while i > 0:
                     parent = (i - 1) >> 1
-                    if ht[parent] < new_t or (ht[parent] == new_t and hs[parent] < seq):
+                    if ht[parent] < new_t or (ht[parent] == new_t and hk[parent] < key):
                         break
-                    ht[i], hs[i], hp[i] = ht[parent], hs[parent], hp[parent]
+                    ht[i], hk[i] = ht[parent], hk[parent]
                     i = parent
-                ht[i], hs[i], hp[i] = new_t, seq, new_code
+                ht[i], hk[i] = new_t, key
                 hsize += 1
+
+        # Start phase: the get events of the slots in ``todo``, in order: this step's get (or
+        # wake-up), or the gets of a quiet step. If that step queued a timeout ending now,
+        # SimPy processes it before those gets: they are queued behind it instead.
+        direct = kind == _GET or kind == _WAKE or f_head == f_tail
+        for ti in range(n_todo):
+            w = np.int64(todo[ti])
+            if not direct:
+                fq[f_tail & mask] = _pack(_GET, w, 0)
+                f_tail += 1
+                continue
+            if kind != _GET and kind != _WAKE:
+                events += 1  # the get event, processed here
+            p = np.int64(worker_pool[w])
+            t_kind = _END
+            t_new = now
+            if kind != _WAKE and not pool_always[p]:  # a get while the pool is off: wait until it is on
+                h = _hour(now)
+                hw = (pool_offset_h[p] + h) % WEEK_H
+                if not pool_on[p, hw]:
+                    wait = pool_wait_h[p, hw]
+                    nxt = now if wait == 0 else float(h + wait) * HOUR_S
+                    t_kind = _WAKE
+                    t_new = now + (nxt - now)
+            if t_kind == _END:  # the slot starts its job now
+                j = np.int64(w_job[w])
+                s = _ix(service[j])
+                k = np.int64(w_gs[w]) + s
+                period = 0
+                if not pool_always[p]:
+                    hh = pool_offset_h[p] + _hour(now)
+                    week = hh // WEEK_H
+                    period = week * pool_starts_cum[p, WEEK_H] + pool_starts_cum[p, hh - week * WEEK_H + 1]
+                busy = inflight[k]
+                dur = time_s[j]
+                if busy == 0:
+                    lp = last_period[k]
+                    if lp < 0 or lp != period or now - last_end[k] > keep_alive_s[s]:
+                        cold[j] = True
+                        dur += load_time_s[s]
+                inflight[k] = busy + 1
+                start[j] = now
+                w_period[w] = period
+                t_new = now + dur
+            if t_new == now:  # a timeout ending now is processed after the events already due now
+                fq[f_tail & mask] = _pack(t_kind, w, 0)
+                f_tail += 1
+            else:  # push on the heap, sift up
+                key = (seq << 24) | (w << 3) | t_kind
                 seq += 1
-    return ready, start, end, cold, file_end, events, ok
+                i = hsize
+                while i > 0:
+                    parent = (i - 1) >> 1
+                    if ht[parent] < t_new or (ht[parent] == t_new and hk[parent] < key):
+                        break
+                    ht[i], hk[i] = ht[parent], hk[parent]
+                    i = parent
+                ht[i], hk[i] = t_new, key
+                hsize += 1
+    # per job, in order (sequential, vectorised): as SimPy's end - start and energy + extra
+    for j in range(n):
+        service_s[j] = end[j] - start[j]
+        energy[j] = energy_j[j] + (load_energy_j[np.int64(service[j])] if cold[j] else 0.0)
+    return ready, start, end, cold, service_s, energy, file_end, events, True
 
 
 # -- Python side -----------------------------------------------------------------------------
@@ -393,17 +602,36 @@ def _schedule_arrays(pools):
     return always, offset, on, wait, starts_cum
 
 
+def _ints(column) -> np.ndarray:
+    """An integer column as the kernel reads it: as it is when it already is one (no copy).
+
+    Each new combination of dtypes compiles its own specialisation once (cached on disk).
+    """
+    a = np.asarray(column)
+    if a.dtype.kind not in "iu":
+        a = a.astype(np.int64)
+    return np.ascontiguousarray(a)
+
+
+def _unsigned(column) -> np.ndarray:
+    """An index column (all >= 0) as the kernel reads it: viewed as unsigned, not copied.
+
+    Numba wraps negative indices around, as NumPy does, at a cost at every signed index.
+    """
+    a = _ints(column)
+    # only narrow ones: the kernel widens them to int64, known >= 0; a 64-bit unsigned index
+    # would not mix with int64 ones (numba types the mix as float64)
+    return a.view(a.dtype.str.replace("i", "u")) if a.dtype.kind == "i" and a.dtype.itemsize <= 4 else a
+
+
 def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     """Run the compiled engine on pre-sampled jobs; same contract as ``model.simulate``."""
-    gfile = np.asarray(jobs.group_file, dtype=np.int64)
-    if len(gfile):
-        first_groups = np.flatnonzero(np.r_[True, gfile[1:] != gfile[:-1]])
-        times = np.asarray(file_arrival_s, dtype=float)[gfile[first_groups]]
-        plain = np.isfinite(times).all() and not np.signbit(times).any()
-        order = _stable_order(np.ascontiguousarray(times)) if plain else np.argsort(times, kind="stable")
-        arr_groups, arr_times = first_groups[order].astype(np.int64), times[order]
-    else:
-        arr_groups, arr_times = np.zeros(0, np.int64), np.zeros(0)
+    gfile = _ints(jobs.group_file)
+    arrival = np.ascontiguousarray(file_arrival_s, dtype=float)
+    arr_groups, arr_times, plain = _arrival_order(gfile, arrival)
+    if not plain:  # NaN, infinite or negative arrivals: NumPy's stable sort orders them as SimPy's process does
+        order = np.argsort(arr_times, kind="stable")
+        arr_groups, arr_times = arr_groups[order], arr_times[order]
     worker_pool, worker_gpu = [], []
     gpu0 = 0
     for pi, p in enumerate(pools):
@@ -415,26 +643,23 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     keep = np.array([np.inf if s.keep_alive_s is None else float(s.keep_alive_s) for s in services], dtype=float)
     load_t = np.array([float(s.load_time_s) for s in services], dtype=float)
     load_e = np.array([float(s.load_energy_j) for s in services], dtype=float)
-    # service and pool indices travel as int16 (as ``build_jobs`` makes them): no copies
-    service = np.asarray(jobs.service).astype(np.int16, copy=False)
     args = (
-        np.asarray(jobs.time_s, dtype=float), service, np.asarray(jobs.pool).astype(np.int16, copy=False),
-        np.asarray(jobs.group, dtype=np.int64), np.asarray(jobs.group_first_job, dtype=np.int64),
-        np.asarray(jobs.group_next, dtype=np.int64), gfile, len(file_arrival_s), arr_groups, arr_times,
-        np.asarray(worker_pool, dtype=np.int64), np.asarray(worker_gpu, dtype=np.int64),
-        always, offset, on, wait, starts_cum, keep, load_t, max(gpu0, 1), max(len(services), 1), max(len(pools), 1),
+        np.ascontiguousarray(jobs.time_s, dtype=float), np.ascontiguousarray(jobs.energy_j, dtype=float),
+        _unsigned(jobs.service), _unsigned(jobs.pool), _unsigned(jobs.group), _unsigned(jobs.group_first_job),
+        _ints(jobs.group_next), _unsigned(gfile), len(arrival), arr_groups, arr_times,
+        np.asarray(worker_pool, dtype=np.uint32), np.asarray(worker_gpu, dtype=np.uint32),
+        always, offset, on, wait, starts_cum, keep, load_t, load_e, max(len(services), 1), max(len(pools), 1),
     )
     fifo = 1024
+    while fifo < 8 * (len(worker_pool) + 2):
+        fifo *= 2
     while True:
-        ready, start, end, cold, file_end, events, ok = _simulate(*args, fifo)
+        ready, start, end, cold, service_s, energy, file_end, events, ok = _simulate(*args, fifo)
         if ok:
             break
         fifo *= 4  # more events fell due at one instant than the ring holds: run again, larger
-    del args
-    energy = np.array(jobs.energy_j, dtype=float)  # a copy: cold jobs add the model's load energy
-    energy[cold] += load_e[service[cold]]
     return Timings(
-        ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=end - start,
+        ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=service_s,
         energy_j=energy, file_end_s=file_end, events=int(events),
     )
 
