@@ -42,10 +42,7 @@ from .model import Timings
 from .provisioning import WEEK_H
 
 try:  # numba is a core dependency; the guard keeps the SimPy engine usable without it
-    from llvmlite import ir
-    from numba import njit, types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
+    from numba import njit
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - only on broken installs: ``auto`` then picks SimPy
@@ -54,13 +51,9 @@ except ImportError:  # pragma: no cover - only on broken installs: ``auto`` then
     def njit(**_options):  # type: ignore[no-redef]
         return lambda func: func
 
-    def intrinsic(func):  # type: ignore[no-redef]
-        return func
-
 
 SUPPORTED_POLICIES = frozenset({"always_on", "scheduled"})
 HOUR_S = 3600.0
-_AHEAD = 16  # files ahead of the arrival process whose rows are prefetched
 
 # Event kinds
 _PUT, _GET, _WAKE, _END, _ARR = 0, 1, 2, 3, 4
@@ -92,28 +85,6 @@ def _hour(t):
     if h * HOUR_S > t:
         h -= 1.0
     return np.int64(h)
-
-
-@intrinsic
-def _prefetch(typingctx, arr, idx):
-    """Ask the CPU to bring ``arr[idx]``'s cache line in: a hint, which never faults (any idx).
-
-    The engine visits jobs in order of arrival, not of index, so each file's rows are far
-    from the last file's: without a hint every first touch of a row waits for memory.
-    """
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.gep(ary.data, [context.cast(builder, args[1], signature.args[1], types.intp)])
-        i32 = ir.IntType(32)
-        i8p = ir.IntType(8).as_pointer()
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
-        # read, keep in all cache levels, data cache
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.void(arr, idx), codegen
 
 
 @njit(cache=True, inline="always")
@@ -316,8 +287,6 @@ def _simulate(
     n_arr = arr_groups.shape[0]
     arr_i = 0
     resume_arrival = False  # the arrival process was woken by its timeout
-    pf_i = 0  # arrivals whose group rows, and job rows, were prefetched
-    pj_i = 0
     todo = np.empty(n_workers + 1, dtype=np.uint32)  # slots that start their job in this step
     while True:
         # The next event: a timeout due now goes first (it was created before any event due now).
@@ -436,31 +405,6 @@ def _simulate(
                 t = arr_times[arr_i]
                 new_t, new_kind = now + (t - now), _ARR
                 resume_arrival = True
-            # Prefetch the rows of files arriving soon: first the group rows of the file
-            # 2 * _AHEAD arrivals ahead, then (their start now cached) the job rows of the
-            # file _AHEAD ahead. Hints only: results do not depend on them.
-            while pf_i < n_arr and pf_i < arr_i + 2 * _AHEAD:
-                g = _ix(arr_groups[pf_i])
-                for gg in (g, g + 3):  # a file's groups are consecutive, and few
-                    _prefetch(group_first_job, gg)
-                    _prefetch(group_left, gg)
-                    _prefetch(group_next, gg)
-                    _prefetch(group_file, gg)
-                pf_i += 1
-            while pj_i < n_arr and pj_i < arr_i + _AHEAD:
-                g = _ix(arr_groups[pj_i])
-                _prefetch(file_end, group_file[g])
-                j0 = _ix(group_first_job[g])
-                for jj in (j0, j0 + 7):
-                    _prefetch(time_s, jj)
-                    _prefetch(service, jj)
-                    _prefetch(pool_of_job, jj)
-                    _prefetch(group_of_job, jj)
-                    _prefetch(ready, jj)
-                    _prefetch(start, jj)
-                    _prefetch(end, jj)
-                    _prefetch(cold, jj)
-                pj_i += 1
             if arr_i == n_arr:
                 events += 1  # the arrival process ends: SimPy processes its exit event
 
