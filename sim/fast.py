@@ -141,10 +141,11 @@ def _arrival_order(group_file, file_arrival_s):
 
     ``plain`` is False, and nothing is sorted, when a time is negative, -0.0 or not finite;
     the caller then sorts with NumPy. Plain times are sorted by their IEEE bit patterns,
-    which order as the numbers do for non-negative doubles: a stable radix sort on the top
-    32 bits, then an insertion sort on the whole key, which has little to do (files whose
-    times agree to about 1 part in 10^6) and keeps equal keys in order. Should many keys
-    share their top bits, the whole key is radix sorted instead.
+    which order as the numbers do for non-negative doubles (and are left as they are when
+    already in order, as files are sampled): a stable radix sort on the top 31 bits, then
+    an insertion sort on the whole key, which has little to do (files whose times agree to
+    about 1 part in 10^6) and keeps equal keys in order. Should many keys share their top
+    bits, the whole key is radix sorted instead.
     """
     n_groups = group_file.shape[0]
     kbuf = np.empty((2, n_groups), dtype=np.uint64)
@@ -158,9 +159,11 @@ def _arrival_order(group_file, file_arrival_s):
     kbuf = kbuf[:, :n]
     gbuf = gbuf[:, :n]
     plain = True
+    ordered = True  # already in order (files are sampled in order of arrival): nothing to sort
     for i in range(n):  # +0.0 <= t < inf: the sign bit clear, the bits below those of inf
         plain &= kbuf[0, i] < np.uint64(0x7FF0000000000000)
-    if not plain or n < 2:
+        ordered &= i == 0 or kbuf[0, i - 1] <= kbuf[0, i]
+    if not plain or ordered:
         return gbuf[0].copy(), kbuf[0].view(np.float64).copy(), plain
     cur = _radix_sort(kbuf, gbuf, 3, 6)  # digits 3-5: bits 33-63 (bit 32 joins digit 2)
     keys = kbuf[cur]
@@ -288,6 +291,7 @@ def _simulate(
     arr_i = 0
     resume_arrival = False  # the arrival process was woken by its timeout
     todo = np.empty(n_workers + 1, dtype=np.uint32)  # slots that start their job in this step
+    any_scheduled = not pool_always.all()
     while True:
         # The next event: a timeout due now goes first (it was created before any event due now).
         # ``quiet``: nothing else is due now, so whatever this step queues is processed next,
@@ -460,6 +464,8 @@ def _simulate(
         # wake-up), or the gets of a quiet step. If that step queued a timeout ending now,
         # SimPy processes it before those gets: they are queued behind it instead.
         direct = kind == _GET or kind == _WAKE or f_head == f_tail
+        # the hour, for scheduled pools only (here: the compiler would hoist it out of the loop anyway)
+        h = _hour(now) if n_todo > 0 and any_scheduled else 0
         for ti in range(n_todo):
             w = np.int64(todo[ti])
             if not direct:
@@ -472,7 +478,6 @@ def _simulate(
             t_kind = _END
             t_new = now
             if kind != _WAKE and not pool_always[p]:  # a get while the pool is off: wait until it is on
-                h = _hour(now)
                 hw = (pool_offset_h[p] + h) % WEEK_H
                 if not pool_on[p, hw]:
                     wait = pool_wait_h[p, hw]
@@ -485,7 +490,7 @@ def _simulate(
                 k = np.int64(w_gs[w]) + s
                 period = 0
                 if not pool_always[p]:
-                    hh = pool_offset_h[p] + _hour(now)
+                    hh = pool_offset_h[p] + h
                     week = hh // WEEK_H
                     period = week * pool_starts_cum[p, WEEK_H] + pool_starts_cum[p, hh - week * WEEK_H + 1]
                 busy = inflight[k]
