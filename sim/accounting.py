@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from .epistemic import Draws
-from .fast import njit  # numba's, or a plain-Python stand-in where numba is missing
 from .jobs import JobTable
 from .model import Timings
 from .provisioning import Schedule

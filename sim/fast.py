@@ -37,20 +37,10 @@ says why a scenario needs the SimPy engine instead.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .model import Timings
 from .provisioning import WEEK_H
-
-try:  # numba is a core dependency; the guard keeps the SimPy engine usable without it
-    from numba import njit
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - only on broken installs: ``auto`` then picks SimPy
-    AVAILABLE = False
-
-    def njit(**_options):  # type: ignore[no-redef]
-        return lambda func: func
-
 
 SUPPORTED_POLICIES = frozenset({"always_on", "scheduled"})
 HOUR_S = 3600.0
@@ -62,8 +52,6 @@ _PUT, _GET, _WAKE, _END, _ARR = 0, 1, 2, 3, 4
 def unsupported(scenario) -> list[str]:
     """Reasons the fast engine cannot run ``scenario`` (empty when it can)."""
     reasons = []
-    if not AVAILABLE:
-        reasons.append("numba is not installed")
     for name, pool in scenario.pools.items():
         policy = pool.provisioning.policy
         if policy not in SUPPORTED_POLICIES:
@@ -615,8 +603,6 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
 
 def warm_up() -> None:
     """Compile the engine (or load it from numba's on-disk cache) on a two-job case."""
-    if not AVAILABLE:
-        return
     from .jobs import JobTable
     from .model import PoolSpec, ServiceSpec
     from .provisioning import Schedule

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from .accounting import PoolAccountingSpec, month_step, monthly_records, pool_capacity_s
 from .epistemic import Draws, draw_epistemic
-from .fast import njit  # numba's, or a plain-Python stand-in where numba is missing
 from .jobs import JobTable, build_jobs, file_mask
 from .model import PoolSpec, ServiceSpec, Timings, simulate
 from .provisioning import schedule_for
