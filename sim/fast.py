@@ -20,6 +20,11 @@ released job):
   after them.
 - Consecutive put events of one pool (a released group's jobs) are queued as one entry
   (pool, count) and processed back to back, as SimPy does, since nothing can come between.
+- A *quiet* step is one after which nothing else is due now (the usual case: a service
+  end or an arrival at an instant of its own). SimPy then processes the put events that
+  step queued, then the get events they triggered, in order; the engine does the same
+  within the step, without the round trips of those events through the FIFO (the events
+  are still counted).
 - Times are computed with SimPy's arithmetic (``now + delay`` where ``delay = t - now``),
   so floating-point results are identical, not just close.
 
@@ -85,14 +90,14 @@ def _ix(x):
 
 @njit(cache=True, inline="always")
 def _pack(kind, a, b):
-    """One event in one int64: kind (3 bits), slot or pool (21 bits), job (39 bits)."""
+    """One event in one int64: kind (3 bits), slot or pool (21 bits), number of puts (39 bits)."""
     return (b << 24) | (a << 3) | kind
 
 
 @njit(cache=True)
 def _radix_sort(kbuf, gbuf, first, stop):
-    """Stable LSD radix sort of (key, group) pairs on the key bits [32 * first, ...) up to digit
-    ``stop``, 11 bits a digit: ``kbuf[0], gbuf[0]`` in, result in row ``cur`` (returned).
+    """Stable LSD radix sort of (key, group) pairs on the 11-bit digits ``first`` to ``stop - 1``
+    (digit d: key bits 11 d to 11 d + 10): ``kbuf[0], gbuf[0]`` in, result in row ``cur`` (returned).
 
     Rows are swapped by index, not by rebinding arrays (a rebound array costs reference
     counting, and keeps the compiler from treating the loops' arrays as fixed).
@@ -190,10 +195,10 @@ def _simulate(
 ):
     """One replication's event loop; ``ok`` is False when ``fifo_size`` was too small (run again, larger).
 
-    Indices come from unsigned arrays (the caller views index columns as unsigned): numba
-    wraps negative indices around, as NumPy does, with a compare and a select at every
-    signed index; an index known to be >= 0 (unsigned, or widened from an unsigned type)
-    skips that, which matters in a loop of a few dozen array accesses per event.
+    Indices are read from unsigned arrays (the caller views narrow index columns as
+    unsigned) or through ``_ix``: numba wraps negative indices around, as NumPy does, with
+    a compare and a select at every signed index; an index known to be >= 0 skips that,
+    which matters in a loop of a few dozen array accesses per event.
     """
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
@@ -451,21 +456,21 @@ def _simulate(
         # Start phase: the get events of the slots in ``todo``, in order: this step's get (or
         # wake-up), or the gets of a quiet step. If that step queued a timeout ending now,
         # SimPy processes it before those gets: they are queued behind it instead.
-        direct = kind == _GET or kind == _WAKE or f_head == f_tail
-        # the hour, for scheduled pools only (here: the compiler would hoist it out of the loop anyway)
-        h = _hour(now) if n_todo > 0 and any_scheduled else 0
+        served = kind != _GET and kind != _WAKE  # the slots took their jobs in this step
+        if served and f_head != f_tail:
+            for ti in range(n_todo):
+                fq[f_tail & mask] = _pack(_GET, np.int64(todo[ti]), 0)
+                f_tail += 1
+            n_todo = 0
+        check_on = kind != _WAKE and any_scheduled  # a get finds its pool off: the slot waits until it is on
+        h = _hour(now) if n_todo > 0 and any_scheduled else 0  # (here: the compiler would hoist it anyway)
         for ti in range(n_todo):
             w = np.int64(todo[ti])
-            if not direct:
-                fq[f_tail & mask] = _pack(_GET, w, 0)
-                f_tail += 1
-                continue
-            if kind != _GET and kind != _WAKE:
-                events += 1  # the get event, processed here
+            events += served  # their get events, processed here
             p = np.int64(worker_pool[w])
             t_kind = _END
             t_new = now
-            if kind != _WAKE and not pool_always[p]:  # a get while the pool is off: wait until it is on
+            if check_on and not pool_always[p]:
                 hw = (pool_offset_h[p] + h) % WEEK_H
                 if not pool_on[p, hw]:
                     wait = pool_wait_h[p, hw]
@@ -608,8 +613,9 @@ def warm_up() -> None:
     from .provisioning import Schedule
 
     one = np.zeros(2, dtype=np.int64)
+    small = np.zeros(2, dtype=np.int16)  # service and pool indices come as int16 from ``build_jobs``
     jobs = JobTable(
-        file=np.array([0, 0]), group=np.array([0, 1]), service=one, pool=one, language=one, content=one,
+        file=np.array([0, 0]), group=np.array([0, 1]), service=small, pool=small, language=one, content=one,
         target=np.full(2, -1), time_s=np.ones(2), energy_j=np.ones(2), audio_s=np.zeros(2), tokens_in=np.zeros(2),
         tokens_out=np.zeros(2), group_first_job=np.array([0, 1, 2]), group_next=np.array([1, -1]),
         group_file=np.array([0, 0]), services=("s",), pools=("p",),
