@@ -11,7 +11,7 @@ from numba import njit
 from .accounting import PoolAccountingSpec, month_step, monthly_records, pool_capacity_s
 from .epistemic import Draws, draw_epistemic
 from .jobs import JobTable, build_jobs, file_mask
-from .model import PoolSpec, ServiceSpec, Timings, simulate
+from .model import PoolSpec, ServiceSpec, Timings
 from .provisioning import schedule_for
 from .resolve import Resolved
 from .rng import Streams
