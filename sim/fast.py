@@ -95,96 +95,17 @@ def _pack(kind, a, b):
 
 
 @njit(cache=True)
-def _radix_sort(kbuf, gbuf, first, stop):
-    """Stable LSD radix sort of (key, group) pairs on the 11-bit digits ``first`` to ``stop - 1``
-    (digit d: key bits 11 d to 11 d + 10): ``kbuf[0], gbuf[0]`` in, result in row ``cur`` (returned).
-
-    Rows are swapped by index, not by rebinding arrays (a rebound array costs reference
-    counting, and keeps the compiler from treating the loops' arrays as fixed).
-    """
-    n = kbuf.shape[1]
-    cur = 0
-    for d in range(first, stop):
-        shift = np.uint64(11 * d)
-        count = np.zeros(2049, dtype=np.int64)
-        keys = kbuf[cur]
-        for i in range(n):
-            count[((keys[i] >> shift) & np.uint64(2047)) + 1] += 1
-        if count.max() == n:  # every key has the same digit here: nothing to move
-            continue
-        for v in range(2048):
-            count[v + 1] += count[v]
-        groups = gbuf[cur]
-        keys_out = kbuf[1 - cur]
-        groups_out = gbuf[1 - cur]
-        for i in range(n):
-            key = keys[i]
-            digit = (key >> shift) & np.uint64(2047)
-            dst = count[digit]
-            count[digit] = dst + 1
-            keys_out[dst] = key
-            groups_out[dst] = groups[i]
-        cur = 1 - cur
-    return cur
-
-
-@njit(cache=True)
-def _arrival_order(group_file, file_arrival_s):
-    """Each file's first group and its arrival time, in order of time (stable: ties keep group order).
-
-    ``plain`` is False, and nothing is sorted, when a time is negative, -0.0 or not finite;
-    the caller then sorts with NumPy. Plain times are sorted by their IEEE bit patterns,
-    which order as the numbers do for non-negative doubles (and are left as they are when
-    already in order, as files are sampled): a stable radix sort on the top 31 bits, then
-    an insertion sort on the whole key, which has little to do (files whose times agree to
-    about 1 part in 10^6) and keeps equal keys in order. Should many keys share their top
-    bits, the whole key is radix sorted instead.
-    """
+def _first_groups(group_file, file_arrival_s):
+    """Each file's first group and its arrival time (s), in group order."""
     n_groups = group_file.shape[0]
-    kbuf = np.empty((2, n_groups), dtype=np.uint64)
-    gbuf = np.empty((2, n_groups), dtype=np.int64)
-    times = kbuf[0].view(np.float64)
+    groups = np.empty(n_groups, dtype=np.int64)
+    times = np.empty(n_groups)
     n = 0
     for gr in range(n_groups):  # compact the first groups without a branch (files have few groups each)
-        gbuf[0, n] = gr
+        groups[n] = gr
         times[n] = file_arrival_s[group_file[gr]]
         n += (gr == 0) | (group_file[gr] != group_file[gr - 1])
-    kbuf = kbuf[:, :n]
-    gbuf = gbuf[:, :n]
-    plain = True
-    ordered = True  # already in order (files are sampled in order of arrival): nothing to sort
-    for i in range(n):  # +0.0 <= t < inf: the sign bit clear, the bits below those of inf
-        plain &= kbuf[0, i] < np.uint64(0x7FF0000000000000)
-        ordered &= i == 0 or kbuf[0, i - 1] <= kbuf[0, i]
-    if not plain or ordered:
-        return gbuf[0].copy(), kbuf[0].view(np.float64).copy(), plain
-    cur = _radix_sort(kbuf, gbuf, 3, 6)  # digits 3-5: bits 33-63 (bit 32 joins digit 2)
-    keys = kbuf[cur]
-    groups = gbuf[cur]
-    run = 1  # the longest run of equal top bits bounds the insertion sort's work (run * n)
-    longest = 1
-    for i in range(1, n):
-        run = run + 1 if keys[i] >> np.uint64(33) == keys[i - 1] >> np.uint64(33) else 1
-        longest = max(longest, run)
-    if longest > 64:
-        if cur == 1:
-            kbuf[0] = kbuf[1]
-            gbuf[0] = gbuf[1]
-        cur = _radix_sort(kbuf, gbuf, 0, 6)
-        return gbuf[cur].copy(), kbuf[cur].view(np.float64).copy(), plain
-    for i in range(1, n):
-        key = keys[i]
-        if key >= keys[i - 1]:
-            continue
-        g = groups[i]
-        k = i
-        while k > 0 and keys[k - 1] > key:
-            keys[k] = keys[k - 1]
-            groups[k] = groups[k - 1]
-            k -= 1
-        keys[k] = key
-        groups[k] = g
-    return groups.copy(), keys.view(np.float64).copy(), plain
+    return groups[:n].copy(), times[:n].copy()
 
 
 @njit(cache=True, error_model="numpy")
@@ -570,8 +491,10 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     """Run the compiled engine on pre-sampled jobs; same contract as ``model.simulate``."""
     gfile = _ints(jobs.group_file)
     arrival = np.ascontiguousarray(file_arrival_s, dtype=float)
-    arr_groups, arr_times, plain = _arrival_order(gfile, arrival)
-    if not plain:  # NaN, infinite or negative arrivals: NumPy's stable sort orders them as SimPy's process does
+    arr_groups, arr_times = _first_groups(gfile, arrival)
+    # Sampled files come in order of arrival; others (hand-built tables, NaN times) are put
+    # in order by a stable sort, as SimPy's arrival process orders them.
+    if not np.all(arr_times[1:] >= arr_times[:-1]):
         order = np.argsort(arr_times, kind="stable")
         arr_groups, arr_times = arr_groups[order], arr_times[order]
     worker_pool, worker_gpu = [], []
