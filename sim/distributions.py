@@ -15,7 +15,8 @@ from typing import Annotated, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.special import ndtr, ndtri
+
+from .rng import standard_normal
 
 # z-score of the 90th percentile of a standard normal: lognormal sigma = ln(p90/median)/Z90.
 Z90 = 1.2815515655446004
@@ -70,7 +71,7 @@ class Normal(_Dist):
         if self.sd == 0:
             return Fixed(dist="fixed", value=self.mean_).sample(rng, size)
         if not self._truncated():
-            return rng.normal(self.mean_, self.sd, size)
+            return self.mean_ + self.sd * standard_normal(rng, size)  # as ``rng.normal`` computes it
         # One standard normal per value, kept where it falls inside the bounds. A value that
         # falls outside is replaced by an inverse-CDF draw inside them, from a uniform read off
         # the rejected value itself: given rejection, its tail probability is uniform and
@@ -79,8 +80,10 @@ class Normal(_Dist):
         # for the rejected share, mostly nothing for bounds far in the tails.
         alpha = -math.inf if self.low is None else (self.low - self.mean_) / self.sd
         beta = math.inf if self.high is None else (self.high - self.mean_) / self.sd
-        out = np.atleast_1d(rng.standard_normal(size))
+        out = np.atleast_1d(standard_normal(rng, size))
         if out.size and (out.min() < alpha or out.max() > beta):  # two quick passes: mostly nothing to redo
+            from scipy.special import ndtr, ndtri  # imported when first needed: SciPy takes 0.2 s to import
+
             bad = (out < alpha) | (out > beta)
             a, upper = float(ndtr(alpha)), float(ndtr(-beta))  # the masses below and above the bounds
             zb = out[bad]
@@ -95,6 +98,8 @@ class Normal(_Dist):
             return self.mean_
         alpha = -math.inf if self.low is None else (self.low - self.mean_) / self.sd
         beta = math.inf if self.high is None else (self.high - self.mean_) / self.sd
+        from scipy.special import ndtr
+
         pdf = lambda x: 0.0 if math.isinf(x) else math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
         z = float(ndtr(beta) - ndtr(alpha))
         return self.mean_ + self.sd * (pdf(alpha) - pdf(beta)) / z
@@ -124,7 +129,7 @@ class LogNormal(_Dist):
 
     def sample(self, rng, size=None):
         # exp of a normal, as ``rng.lognormal`` does, but with numpy's vectorised exp (faster)
-        x = np.exp(math.log(self.median) + self.log_sigma * rng.standard_normal(size))
+        x = np.exp(math.log(self.median) + self.log_sigma * standard_normal(rng, size))
         return float(x) if size is None else x
 
     def mean(self) -> float:

@@ -11,6 +11,11 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+from numba import njit
+
+# Below this many values NumPy's own call is cheaper: a compiled call spends about 8 µs
+# unpacking the generator.
+_COMPILED_FROM = 4096
 
 
 def _key(part: str | int) -> int:
@@ -33,3 +38,19 @@ class Streams:
         # SFC64 (NumPy's): passes the same statistical test batteries as PCG64 and draws
         # normals about a fifth faster, and a replication draws millions of them.
         return np.random.Generator(np.random.SFC64(self.seed_sequence(*names)))
+
+
+def standard_normal(rng: np.random.Generator, size: int | None = None) -> np.ndarray | float:
+    """``rng.standard_normal(size)``: the same numbers, and the generator left in the same state.
+
+    Large batches go through numba's compiled copy of NumPy's ziggurat, which draws them
+    about 2.4 times as fast (NumPy calls the bit generator through a pointer per value).
+    """
+    if size is None or size < _COMPILED_FROM:
+        return rng.standard_normal(size)
+    return _standard_normal(rng, size)
+
+
+@njit(cache=True)
+def _standard_normal(rng, size):
+    return rng.standard_normal(size)
