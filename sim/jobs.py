@@ -18,7 +18,7 @@ from numba import njit
 from .distributions import draw
 from .epistemic import Draws
 from .resolve import Resolved
-from .rng import Streams
+from .rng import Streams, standard_normal
 from .scenario import CONTENT_TYPES, stage_requires
 from .workload import FileTable
 
@@ -200,15 +200,17 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
     plan = _plan(res, langs)
     n_files, n_slots = len(files), len(plan.slots)
     lang_start = np.concatenate([[0], np.cumsum(np.bincount(files.language, minlength=len(langs)))])
-    pass_u = np.zeros((len(services), n_files))  # 0 passes every stage: services not thinned
-    cpt_in = np.ones((len(services), n_files))
-    z = np.zeros((n_slots, n_files))
-    cpt_out = np.ones((n_slots, n_files))
-    out_tokens = np.zeros((n_slots, n_files))
+    pass_u = np.zeros((n_files, len(services)))  # 0 passes every stage: services not thinned
+    cpt_in = np.ones((n_files, len(services)))
+    z = np.zeros((n_files, n_slots))
+    cpt_out = np.ones((n_files, n_slots))
+    out_tokens = np.zeros((n_files, n_slots))
     # A pass draw only matters where a stage of the service lets a share of files through
     # (u < 1 always holds): streams are keyed by name, so skipping it shifts no other draw.
     thinned = {st.service for stages in sc.pipelines.values() for st in stages if st.probability < 1}
     stage_services = {st.service for stages in sc.pipelines.values() for st in stages}
+    # only translation and generation read the file's text: transcription's input is audio
+    reads_text = {s for s in stage_services if sc.services[s].task != "transcribe"}
     for li, code in enumerate(langs):
         at = slice(lang_start[li], lang_start[li + 1])
         n = at.stop - at.start
@@ -218,18 +220,19 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
             si = services.index(service)
             model = res.profile.models[sc.services[service].model]
             if service in thinned:
-                pass_u[si, at] = streams.rng("stage", code, service, "pass").random(n)
-            cpt_in[si, at] = _cpt(model.chars_per_token.get(code), streams.rng("job", code, service, "input"), n)
+                pass_u[at, si] = streams.rng("stage", code, service, "pass").random(n)
+            if service in reads_text:
+                cpt_in[at, si] = _cpt(model.chars_per_token.get(code), streams.rng("job", code, service, "input"), n)
         used = set(plan.slot[plan.entry_range[li, 0] : plan.entry_range[li, -1]].tolist())
         for k, (service, tgt, spec) in enumerate(plan.slots):
             if k not in used:  # not a target of this language's files
                 continue
             model = res.profile.models[sc.services[service].model]
             rng = streams.rng("job", code, service, tgt)
-            z[k, at] = rng.standard_normal(n)
-            cpt_out[k, at] = _cpt(model.chars_per_token.get(code if tgt == "-" else tgt), rng, n)
+            z[at, k] = standard_normal(rng, n)
+            cpt_out[at, k] = _cpt(model.chars_per_token.get(code if tgt == "-" else tgt), rng, n)
             if spec is not None:
-                out_tokens[k, at] = draw(spec, rng, n)
+                out_tokens[at, k] = draw(spec, rng, n)
     t_int, t_coef, t_sigma = _cost_arrays(res, draws, "time_s")
     e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
     served = file_mask(res, files)
@@ -320,7 +323,7 @@ def _expand(
         while e < stop:
             k = e_stage[e]
             s = e_service[e]
-            active = e_enabled[e] and pass_u[s, p] < e_probability[e]
+            active = e_enabled[e] and pass_u[p, s] < e_probability[e]
             req = e_requires[e]
             if active and req != 0:
                 if req < 0:
@@ -348,24 +351,24 @@ def _expand(
                         audio = duration[f]
                         window = max(1.0, np.ceil(audio / 30.0))
                         t_in = 0.0
-                        t_out = c / cpt_out[slot, p]
+                        t_out = c / cpt_out[p, slot]
                         c_in = 0.0
                     elif task == 1:  # translate: the text in, its translation out
                         audio = window = 0.0
-                        t_in = c / cpt_in[s, p]
-                        t_out = c * e_ratio[e] / cpt_out[slot, p]
+                        t_in = c / cpt_in[p, s]
+                        t_out = c * e_ratio[e] / cpt_out[p, slot]
                         c_in = c
                     else:  # generate: the text in, drawn tokens out
                         audio = window = 0.0
-                        t_in = c / cpt_in[s, p]
-                        t_out = max(out_tokens[slot, p], 0.0)
+                        t_in = c / cpt_in[p, s]
+                        t_out = max(out_tokens[p, slot], 0.0)
                         c_in = c
                     # affine means, units in ``_UNITS`` order (the last, request, is 1)
                     mt = (t_intercept[s] + t_coef[s, 0] * audio + t_coef[s, 1] * window + t_coef[s, 2] * t_in
                           + t_coef[s, 3] * t_out + t_coef[s, 4] * c_in + t_coef[s, 5])
                     me = (en_intercept[s] + en_coef[s, 0] * audio + en_coef[s, 1] * window + en_coef[s, 2] * t_in
                           + en_coef[s, 3] * t_out + en_coef[s, 4] * c_in + en_coef[s, 5])
-                    zz = z[slot, p]
+                    zz = z[p, slot]
                     log_t[j] = t_sigma[s] * zz - 0.5 * t_sigma[s] * t_sigma[s]
                     log_e[j] = en_sigma[s] * zz - 0.5 * en_sigma[s] * en_sigma[s]
                     file[j] = f
