@@ -25,7 +25,7 @@ from .replication import ReplicationResult, run_replication
 from .resolve import Resolved
 
 LABELS = ("pool", "service", "language", "content_type", "component")
-MAX_CHUNK = 25  # replications per task: small enough for a smooth progress bar and balanced workers
+MAX_CHUNK = 10  # replications per task: a smooth progress bar, and a short tail when the last chunks run
 
 
 @dataclass
@@ -146,7 +146,9 @@ def concat_releasing(chunks: list[ChunkResult]) -> pd.DataFrame:
             out[col] = np.concatenate(pieces)
         del pieces
         release_free_memory()  # the inputs' pages go back before the next column is built
-    return pd.DataFrame(out)
+    # copy=False keeps the columns as they are: the default would stack the numeric ones
+    # into one 2-D block, a copy of the whole table
+    return pd.DataFrame(out, copy=False)
 
 
 def release_free_memory() -> None:
