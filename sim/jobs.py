@@ -288,8 +288,8 @@ def _expand(
     the caller applies them, since a vectorised ``exp`` is several times cheaper than one
     call per job.
     """
-    file = np.empty(capacity, np.int64)
-    group = np.empty(capacity, np.int64)
+    file = np.empty(capacity, np.int32)
+    group = np.empty(capacity, np.int32)
     service = np.empty(capacity, np.int16)
     lang_out = np.empty(capacity, np.int16)
     content_out = np.empty(capacity, np.int16)
@@ -303,9 +303,7 @@ def _expand(
     tokens_out = np.empty(capacity)
     group_first = np.empty(capacity + 1, np.int64)
     group_next = np.empty(capacity, np.int64)
-    group_file = np.empty(capacity, np.int64)
-    n_services = t_intercept.shape[0]
-    ran = np.zeros(n_services, np.bool_)
+    group_file = np.empty(capacity, np.int32)
     j = 0
     g = 0
     next_draw = lang_start[:-1].copy()
@@ -316,7 +314,7 @@ def _expand(
         if not served[f]:
             continue
         ci = content[f]
-        ran[:] = False
+        ran = 0  # bit mask of the services that ran for the file
         last_group = -1
         e = entry_range[li, ci]
         stop = entry_range[li, ci + 1]
@@ -325,13 +323,8 @@ def _expand(
             s = e_service[e]
             active = e_enabled[e] and pass_u[p, s] < e_probability[e]
             req = e_requires[e]
-            if active and req != 0:
-                if req < 0:
-                    active = False
-                else:
-                    for r in range(n_services):
-                        if (req >> r) & 1 and not ran[r]:
-                            active = False
+            if active and req != 0:  # every required service ran for the file (never, when req < 0)
+                active = req > 0 and (req & ~ran) == 0
             any_target = False
             while e < stop and e_stage[e] == k:
                 if active and month[f] >= e_target_start[e]:
@@ -384,7 +377,8 @@ def _expand(
                     tokens_out[j] = t_out
                     j += 1
                 e += 1
-            ran[s] = any_target
+            if any_target:
+                ran |= 1 << s
     group_first[g] = j
     return (file, group, service, lang_out, content_out, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in,
             tokens_out, group_first, group_next, group_file, j, g)
