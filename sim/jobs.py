@@ -98,7 +98,7 @@ class _Plan:
     An *entry* is one (stage, target) of one (language, content type); entries of a
     (language, content) pair are contiguous, in stage then target-index order, so walking
     them emits a file's jobs already sorted by (stage, target). Per-job draws live in
-    *slots*, one per (service, target, output-token spec): row ``slot`` of the draw
+    *slots*, one per (service, target, output-token spec): column ``slot`` of the draw
     matrices holds, at each file's position, the draw of that file's language stream.
     """
 
@@ -189,9 +189,10 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
 
     Every stream is drawn in full for its language whatever the options and masks (one
     vectorised call each): the i-th draw of a language's stream goes to its i-th file in
-    table order. The draw matrices hold the languages' draws side by side (language
-    ``l``'s in columns ``lang_start[l]`` onwards); a compiled pass then walks the files
-    once and emits the jobs sorted by (file, stage, target).
+    table order. The draw matrices hold one row per file, one column per stream, the
+    languages' blocks one after the other (language ``l``'s from row ``lang_start[l]``), so
+    the draws of a file sit together; a compiled pass then walks the files once and emits
+    the jobs sorted by (file, stage, target).
     """
     sc = res.scenario
     services = tuple(sc.services)
