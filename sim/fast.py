@@ -94,6 +94,20 @@ def _pack(kind, a, b):
     return (b << 24) | (a << 3) | kind
 
 
+@njit(cache=True, inline="always")
+def _push(ht, hk, size, t, key):
+    """Push the timeout (t, key) on the heap of ``size`` entries (times ``ht``, keys ``hk``)
+    and sift it up: the heap orders by time, then key (creation counter first)."""
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if ht[parent] < t or (ht[parent] == t and hk[parent] < key):
+            break
+        ht[i], hk[i] = ht[parent], hk[parent]
+        i = parent
+    ht[i], hk[i] = t, key
+
+
 @njit(cache=True)
 def _first_groups(group_file, file_arrival_s):
     """Each file's first group and its arrival time (s), in group order."""
@@ -200,7 +214,8 @@ def _simulate(
     fq[0] = _pack(_ARR, n_workers, 0)  # the arrival process's first step, at t = 0 after the slots
     f_tail = 1
 
-    # Helpers are written inline: passing arrays to functions costs atomic reference counts.
+    # Helpers that take arrays are inlined by numba (``inline="always"``, as ``_push``) or written
+    # out here: an ordinary call passing arrays costs atomic reference counts.
     n_arr = arr_groups.shape[0]
     arr_i = 0
     resume_arrival = False  # the arrival process was woken by its timeout
@@ -361,17 +376,9 @@ def _simulate(
             if new_t == now:  # a timeout ending now is processed after the events already due now
                 fq[f_tail & mask] = _pack(new_kind, a, 0)
                 f_tail += 1
-            else:  # push on the heap, sift up
-                key = (seq << 24) | (a << 3) | new_kind
+            else:
+                _push(ht, hk, hsize, new_t, (seq << 24) | (a << 3) | new_kind)
                 seq += 1
-                i = hsize
-                while i > 0:
-                    parent = (i - 1) >> 1
-                    if ht[parent] < new_t or (ht[parent] == new_t and hk[parent] < key):
-                        break
-                    ht[i], hk[i] = ht[parent], hk[parent]
-                    i = parent
-                ht[i], hk[i] = new_t, key
                 hsize += 1
 
         # Start phase: the get events of the slots in ``todo``, in order: this step's get (or
@@ -421,17 +428,9 @@ def _simulate(
             if t_new == now:  # a timeout ending now is processed after the events already due now
                 fq[f_tail & mask] = _pack(t_kind, w, 0)
                 f_tail += 1
-            else:  # push on the heap, sift up
-                key = (seq << 24) | (w << 3) | t_kind
+            else:
+                _push(ht, hk, hsize, t_new, (seq << 24) | (w << 3) | t_kind)
                 seq += 1
-                i = hsize
-                while i > 0:
-                    parent = (i - 1) >> 1
-                    if ht[parent] < t_new or (ht[parent] == t_new and hk[parent] < key):
-                        break
-                    ht[i], hk[i] = ht[parent], hk[parent]
-                    i = parent
-                ht[i], hk[i] = t_new, key
                 hsize += 1
     # per job, in order (sequential, vectorised): as SimPy's end - start and energy + extra
     for j in range(n):
