@@ -101,8 +101,8 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _p(a: np.ndarray, pct: float) -> float:
-    """``np.percentile(a, pct)`` (linear interpolation) of a non-empty array, by the kernel
-    the statistics use."""
+    """``np.percentile(a, pct)`` (linear interpolation), by the kernel the statistics use;
+    NaN for an empty array."""
     a = np.ascontiguousarray(a, dtype=float)
     return float(_percentiles(a, np.array([0, len(a)]), float(pct))[0])
 

@@ -26,7 +26,7 @@ from sim.jobs import JobTable
 from sim.model import PoolSpec, ServiceSpec, simulate
 from sim.montecarlo import run_monte_carlo
 from sim.provisioning import WEEK_H, Schedule, schedule_for
-from sim.replication import _p, sample_inputs
+from sim.replication import sample_inputs
 from sim.resolve import load_and_check
 from sim.scenario import Provisioning
 
@@ -210,12 +210,3 @@ def test_manifest_records_the_engine_that_ran(tmp_path, engine, expected):
     assert manifest["engine"] == expected
     assert f"engine {expected}" in result.output
 
-
-# -- the percentile shortcut of service statistics ---------------------------------------------------
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60), st.sampled_from([5, 50, 90, 95]))
-def test_partition_percentile_equals_numpy(values, pct):
-    a = np.asarray(values)
-    assert _p(a.copy(), pct) == float(np.percentile(a, pct))

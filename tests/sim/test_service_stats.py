@@ -61,6 +61,13 @@ def test_percentile_kernel_equals_numpy(n, kind, pct, seed):
     assert np.array_equal(a, before)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60), st.sampled_from([5, 50, 90, 95]))
+def test_percentile_of_short_lists_equals_numpy(values, pct):
+    a = np.asarray(values)
+    assert _p(a.copy(), pct) == float(np.percentile(a, pct))
+
+
 @pytest.mark.parametrize("values", [[], [3.0], [2.0, 1.0]])
 def test_percentile_of_tiny_cells(values):
     a = np.asarray(values, dtype=float)
