@@ -184,8 +184,9 @@ def _cost_arrays(res: Resolved, draws: Draws, which: str) -> tuple[np.ndarray, n
     return intercept, coef, sigma
 
 
-def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) -> JobTable:
-    """Expand files into jobs through the pipelines; sample each job's time and energy.
+def build_jobs(res: Resolved, files: FileTable, served: np.ndarray, draws: Draws, streams: Streams) -> JobTable:
+    """Expand the ``served`` files (see ``file_mask``) into jobs through the pipelines;
+    sample each job's time and energy.
 
     Every stream is drawn in full for its language whatever the options and masks (one
     vectorised call each): the i-th draw of a language's stream goes to its i-th file in
@@ -236,7 +237,6 @@ def build_jobs(res: Resolved, files: FileTable, draws: Draws, streams: Streams) 
                 out_tokens[at, k] = draw(spec, rng, n)
     t_int, t_coef, t_sigma = _cost_arrays(res, draws, "time_s")
     e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
-    served = file_mask(res, files)
     per_pair = np.diff(plan.entry_range, axis=1)  # entries per (language, content)
     capacity = int(per_pair[files.language[served], files.content[served]].sum())
     out = _expand(

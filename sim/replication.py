@@ -25,6 +25,7 @@ class ReplicationInputs:
 
     draws: Draws
     files: FileTable
+    served: np.ndarray  # which files are served under the volume limits
     jobs: JobTable
     pools: list[PoolSpec]
     services: list[ServiceSpec]
@@ -47,7 +48,8 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None)
     streams = Streams(sc.seed if root_seed is None else root_seed, replication)
     draws = draw_epistemic(res, streams)
     files = generate_files(sc, draws.growth_rate, streams)
-    jobs = build_jobs(res, files, draws, streams)
+    served = file_mask(res, files)
+    jobs = build_jobs(res, files, served, draws, streams)
     weekday0 = sc.month_starts()[0].weekday()
     pools, acc = [], []
     for name, pool in sc.pools.items():
@@ -60,7 +62,7 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None)
         ServiceSpec(svc.keep_alive_s, draws.models[svc.model].load_time_s, draws.models[svc.model].load_energy_j)
         for svc in sc.services.values()
     ]
-    return ReplicationInputs(draws, files, jobs, pools, services, acc)
+    return ReplicationInputs(draws, files, served, jobs, pools, services, acc)
 
 
 def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication: int) -> pd.DataFrame:
@@ -298,12 +300,11 @@ def file_counts(res: Resolved, inp: ReplicationInputs, replication: int) -> pd.D
     """Files requested and served per month, language and content type."""
     sc = res.scenario
     f = inp.files
-    served = file_mask(res, f)
     n_l, n_c = len(f.languages), len(CONTENT_TYPES)
     key = (f.month * n_l + f.language) * n_c + f.content
     size = sc.horizon_months * n_l * n_c
     req = np.bincount(key, minlength=size)
-    srv = np.bincount(key, weights=served, minlength=size)
+    srv = np.bincount(key, weights=inp.served, minlength=size)
     m, l, c = np.unravel_index(np.arange(size), (sc.horizon_months, n_l, n_c))
     return pd.DataFrame({
         "replication": replication, "month": m, "language": np.asarray(f.languages)[l],
