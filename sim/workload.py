@@ -3,7 +3,8 @@
 Monthly counts per language are Poisson or negative binomial around
 ``base * share * (1 + growth)**month`` (zero before the language starts), split by content
 type with a multinomial, placed inside the month by an arrival profile. Every language has
-its own stream, and every draw is one vectorised call per stream.
+its own streams (its media and texts one per content type), and every draw is one
+vectorised call per stream.
 """
 
 from __future__ import annotations
@@ -146,6 +147,32 @@ class BusinessHoursProfile(ArrivalProfile):
 ARRIVAL_PROFILES: dict[str, ArrivalProfile] = {p.name: p for p in (FlatProfile(), BusinessHoursProfile())}
 
 
+def _contents(wl: Workload, content: np.ndarray, streams: Streams, code: str) -> tuple[np.ndarray, np.ndarray]:
+    """Media length (s, 0 for text) and characters of text of a language's files.
+
+    Each content type draws from its own stream (language, type), one value per file of
+    that type, in table order: only what a file uses is drawn, and since the files' types
+    do not depend on any option, the i-th file of a type gets the same draws under every
+    option. A media file's text is its transcript: length x speech rate (chars/s).
+    """
+    n = len(content)
+    duration = np.zeros(n)
+    text_chars = np.zeros(n)
+    for ci, ctype in enumerate(CONTENT_TYPES):
+        at = np.flatnonzero(content == ci)
+        spec = getattr(wl.content, ctype)
+        if len(at) == 0 or spec is None:  # no file of the type (a type with files has a spec: validated)
+            continue
+        rng = streams.rng("files", code, ctype)
+        if ctype == "text":
+            text_chars[at] = np.maximum(draw(spec.chars, rng, len(at)), 0.0)
+        else:
+            d = np.maximum(draw(spec.duration_s, rng, len(at)), 0.0)
+            duration[at] = d
+            text_chars[at] = d * np.maximum(draw(wl.speech_chars_per_second, rng, len(at)), 0.0)
+    return duration, text_chars
+
+
 def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTable:
     """All files of one replication, in order of arrival.
 
@@ -171,17 +198,8 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
         month = np.repeat(np.arange(sc.horizon_months), counts)
         content = np.repeat(np.tile(np.arange(len(CONTENT_TYPES)), len(by_type)), by_type.ravel())  # by month, then type
         arrival = profile.place_months(edges, weekdays, month, rng.random(n))
-        # One draw per file and content type keeps every stream aligned whatever the mix.
-        duration = np.zeros(n)
-        for ci, ctype in enumerate(CONTENT_TYPES[:2]):
-            spec = getattr(wl.content, ctype)
-            if spec is not None:
-                d = np.maximum(np.asarray(draw(spec.duration_s, rng, n), dtype=float), 0.0)
-                duration = np.where(content == ci, d, duration)
-        text_spec = wl.content.text
-        text = np.maximum(np.asarray(draw(text_spec.chars, rng, n), dtype=float), 0.0) if text_spec else np.zeros(n)
-        cps = np.maximum(np.asarray(draw(wl.speech_chars_per_second, rng, n), dtype=float), 0.0)
-        text_chars = np.where(content == CONTENT_TYPES.index("text"), text, duration * cps)
+        keep_u = rng.random(n)
+        duration, text_chars = _contents(wl, content, streams, code)
         parts.append(
             dict(
                 arrival_s=arrival,
@@ -190,7 +208,7 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
                 content=content,
                 duration_s=duration,
                 text_chars=text_chars,
-                keep_u=rng.random(n),
+                keep_u=keep_u,
             )
         )
     arrival = np.concatenate([p.pop("arrival_s") for p in parts])
