@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .rng import standard_normal
+from .rng import CONSTANT, LOGNORMAL, NORMAL, SKIP, UNIFORM, Streams, draw_block, standard_normal
 
 # z-score of the 90th percentile of a standard normal: lognormal sigma = ln(p90/median)/Z90.
 Z90 = 1.2815515655446004
@@ -72,32 +72,48 @@ class Normal(_Dist):
             return Fixed(dist="fixed", value=self.mean_).sample(rng, size)
         if not self._truncated():
             return self.mean_ + self.sd * standard_normal(rng, size)  # as ``rng.normal`` computes it
-        # One standard normal per value, kept where it falls inside the bounds. A value that
-        # falls outside is replaced by an inverse-CDF draw inside them, from a uniform read off
-        # the rejected value itself: given rejection, its tail probability is uniform and
-        # independent of the kept values. The mixture is exactly the truncated normal, each
-        # value costs one draw (streams stay aligned), and the costly inverse CDF runs only
-        # for the rejected share, mostly nothing for bounds far in the tails.
+        # One standard normal per value; those outside the bounds are mapped inside (``_inside``).
+        z = np.atleast_1d(standard_normal(rng, size))
+        alpha, beta = self._bounds_z()
+        if z.size and (z.min() < alpha or z.max() > beta):  # two quick passes: mostly nothing to redo
+            bad = (z < alpha) | (z > beta)
+            z[bad] = self._inside(z[bad])
+        z *= self.sd
+        z += self.mean_
+        return float(z[0]) if size is None else z
+
+    def _bounds_z(self) -> tuple[float, float]:
+        """The bounds in standard units."""
         alpha = -math.inf if self.low is None else (self.low - self.mean_) / self.sd
         beta = math.inf if self.high is None else (self.high - self.mean_) / self.sd
-        out = np.atleast_1d(standard_normal(rng, size))
-        if out.size and (out.min() < alpha or out.max() > beta):  # two quick passes: mostly nothing to redo
-            from scipy.special import ndtr, ndtri  # imported when first needed: SciPy takes 0.2 s to import
+        return alpha, beta
 
-            bad = (out < alpha) | (out > beta)
-            a, upper = float(ndtr(alpha)), float(ndtr(-beta))  # the masses below and above the bounds
-            zb = out[bad]
-            v = np.where(zb < alpha, ndtr(zb) / (a + upper), 1.0 - ndtr(-zb) / (a + upper))
-            out[bad] = ndtri(a + v * (1.0 - upper - a))
-        out *= self.sd
-        out += self.mean_
-        return float(out[0]) if size is None else out
+    def _inside(self, z: np.ndarray) -> np.ndarray:
+        """Standard normals drawn outside the bounds, mapped inside them by inverse CDF.
+
+        Given rejection, a rejected value's tail probability is uniform and independent of
+        the kept values, so it serves as the uniform: kept values plus these are exactly the
+        truncated normal, one draw per value (streams stay aligned). The costly inverse CDF
+        runs only for the rejected share, mostly nothing for bounds far in the tails.
+        """
+        from scipy.special import ndtr, ndtri  # imported when first needed: SciPy takes 0.2 s to import
+
+        alpha, beta = self._bounds_z()
+        a, upper = float(ndtr(alpha)), float(ndtr(-beta))  # the masses below and above the bounds
+        v = np.where(z < alpha, ndtr(z) / (a + upper), 1.0 - ndtr(-z) / (a + upper))
+        return ndtri(a + v * (1.0 - upper - a))
+
+    def fix_outside(self, values: np.ndarray) -> None:
+        """Map values of ``mean + sd * z`` that fell outside the bounds inside them (in place),
+        as ``sample`` does: what compiled draws of this distribution finish with."""
+        bad = ~((values >= (-math.inf if self.low is None else self.low)) & (values <= (math.inf if self.high is None else self.high)))
+        if bad.any():
+            values[bad] = self.mean_ + self.sd * self._inside((values[bad] - self.mean_) / self.sd)
 
     def mean(self) -> float:
         if not self._truncated() or self.sd == 0:
             return self.mean_
-        alpha = -math.inf if self.low is None else (self.low - self.mean_) / self.sd
-        beta = math.inf if self.high is None else (self.high - self.mean_) / self.sd
+        alpha, beta = self._bounds_z()
         from scipy.special import ndtr
 
         pdf = lambda x: 0.0 if math.isinf(x) else math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
@@ -241,3 +257,50 @@ def mean_of(value: Uncertain) -> float:
 def is_uncertain(value: Uncertain) -> bool:
     """True when the value is a distribution that is not a fixed constant."""
     return isinstance(value, _Dist) and not isinstance(value, Fixed)
+
+
+def compiled_form(value: Uncertain) -> tuple[int, tuple[float, float, float, float]] | None:
+    """How ``rng.draw_block`` draws ``value``: its kind and parameters, or None for the
+    distributions only ``draw`` samples (triangular, exponential, gamma, empirical)."""
+    if not isinstance(value, _Dist):
+        return CONSTANT, (float(value), 0.0, 0.0, 0.0)
+    if isinstance(value, Fixed) or (isinstance(value, Normal) and value.sd == 0):
+        return CONSTANT, (value.mean(), 0.0, 0.0, 0.0)
+    if isinstance(value, Normal):
+        low = -math.inf if value.low is None else value.low
+        high = math.inf if value.high is None else value.high
+        return NORMAL, (value.mean_, value.sd, low, high)
+    if isinstance(value, LogNormal):
+        return LOGNORMAL, (math.log(value.median), value.log_sigma, 0.0, 0.0)
+    if isinstance(value, Uniform):
+        return UNIFORM, (value.low, value.high - value.low, 0.0, 0.0)
+    return None
+
+
+def draw_columns(out: np.ndarray, rows: slice, columns: list[tuple[int, Uncertain, tuple]], streams: Streams) -> None:
+    """Fill ``out[rows, col]`` with ``draw(value, streams.rng(*names), n)`` for each
+    ``(col, value, names)`` in ``columns``: the same values (normals and uniforms bit for bit,
+    lognormals to the last bit of ``exp``), drawn in one compiled pass that writes the rows
+    of ``out`` in order, instead of a strided column at a time.
+    """
+    n = rows.stop - rows.start
+    k = len(columns)
+    cols = np.empty(k, dtype=np.int64)
+    kinds = np.empty(k, dtype=np.int64)
+    params = np.zeros((k, 4))
+    states = np.zeros((k, 4), dtype=np.uint64)
+    for i, (col, value, names) in enumerate(columns):
+        cols[i] = col
+        form = compiled_form(value)
+        kinds[i], params[i] = form if form is not None else (SKIP, (0.0, 0.0, 0.0, 0.0))
+        if kinds[i] not in (SKIP, CONSTANT):
+            states[i] = streams.state(*names)
+    outside = draw_block(out, rows.start, rows.stop, cols, kinds, params, states)
+    for i in np.flatnonzero(outside):  # a truncated normal drew values outside its bounds
+        col, value, _ = columns[i]
+        values = out[rows, col]
+        value.fix_outside(values)
+        out[rows, col] = values
+    for i in np.flatnonzero(kinds == SKIP):
+        col, value, names = columns[i]
+        out[rows, col] = draw(value, streams.rng(*names), n)

@@ -4,8 +4,9 @@ A file passes the stages of its content type's pipeline in order; a stage may fa
 (translation into several languages), so a stage of a file is a *group* of jobs that run in
 parallel, and the next group is released when the whole group has finished.
 
-Per-job randomness comes from streams keyed by (language, service, target), drawn for every
-file of the language whatever the options, so an option changes only the jobs it touches.
+Per-job randomness comes from streams keyed by language, service, target and quantity, drawn
+for every file of the language whatever the options, so an option changes only the jobs it
+touches.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .distributions import draw
+from .distributions import Normal, Uniform, draw_columns
 from .epistemic import Draws
 from .resolve import Resolved
-from .rng import Streams, standard_normal
+from .rng import Streams
 from .scenario import CONTENT_TYPES, stage_requires
 from .workload import FileTable
 
@@ -98,8 +99,9 @@ class _Plan:
     An *entry* is one (stage, target) of one (language, content type); entries of a
     (language, content) pair are contiguous, in stage then target-index order, so walking
     them emits a file's jobs already sorted by (stage, target). Per-job draws live in
-    *slots*, one per (service, target, output-token spec): column ``slot`` of the draw
-    matrices holds, at each file's position, the draw of that file's language stream.
+    *slots*, one per (service, target, output-token spec): a slot has its columns in the
+    draw matrix (``_columns``), which hold, in each file's row, the draws of that file's
+    language's streams.
     """
 
     entry_range: np.ndarray  # (languages, content types + 1): entries of (l, c) are [range[l, c], range[l, c+1])
@@ -184,64 +186,42 @@ def _cost_arrays(res: Resolved, draws: Draws, which: str) -> tuple[np.ndarray, n
     return intercept, coef, sigma
 
 
+# Columns of a file's row in the draw matrix, per service then per slot (see ``_columns``).
+_PASS, _CPT_IN, _RESIDUAL, _CPT_OUT, _TOKENS = range(5)
+_UNIFORM01 = Uniform(dist="uniform", low=0.0, high=1.0)
+_STANDARD_NORMAL = Normal(dist="normal", mean=0.0, sd=1.0)
+
+
 def build_jobs(res: Resolved, files: FileTable, served: np.ndarray, draws: Draws, streams: Streams) -> JobTable:
     """Expand the ``served`` files (see ``file_mask``) into jobs through the pipelines;
     sample each job's time and energy.
 
-    Every stream is drawn in full for its language whatever the options and masks (one
-    vectorised call each): the i-th draw of a language's stream goes to its i-th file in
-    table order. The draw matrices hold one row per file, one column per stream, the
-    languages' blocks one after the other (language ``l``'s from row ``lang_start[l]``), so
-    the draws of a file sit together; a compiled pass then walks the files once and emits
-    the jobs sorted by (file, stage, target).
+    Every stream is drawn in full for its language whatever the options and masks: the
+    i-th draw of a language's stream goes to its i-th file in table order, so an option
+    changes only the jobs it touches. The draws go to one matrix, a row per file (the
+    languages' blocks one after the other, language ``l``'s from row ``lang_start[l]``) and a
+    column per stream (``_columns``), written row by row in compiled code; a compiled pass
+    then walks the files once and emits the jobs sorted by (file, stage, target).
     """
     sc = res.scenario
     services = tuple(sc.services)
     pools = tuple(sc.pools)
     langs = files.languages
     plan = _plan(res, langs)
-    n_files, n_slots = len(files), len(plan.slots)
+    n_files, n_services, n_slots = len(files), len(services), len(plan.slots)
     lang_start = np.concatenate([[0], np.cumsum(np.bincount(files.language, minlength=len(langs)))])
-    pass_u = np.zeros((n_files, len(services)))  # 0 passes every stage: services not thinned
-    cpt_in = np.ones((n_files, len(services)))
-    z = np.zeros((n_files, n_slots))
-    cpt_out = np.ones((n_files, n_slots))
-    out_tokens = np.zeros((n_files, n_slots))
-    # A pass draw only matters where a stage of the service lets a share of files through
-    # (u < 1 always holds): streams are keyed by name, so skipping it shifts no other draw.
-    thinned = {st.service for stages in sc.pipelines.values() for st in stages if st.probability < 1}
-    stage_services = {st.service for stages in sc.pipelines.values() for st in stages}
-    # only translation and generation read the file's text: transcription's input is audio
-    reads_text = {s for s in stage_services if sc.services[s].task != "transcribe"}
+    offsets = np.array([0, n_services, 2 * n_services, 2 * n_services + n_slots, 2 * n_services + 2 * n_slots])
+    table = np.empty((n_files, 2 * n_services + 3 * n_slots))
     for li, code in enumerate(langs):
-        at = slice(lang_start[li], lang_start[li + 1])
-        n = at.stop - at.start
-        if n == 0:
-            continue
-        for service in stage_services:
-            si = services.index(service)
-            model = res.profile.models[sc.services[service].model]
-            if service in thinned:
-                pass_u[at, si] = streams.rng("stage", code, service, "pass").random(n)
-            if service in reads_text:
-                cpt_in[at, si] = _cpt(model.chars_per_token.get(code), streams.rng("job", code, service, "input"), n)
-        used = set(plan.slot[plan.entry_range[li, 0] : plan.entry_range[li, -1]].tolist())
-        for k, (service, tgt, spec) in enumerate(plan.slots):
-            if k not in used:  # not a target of this language's files
-                continue
-            model = res.profile.models[sc.services[service].model]
-            rng = streams.rng("job", code, service, tgt)
-            z[at, k] = standard_normal(rng, n)
-            cpt_out[at, k] = _cpt(model.chars_per_token.get(code if tgt == "-" else tgt), rng, n)
-            if spec is not None:
-                out_tokens[at, k] = draw(spec, rng, n)
+        if lang_start[li + 1] > lang_start[li]:
+            draw_columns(table, slice(lang_start[li], lang_start[li + 1]), _columns(res, plan, li, code, offsets), streams)
     t_int, t_coef, t_sigma = _cost_arrays(res, draws, "time_s")
     e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
     per_pair = np.diff(plan.entry_range, axis=1)  # entries per (language, content)
     capacity = int(per_pair[files.language[served], files.content[served]].sum())
     out = _expand(
         files.language, files.content, files.month, files.duration_s, files.text_chars, served, lang_start,
-        pass_u, cpt_in, z, cpt_out, out_tokens,
+        table, offsets,
         plan.entry_range, plan.stage, plan.service, plan.probability, plan.task, plan.length_ratio, plan.enabled,
         plan.requires, plan.target, plan.target_start, plan.slot, t_int, t_coef, t_sigma, e_int, e_coef, e_sigma, capacity,
     )
@@ -263,19 +243,58 @@ def build_jobs(res: Resolved, files: FileTable, served: np.ndarray, draws: Draws
     )
 
 
-def _cpt(spec, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Characters per token per text (aleatory); 4.0 stands in where a model has none."""
-    if spec is None:
-        rng.random(n)  # keep the stream aligned whether or not the model has ratios
-        return np.full(n, 4.0)
-    cpt = np.asarray(draw(spec, rng, n), dtype=float)
-    return np.maximum(cpt, 0.1, out=cpt)
+def _columns(res: Resolved, plan: _Plan, li: int, code: str, offsets: np.ndarray) -> list[tuple[int, object, tuple]]:
+    """The draw matrix's columns for the files of language ``code``: (column, what is drawn,
+    stream name), as ``draw_columns`` takes them; columns ``_expand`` never reads for these
+    files are left out (their cells stay unset).
+
+    Per service: the pass draw (uniform where a stage lets only a share of files through;
+    else 0, which passes every stage), and the characters per token of the file's text for
+    the services that read it. Per slot the language's files use: the standard normal of
+    the job's lognormal residuals, and the characters per token of its output text or, for
+    generation, its drawn output tokens. Each drawn value has a stream of its own, keyed by
+    name, so what one column draws never shifts another.
+    """
+    sc = res.scenario
+    services = list(sc.services)
+    stages = [st for pipeline in sc.pipelines.values() for st in pipeline]
+    thinned = {st.service for st in stages if st.probability < 1}
+    staged = {st.service for st in stages}
+    columns: list[tuple[int, object, tuple]] = []
+    for si, service in enumerate(services):
+        svc = sc.services[service]
+        columns.append((offsets[_PASS] + si, _UNIFORM01 if service in thinned else 0.0, ("stage", code, service, "pass")))
+        # only translation and generation read the file's text: transcription's input is audio
+        if service in staged and svc.task != "transcribe":
+            cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code))
+            columns.append((offsets[_CPT_IN] + si, cpt, ("job", code, service, "input")))
+    used = set(plan.slot[plan.entry_range[li, 0] : plan.entry_range[li, -1]].tolist())
+    for k, (service, tgt, spec) in enumerate(plan.slots):
+        if k not in used:  # not a target of this language's files
+            continue
+        svc = sc.services[service]
+        name = ("job", code, service, tgt)
+        columns.append((offsets[_RESIDUAL] + k, _STANDARD_NORMAL, name))
+        if svc.task != "generate":  # generation's output is drawn in tokens, not read off a text
+            cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code if tgt == "-" else tgt))
+            columns.append((offsets[_CPT_OUT] + k, cpt, (*name, "chars_per_token")))
+        elif spec is not None:
+            columns.append((offsets[_TOKENS] + k, spec, (*name, "output_tokens")))
+        else:
+            columns.append((offsets[_TOKENS] + k, 0.0, (*name, "output_tokens")))
+    return columns
+
+
+def _cpt(spec):
+    """Characters per token of a text (aleatory): the model's distribution for the language,
+    4.0 where it has none. ``_expand`` floors drawn values at 0.1."""
+    return 4.0 if spec is None else spec
 
 
 @njit(cache=True, error_model="numpy")  # no zero-division checks in the loop
 def _expand(
     language, content, month, duration, chars, served, lang_start,
-    pass_u, cpt_in, z, cpt_out, out_tokens,
+    table, offsets,
     entry_range, e_stage, e_service, e_probability, e_task, e_ratio, e_enabled, e_requires, e_target, e_target_start,
     e_slot, t_intercept, t_coef, t_sigma, en_intercept, en_coef, en_sigma, capacity,
 ):
@@ -305,12 +324,13 @@ def _expand(
     group_first = np.empty(capacity + 1, np.int64)
     group_next = np.empty(capacity, np.int64)
     group_file = np.empty(capacity, np.int32)
+    c_pass, c_cpt_in, c_residual, c_cpt_out, c_tokens = offsets[0], offsets[1], offsets[2], offsets[3], offsets[4]
     j = 0
     g = 0
     next_draw = lang_start[:-1].copy()
     for f in range(language.shape[0]):
         li = language[f]
-        p = next_draw[li]  # the file's column in the draw matrices: its language's next draw
+        p = next_draw[li]  # the file's row in the draw matrix: its language's next draw
         next_draw[li] += 1
         if not served[f]:
             continue
@@ -322,7 +342,7 @@ def _expand(
         while e < stop:
             k = e_stage[e]
             s = e_service[e]
-            active = e_enabled[e] and pass_u[p, s] < e_probability[e]
+            active = e_enabled[e] and table[p, c_pass + s] < e_probability[e]
             req = e_requires[e]
             if active and req != 0:  # every required service ran for the file (never, when req < 0)
                 active = req > 0 and (req & ~ran) == 0
@@ -345,24 +365,24 @@ def _expand(
                         audio = duration[f]
                         window = max(1.0, np.ceil(audio / 30.0))
                         t_in = 0.0
-                        t_out = c / cpt_out[p, slot]
+                        t_out = c / max(table[p, c_cpt_out + slot], 0.1)
                         c_in = 0.0
                     elif task == 1:  # translate: the text in, its translation out
                         audio = window = 0.0
-                        t_in = c / cpt_in[p, s]
-                        t_out = c * e_ratio[e] / cpt_out[p, slot]
+                        t_in = c / max(table[p, c_cpt_in + s], 0.1)
+                        t_out = c * e_ratio[e] / max(table[p, c_cpt_out + slot], 0.1)
                         c_in = c
                     else:  # generate: the text in, drawn tokens out
                         audio = window = 0.0
-                        t_in = c / cpt_in[p, s]
-                        t_out = max(out_tokens[p, slot], 0.0)
+                        t_in = c / max(table[p, c_cpt_in + s], 0.1)
+                        t_out = max(table[p, c_tokens + slot], 0.0)
                         c_in = c
                     # affine means, units in ``_UNITS`` order (the last, request, is 1)
                     mt = (t_intercept[s] + t_coef[s, 0] * audio + t_coef[s, 1] * window + t_coef[s, 2] * t_in
                           + t_coef[s, 3] * t_out + t_coef[s, 4] * c_in + t_coef[s, 5])
                     me = (en_intercept[s] + en_coef[s, 0] * audio + en_coef[s, 1] * window + en_coef[s, 2] * t_in
                           + en_coef[s, 3] * t_out + en_coef[s, 4] * c_in + en_coef[s, 5])
-                    zz = z[p, slot]
+                    zz = table[p, c_residual + slot]
                     log_t[j] = t_sigma[s] * zz - 0.5 * t_sigma[s] * t_sigma[s]
                     log_e[j] = en_sigma[s] * zz - 0.5 * en_sigma[s] * en_sigma[s]
                     file[j] = f
