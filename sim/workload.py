@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .distributions import draw
+from .distributions import draw_columns
 from .scenario import CONTENT_TYPES, Scenario, Workload
 from .rng import Streams
 
@@ -147,30 +147,35 @@ class BusinessHoursProfile(ArrivalProfile):
 ARRIVAL_PROFILES: dict[str, ArrivalProfile] = {p.name: p for p in (FlatProfile(), BusinessHoursProfile())}
 
 
-def _contents(wl: Workload, content: np.ndarray, streams: Streams, code: str) -> tuple[np.ndarray, np.ndarray]:
-    """Media length (s, 0 for text) and characters of text of a language's files.
+def _files_of(wl: Workload, by_type: np.ndarray, streams: Streams, code: str) -> dict[str, np.ndarray]:
+    """A language's files, content type by type, then month by month (``by_type``: files per
+    month x type): their month, type, media length (s, 0 for text) and characters of text.
 
-    Each content type draws from its own stream (language, type), one value per file of
-    that type, in table order: only what a file uses is drawn, and since the files' types
-    do not depend on any option, the i-th file of a type gets the same draws under every
-    option. A media file's text is its transcript: length x speech rate (chars/s).
+    Each content type draws from streams of its own (language, type, quantity), one value
+    per file of the type: only what a file uses is drawn, and since the files' types do not
+    depend on any option, the i-th file of a type gets the same draws under every option.
+    A media file's text is its transcript: length x speech rate (chars/s).
     """
-    n = len(content)
-    duration = np.zeros(n)
-    text_chars = np.zeros(n)
+    horizon, n_types = by_type.shape
+    per_type = by_type.sum(axis=0)
+    month = np.concatenate([np.repeat(np.arange(horizon), by_type[:, ci]) for ci in range(n_types)])
+    table = np.zeros((int(per_type.sum()), 2))  # media length (s), characters of text
+    start = 0
     for ci, ctype in enumerate(CONTENT_TYPES):
-        at = np.flatnonzero(content == ci)
+        rows = slice(start, start + int(per_type[ci]))
+        start = rows.stop
         spec = getattr(wl.content, ctype)
-        if len(at) == 0 or spec is None:  # no file of the type (a type with files has a spec: validated)
+        if rows.stop == rows.start or spec is None:  # no file of the type (a type with files has a spec: validated)
             continue
-        rng = streams.rng("files", code, ctype)
         if ctype == "text":
-            text_chars[at] = np.maximum(draw(spec.chars, rng, len(at)), 0.0)
+            draw_columns(table, rows, [(1, spec.chars, ("files", code, ctype))], streams)
         else:
-            d = np.maximum(draw(spec.duration_s, rng, len(at)), 0.0)
-            duration[at] = d
-            text_chars[at] = d * np.maximum(draw(wl.speech_chars_per_second, rng, len(at)), 0.0)
-    return duration, text_chars
+            draw_columns(table, rows, [(0, spec.duration_s, ("files", code, ctype)),
+                                       (1, wl.speech_chars_per_second, ("files", code, ctype, "speech_rate"))], streams)
+            np.maximum(table[rows], 0.0, out=table[rows])
+            table[rows, 1] *= table[rows, 0]
+    np.maximum(table, 0.0, out=table)
+    return {"month": month, "content": np.repeat(np.arange(n_types), per_type), "duration_s": table[:, 0], "text_chars": table[:, 1]}
 
 
 def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTable:
@@ -193,24 +198,13 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
         counts = _counts(wl, means[code], streams.rng("counts", code))
         mix = np.array([lang.content_mix.get(c, 0.0) for c in CONTENT_TYPES])
         by_type = streams.rng("mix", code).multinomial(counts, mix / mix.sum())  # months x types
-        n = int(counts.sum())
+        files = _files_of(wl, by_type, streams, code)
+        n = len(files["month"])
         rng = streams.rng("files", code)
-        month = np.repeat(np.arange(sc.horizon_months), counts)
-        content = np.repeat(np.tile(np.arange(len(CONTENT_TYPES)), len(by_type)), by_type.ravel())  # by month, then type
-        arrival = profile.place_months(edges, weekdays, month, rng.random(n))
-        keep_u = rng.random(n)
-        duration, text_chars = _contents(wl, content, streams, code)
-        parts.append(
-            dict(
-                arrival_s=arrival,
-                month=month,
-                language=np.full(n, li),
-                content=content,
-                duration_s=duration,
-                text_chars=text_chars,
-                keep_u=keep_u,
-            )
-        )
+        files["arrival_s"] = profile.place_months(edges, weekdays, files["month"], rng.random(n))
+        files["keep_u"] = rng.random(n)
+        files["language"] = np.full(n, li)
+        parts.append(files)
     arrival = np.concatenate([p.pop("arrival_s") for p in parts])
     order = _time_order(arrival)
     cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
