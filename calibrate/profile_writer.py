@@ -132,7 +132,14 @@ def build_profile(
 ) -> Profile:
     """Profile from a calibration run; ``token_ratios`` maps a profile model key to its ratios."""
     failures = list(run.failures)
-    models = {r.spec.key: model_profile(r, meter.method, failures, (token_ratios or {}).get(r.spec.key)) for r in run.services}
+    models = {}
+    for r in run.services:
+        if not r.records:
+            # Every measured call failed (e.g. a CUDA library missing at the first call): an entry
+            # with no fit would be priced at 0 s and 0 J by the simulator, so leave it out.
+            failures.append(Failure(model=r.spec.key, error="no measured call succeeded (see the errors above): model left out of the profile"))
+            continue
+        models[r.spec.key] = model_profile(r, meter.method, failures, (token_ratios or {}).get(r.spec.key))
     skipped = getattr(meter, "skipped", [])
     uncertainty = meter.uncertainty + (f"; better meters unavailable: {'; '.join(skipped)}" if skipped else "")
     measurement = Measurement(
