@@ -28,7 +28,12 @@ WINDOW_S = 30.0  # Whisper's encoder always runs on 30-second windows
 
 @dataclass
 class JobTable:
-    """Jobs sorted by (file, stage, target); groups are a file's stage, in order."""
+    """Jobs sorted by (file, stage, target); groups are a file's stage, in order.
+
+    ``target``, ``tokens_in`` and ``tokens_out`` describe the jobs but neither engine nor
+    the accounting reads them: they are None when ``build_jobs`` was asked for no details,
+    as the Monte Carlo does (less memory written per job).
+    """
 
     file: np.ndarray
     group: np.ndarray
@@ -36,12 +41,12 @@ class JobTable:
     pool: np.ndarray  # index into ``pools``
     language: np.ndarray  # source language index
     content: np.ndarray
-    target: np.ndarray  # target language index, -1 when none
+    target: np.ndarray | None  # target language index, -1 when none (None: no details)
     time_s: np.ndarray  # service time before any cold load (s)
     energy_j: np.ndarray  # energy above idle before any cold load (J)
-    audio_s: np.ndarray
-    tokens_in: np.ndarray
-    tokens_out: np.ndarray
+    audio_s: np.ndarray  # media seconds the job transcribes (0 for other jobs)
+    tokens_in: np.ndarray | None  # input tokens (None: no details)
+    tokens_out: np.ndarray | None  # output tokens (None: no details)
     group_first_job: np.ndarray  # index of the first job of each group, plus a sentinel
     group_next: np.ndarray  # next group of the same file, -1 at the end
     group_file: np.ndarray
@@ -192,9 +197,11 @@ _UNIFORM01 = Uniform(dist="uniform", low=0.0, high=1.0)
 _STANDARD_NORMAL = Normal(dist="normal", mean=0.0, sd=1.0)
 
 
-def build_jobs(res: Resolved, files: FileTable, served: np.ndarray, draws: Draws, streams: Streams) -> JobTable:
+def build_jobs(
+    res: Resolved, files: FileTable, served: np.ndarray, draws: Draws, streams: Streams, details: bool = True,
+) -> JobTable:
     """Expand the ``served`` files (see ``file_mask``) into jobs through the pipelines;
-    sample each job's time and energy.
+    sample each job's time and energy (and, with ``details``, its target and tokens).
 
     Every stream is drawn in full for its language whatever the options and masks: the
     i-th draw of a language's stream goes to its i-th file in table order, so an option
@@ -224,6 +231,7 @@ def build_jobs(res: Resolved, files: FileTable, served: np.ndarray, draws: Draws
         table, offsets,
         plan.entry_range, plan.stage, plan.service, plan.probability, plan.task, plan.length_ratio, plan.enabled,
         plan.requires, plan.target, plan.target_start, plan.slot, t_int, t_coef, t_sigma, e_int, e_coef, e_sigma, capacity,
+        details,
     )
     (file, group, service, language, content, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in, tokens_out,
      group_first, group_next, group_file, n_jobs, n_groups) = out
@@ -235,9 +243,9 @@ def build_jobs(res: Resolved, files: FileTable, served: np.ndarray, draws: Draws
     del log_t, log_e
     return JobTable(
         file=file[:n_jobs], group=group[:n_jobs], service=service, pool=pool_of_service[service],
-        language=language[:n_jobs], content=content[:n_jobs], target=target[:n_jobs],
+        language=language[:n_jobs], content=content[:n_jobs], target=target[:n_jobs] if details else None,
         time_s=time_s, energy_j=energy_j, audio_s=audio_s[:n_jobs],
-        tokens_in=tokens_in[:n_jobs], tokens_out=tokens_out[:n_jobs],
+        tokens_in=tokens_in[:n_jobs] if details else None, tokens_out=tokens_out[:n_jobs] if details else None,
         group_first_job=group_first[: n_groups + 1], group_next=group_next[:n_groups], group_file=group_file[:n_groups],
         services=services, pools=pools,
     )
@@ -296,7 +304,7 @@ def _expand(
     language, content, month, duration, chars, served, lang_start,
     table, offsets,
     entry_range, e_stage, e_service, e_probability, e_task, e_ratio, e_enabled, e_requires, e_target, e_target_start,
-    e_slot, t_intercept, t_coef, t_sigma, en_intercept, en_coef, en_sigma, capacity,
+    e_slot, t_intercept, t_coef, t_sigma, en_intercept, en_coef, en_sigma, capacity, details,
 ):
     """Walk the files in order and emit their jobs, sorted by (file, stage, target).
 
@@ -313,14 +321,15 @@ def _expand(
     service = np.empty(capacity, np.int16)
     lang_out = np.empty(capacity, np.int16)
     content_out = np.empty(capacity, np.int16)
-    target = np.empty(capacity, np.int16)
+    described = capacity if details else 0  # target and tokens: written only with details
+    target = np.empty(described, np.int16)
     time_s = np.empty(capacity)
     energy_j = np.empty(capacity)
     log_t = np.empty(capacity)
     log_e = np.empty(capacity)
     audio_s = np.empty(capacity)
-    tokens_in = np.empty(capacity)
-    tokens_out = np.empty(capacity)
+    tokens_in = np.empty(described)
+    tokens_out = np.empty(described)
     group_first = np.empty(capacity + 1, np.int64)
     group_next = np.empty(capacity, np.int64)
     group_file = np.empty(capacity, np.int32)
@@ -390,12 +399,13 @@ def _expand(
                     service[j] = s
                     lang_out[j] = li
                     content_out[j] = ci
-                    target[j] = e_target[e]
                     time_s[j] = max(mt, 0.0)
                     energy_j[j] = max(me, 0.0)
                     audio_s[j] = audio
-                    tokens_in[j] = t_in
-                    tokens_out[j] = t_out
+                    if details:
+                        target[j] = e_target[e]
+                        tokens_in[j] = t_in
+                        tokens_out[j] = t_out
                     j += 1
                 e += 1
             if any_target:

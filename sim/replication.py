@@ -42,14 +42,15 @@ class ReplicationResult:
     jobs: int
 
 
-def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None) -> ReplicationInputs:
-    """Draw the epistemic constants, the files and the jobs of one replication."""
+def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None, details: bool = True) -> ReplicationInputs:
+    """Draw the epistemic constants, the files and the jobs of one replication (``details``:
+    see ``JobTable``; the same draws either way)."""
     sc = res.scenario
     streams = Streams(sc.seed if root_seed is None else root_seed, replication)
     draws = draw_epistemic(res, streams)
     files = generate_files(sc, draws.growth_rate, streams)
     served = file_mask(res, files)
-    jobs = build_jobs(res, files, served, draws, streams)
+    jobs = build_jobs(res, files, served, draws, streams, details)
     weekday0 = sc.month_starts()[0].weekday()
     pools, acc = [], []
     for name, pool in sc.pools.items():
@@ -320,7 +321,7 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
     """
     from .engines import get_engine
 
-    inp = sample_inputs(res, replication)
+    inp = sample_inputs(res, replication, details=False)  # the tables need no job's target or tokens
     timings = get_engine(engine)(inp)
     monthly = monthly_records(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, replication, categorical=categorical)
     stats = service_stats(res, inp, timings, replication)

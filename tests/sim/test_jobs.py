@@ -90,3 +90,13 @@ def test_files_expand_into_their_pipelines_jobs_in_order(inputs):
     assert np.array_equal(j.group_file, j.file[first[:-1]])
     chained = j.group_next[j.group_next >= 0]
     assert np.array_equal(j.group_file[chained], j.group_file[np.flatnonzero(j.group_next >= 0)])
+
+
+def test_jobs_without_details_are_the_same_jobs(inputs):
+    """What the Monte Carlo samples (no targets or tokens) is job for job what the full table holds."""
+    res, inp = inputs
+    lean = sample_inputs(res, 0, details=False).jobs
+    assert lean.target is None and lean.tokens_in is None and lean.tokens_out is None
+    for name in ("file", "group", "service", "pool", "language", "content", "time_s", "energy_j", "audio_s",
+                 "group_first_job", "group_next", "group_file"):
+        assert np.array_equal(getattr(lean, name), getattr(inp.jobs, name)), name
