@@ -3,7 +3,8 @@
 For each configured service the runner builds its backend, measures the cold load, runs
 ``warmup`` unmeasured calls, then ``repeats`` measured calls per sample. Energy is stored
 **above idle**: the idle power measured before and after all runs (mean of the two) times
-the window's duration is subtracted from each window's energy. Anything that fails (a
+the time the window's energy covers (its duration; on a counter that steps, up to the
+step after it, see ``meters.measure``) is subtracted from each window's energy. Anything that fails (a
 missing library, model or server, a corrupt sample) becomes a ``Failure`` and the run goes
 on with what remains.
 """
@@ -47,7 +48,11 @@ def default_key(backend: str, model: str) -> str:
 
 @dataclass
 class Record:
-    """One measured call: work done (units), wall time (s), energy total and above idle (J)."""
+    """One measured call: work done (units), wall time (s), energy total and above idle (J).
+
+    The total energy covers ``span_s``, which runs past the call when the window was aligned
+    on a stepping counter; above idle is the total less idle power x ``span_s``.
+    """
 
     model: str
     sample: str
@@ -59,6 +64,7 @@ class Record:
     energy_total_j: float
     energy_j: float = float("nan")
     estimated: bool = False
+    span_s: float = float("nan")  # the time the total energy covers (see meters.Window); time_s when NaN
 
 
 @dataclass
@@ -71,6 +77,7 @@ class ServiceRun:
     load_time_s: float | None = None
     load_energy_total_j: float | None = None
     load_energy_j: float | None = None
+    load_span_s: float | None = None  # the time the load's total energy covers
     gpu_memory_gb: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
@@ -107,7 +114,7 @@ def _measure_service(
     except BackendUnavailable as exc:
         failures.append(Failure(model=spec.key, error=str(exc)))
         return None
-    run.load_time_s, run.load_energy_total_j = win.duration_s, win.energy_j
+    run.load_time_s, run.load_energy_total_j, run.load_span_s = win.duration_s, win.energy_j, win.span_s
     run.gpu_memory_gb = backend.gpu_memory_gb()
     mine = [s for s in samples if backend.accepts(s)]
     if not mine:
@@ -130,10 +137,16 @@ def _measure_service(
                 failures.append(Failure(model=spec.key, sample=s.id, error=str(exc)))
                 bad.add(s.id)
                 continue
-            run.records.append(Record(spec.key, s.id, s.kind, s.lang, r, res.units, win.duration_s, win.energy_j, estimated=win.estimated))
+            run.records.append(Record(spec.key, s.id, s.kind, s.lang, r, res.units, win.duration_s, win.energy_j,
+                                      estimated=win.estimated, span_s=win.span_s))
             run.outputs.setdefault(s.id, res.output)
     backend.close()
     return run
+
+
+def _span(span_s: float | None, time_s: float) -> float:
+    """The time a window's energy covers: its span when known, else its duration."""
+    return time_s if span_s is None or span_s != span_s else span_s
 
 
 def run_calibration(
@@ -165,7 +178,7 @@ def run_calibration(
     idle = (idle_before + idle_after) / 2
     for run in runs:
         for rec in run.records:
-            rec.energy_j = rec.energy_total_j - idle * rec.time_s
+            rec.energy_j = rec.energy_total_j - idle * _span(rec.span_s, rec.time_s)
         if run.load_time_s is not None:
-            run.load_energy_j = max(run.load_energy_total_j - idle * run.load_time_s, 0.0)
+            run.load_energy_j = max(run.load_energy_total_j - idle * _span(run.load_span_s, run.load_time_s), 0.0)
     return CalibrationRun(runs, idle, idle_before, idle_after, failures, time.perf_counter() - t0)

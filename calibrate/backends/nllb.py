@@ -35,10 +35,19 @@ class NllbBackend(Backend):
 
     def check(self) -> None:
         try:
-            import torch  # noqa: F401
-            import transformers  # noqa: F401
+            import torch
+            from transformers import AutoModelForSeq2SeqLM, AutoTokenizer  # noqa: F401
         except ImportError as exc:
             raise BackendUnavailable("NLLB backend needs `pip install torch transformers sentencepiece`") from exc
+        # Start CUDA here, not in the measured load: a served model's reload (keep-alive
+        # expiry) happens in a process whose CUDA context and imports already exist.
+        if self.device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise BackendUnavailable(
+                    f"device {self.device!r} asked for, but this torch build sees no CUDA GPU "
+                    f"(torch {torch.__version__}); install a CUDA build of torch or use --device cpu"
+                )
+            torch.zeros(1, device=self.device)
 
     def load(self) -> None:
         import torch

@@ -52,6 +52,15 @@ class FasterWhisperBackend(Backend):
             import faster_whisper  # noqa: F401
         except ImportError as exc:
             raise BackendUnavailable("faster-whisper backend needs `pip install faster-whisper`") from exc
+        if self.device.startswith("cuda"):
+            import ctranslate2
+
+            if ctranslate2.get_cuda_device_count() == 0:
+                raise BackendUnavailable(
+                    f"device {self.device!r} asked for, but CTranslate2 sees no CUDA GPU; install the NVIDIA "
+                    "driver and CTranslate2's CUDA libraries (`pip install nvidia-cublas-cu12 nvidia-cudnn-cu12==9.*`) "
+                    "or use --device cpu"
+                )
         path = resolve_model(self.model)
         # Hub names ("large-v3", "Systran/faster-whisper-large-v3") are resolved at load time;
         # something written as a path must exist now.

@@ -84,6 +84,16 @@ def test_nllb_missing_model_folder_names_the_fix(tmp_path):
         b.load()
 
 
+@pytest.mark.parametrize("backend, library", [("transformers-nllb", "torch"), ("faster-whisper", "ctranslate2")])
+def test_cuda_asked_for_without_a_gpu_is_refused_before_loading(backend, library, tmp_path):
+    """The check starts CUDA (outside the measured load) and says what to install when it cannot."""
+    lib = pytest.importorskip(library)
+    if (library == "torch" and lib.cuda.is_available()) or (library == "ctranslate2" and lib.get_cuda_device_count() > 0):
+        pytest.skip("a CUDA GPU is visible here")
+    with pytest.raises(BackendUnavailable, match="sees no CUDA GPU.*--device cpu"):
+        make_backend(backend, str(tmp_path), device="cuda").check()
+
+
 def test_ollama_backend_through_the_real_client(fake_ollama):
     b = make_backend("ollama", "tiny-mistral:latest", host=fake_ollama, num_predict=[4, 12])
     b.check()

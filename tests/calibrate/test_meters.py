@@ -86,23 +86,92 @@ def test_nvml_missing_counter_integrates_power_and_says_so():
     assert integ.sample() == pytest.approx(750.0)  # and 3 s more
 
 
+class FakeClock:
+    """A clock (s) that moves only when slept on or set: ``measure``'s waits cost no time."""
+
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_too_short_window_falls_back_to_power_times_time():
-    nv = FakeNvml(energy_mj=[1_000])  # the counter does not move
+    nv = FakeNvml(energy_mj=[1_000])  # the counter does not move: no step to align on
     meter = NvmlMeter(nvml=nv)
-    times = iter([10.0, 10.01])
-    with measure(meter, clock=lambda: next(times)) as win:
-        pass
-    assert win.estimated and "shorter" in win.note
+    clock = FakeClock(10.0)
+    with measure(meter, clock=clock, sleep=clock.sleep) as win:
+        clock.now += 0.01
+    assert win.estimated and "shorter" in win.note and not win.aligned
     assert win.energy_j == pytest.approx(100.0 * 0.01)  # 100 W x 10 ms, never 0 J
 
 
 def test_counter_that_did_not_advance_over_a_long_window_uses_power():
     nv = FakeNvml(energy_mj=[1_000], power_mw=80_000)
     meter = NvmlMeter(nvml=nv)
-    times = iter([0.0, 3.0])
-    with measure(meter, clock=lambda: next(times)) as win:
-        pass
+    clock = FakeClock()
+    with measure(meter, clock=clock, sleep=clock.sleep) as win:
+        clock.now += 3.0
     assert win.estimated and win.energy_j == pytest.approx(240.0)
+
+
+class SteppingNvml(FakeNvml):
+    """One GPU whose counter, like NVML's on recent GPUs, refreshes every ``step_s``: it
+    reads the energy (mJ) integrated up to its last refresh, at ``load_w`` while busy and
+    ``idle_w`` otherwise."""
+
+    def __init__(self, clock: FakeClock, step_s=0.1, idle_w=100.0, load_w=400.0):
+        super().__init__(energy_mj=[0])
+        self.clock, self.step_s, self.idle_w, self.load_w = clock, step_s, idle_w, load_w
+        self.changes = [(clock.now, idle_w)]  # (time, power from then on)
+
+    def set_busy(self, busy: bool):
+        self.changes.append((self.clock.now, self.load_w if busy else self.idle_w))
+
+    def _energy_j(self, until: float) -> float:
+        bounds = [t for t, _ in self.changes[1:]] + [float("inf")]
+        return sum(p * max(0.0, min(until, end) - t) for (t, p), end in zip(self.changes, bounds))
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        last_refresh = (self.clock.now // self.step_s) * self.step_s
+        return int(round(self._energy_j(last_refresh) * 1000))
+
+
+@pytest.mark.parametrize("start", [0.0, 0.03, 0.071, 0.0995])
+def test_a_short_window_aligned_on_the_counters_steps_gets_the_energy_above_idle_right(start):
+    """A 0.25 s call at 400 W over 100 W idle: 75 J above idle. Aligned on the 100 ms steps,
+    the counter delta minus idle x span gives it to the polling resolution; read at the
+    window's edges, the same counter is off by up to a step's energy at either end."""
+    clock = FakeClock(start)
+    nv = SteppingNvml(clock)
+    meter = NvmlMeter(nvml=nv)
+    assert meter.steps
+    with measure(meter, clock=clock, sleep=clock.sleep) as win:
+        nv.set_busy(True)
+        clock.now += 0.25
+        nv.set_busy(False)
+    assert win.aligned and not win.estimated
+    assert win.duration_s == pytest.approx(0.25)
+    assert 0.25 <= win.span_s <= 0.25 + 0.1 + 0.002  # runs on to the next step
+    assert win.energy_j - nv.idle_w * win.span_s == pytest.approx(75.0, abs=300.0 * 0.002)
+
+    unaligned = []
+    for offset in (0.0, 0.05):  # the same call read at its edges, as before alignment
+        clock.now = 10.0 + offset
+        e0 = meter.read_energy_j()
+        nv.set_busy(True)
+        clock.now += 0.25
+        nv.set_busy(False)
+        unaligned.append(meter.read_energy_j() - e0 - nv.idle_w * 0.25)
+    assert max(abs(u - 75.0) for u in unaligned) > 10.0  # what alignment removes
+
+
+def test_several_gpus_are_not_aligned():
+    nv = FakeNvml(energy_mj=[1_000, 2_000], count=2)
+    assert not NvmlMeter(nvml=nv).steps
 
 
 def test_rapl_reads_packages_only_and_wraps(tmp_path):

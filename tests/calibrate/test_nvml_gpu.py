@@ -234,16 +234,78 @@ def test_counter_refreshes_within_update_period(gpu):
     assert gaps[-1] <= meter.update_period_s * 1.5
 
 
-def test_measure_over_a_few_ms_is_positive_power_times_time(gpu):
-    """A window far shorter than the counter period falls back to power (W) x time (s) > 0 J."""
+def test_a_window_of_a_few_ms_is_aligned_on_the_counters_steps(gpu):
+    """A window far shorter than the counter period is aligned on the counter's steps: its
+    energy (J) is a counter delta over ``span_s`` (up to one period past the body), > 0 J."""
     meter, handle, _ = gpu
+    assert meter.steps
     with measure(meter) as win:
         time.sleep(0.005)
-    print(f"\n[nvml-gpu] 5 ms window: {win.energy_j:.3f} J over {win.duration_s * 1000:.2f} ms, "
-          f"estimated={win.estimated} ({win.note}), power samples {win.power_w} W")
-    assert win.estimated and "shorter" in win.note
+    print(f"\n[nvml-gpu] 5 ms window: {win.energy_j:.3f} J over a span of {win.span_s * 1000:.1f} ms "
+          f"(body {win.duration_s * 1000:.2f} ms), aligned={win.aligned}, estimated={win.estimated}")
+    assert win.aligned and not win.estimated
+    assert win.duration_s <= win.span_s <= win.duration_s + 1.6 * meter.update_period_s
     assert win.energy_j > 0
-    assert 0 < win.energy_j / win.duration_s < LIMIT_MARGIN * _limit_w(handle)
+    assert 1.0 < win.energy_j / win.span_s < LIMIT_MARGIN * _limit_w(handle)
+
+
+BURST_S = 0.3  # a call shorter than a few counter periods, as many model calls are
+BURSTS = 8
+
+
+def test_short_calls_measured_alone_add_up_to_what_a_long_window_measures(gpu):
+    """Energy above idle (J) of 0.3 s matmul bursts, each in its own aligned window, against
+    the same bursts (idle gaps included) inside one long window, per burst. Read at its
+    edges, a 0.3 s window on a 100 ms counter is off by up to a third; aligned, each one
+    should be within 25% of the reference and their mean within 10%."""
+    meter, handle, dev = gpu
+    dtype = torch.bfloat16 if torch.cuda.get_device_capability(dev) >= (8, 0) else torch.float16
+    a = torch.randn(8192, 8192, device=f"cuda:{dev}", dtype=dtype)
+    b = torch.randn(8192, 8192, device=f"cuda:{dev}", dtype=dtype)
+    c = a @ b
+    torch.cuda.synchronize(dev)
+    t = time.perf_counter()
+    for _ in range(20):
+        c = a @ b
+    torch.cuda.synchronize(dev)
+    per_matmul_s = (time.perf_counter() - t) / 20
+    n_matmuls = max(1, round(BURST_S / per_matmul_s))
+
+    def burst() -> None:
+        for _ in range(n_matmuls):
+            a @ b
+        torch.cuda.synchronize(dev)
+
+    time.sleep(1.5)  # let the power settle back to idle
+    idle_w = measure_idle_power_w(meter, seconds=1.5)
+    alone = []
+    for _ in range(BURSTS):
+        with measure(meter) as win:
+            burst()
+        alone.append(win.energy_j - idle_w * win.span_s)
+        assert win.aligned
+        time.sleep(0.4)
+    edges = []  # the same bursts read at their edges, as an unaligned window would
+    for _ in range(BURSTS):
+        e0, t0 = meter.read_energy_j(), time.perf_counter()
+        burst()
+        edges.append(meter.read_energy_j() - e0 - idle_w * (time.perf_counter() - t0))
+        time.sleep(0.4)
+    with measure(meter) as long_win:
+        for _ in range(BURSTS):
+            burst()
+            time.sleep(0.4)
+    reference = (long_win.energy_j - idle_w * long_win.span_s) / BURSTS
+    mean = sum(alone) / len(alone)
+    print(f"\n[nvml-gpu] {BURSTS} bursts of {n_matmuls} matmuls (~{n_matmuls * per_matmul_s:.2f} s): idle {idle_w:.1f} W; "
+          f"above idle per burst: alone (aligned) {', '.join(f'{x:.0f}' for x in alone)} J, mean {mean:.1f} J; "
+          f"in one {long_win.span_s:.1f} s window {reference:.1f} J ({(mean / reference - 1) * 100:+.1f}%); "
+          f"read at the edges instead: {', '.join(f'{x:.0f}' for x in edges)} J")
+    del a, b, c
+    torch.cuda.empty_cache()
+    assert reference > 0
+    assert abs(mean / reference - 1) <= 0.10
+    assert all(abs(x / reference - 1) <= 0.25 for x in alone)
 
 
 def test_idle_power_over_a_second_comes_from_the_counter(gpu):
