@@ -131,7 +131,9 @@ class Attributor:
         iv.idle_j = min(energy_j, self.idle_power_w * dt)
         active = energy_j - iv.idle_j
         for (f, _), w in zip(overlaps, weights):
-            share = active * w / total_w
+            # the fraction first: with a vanishing overlap (a request of a few ns), active * w
+            # would round in the subnormal range and the shares would exceed the energy
+            share = active * (w / total_w)
             f.energy_j += share
             iv.attributed_j += share
         return iv, done

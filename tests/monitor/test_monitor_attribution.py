@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from calibrate.monitor.attribution import Attributor, Flight
@@ -80,6 +80,7 @@ def test_unmeasured_interval_flags_requests_and_a_request_starting_later_waits()
     energies=st.lists(st.floats(0, 1e4), min_size=12, max_size=12),
     idle_w=st.one_of(st.none(), st.floats(0, 500)),
 )
+@example(requests=[(0.0, 5e-324, 1.0)], energies=[1.5] + [0.0] * 11, idle_w=None)  # a request of a subnormal duration
 def test_energy_is_conserved_and_every_request_completes_once(requests, energies, idle_w):
     a = Attributor(idle_power_w=idle_w)
     flights = [_flight(s, s + d, weight=w) for s, d, w in requests]
