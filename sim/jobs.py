@@ -308,7 +308,9 @@ def _expand(
 ):
     """Walk the files in order and emit their jobs, sorted by (file, stage, target).
 
-    A stage of a file runs when its service is enabled for the language, the file's pass
+    ``table`` holds the files' draws, a row per file (language blocks from ``lang_start``)
+    and the columns of each quantity from ``offsets`` (pass, input and output characters
+    per token, residual, output tokens: see ``_columns``). A stage of a file runs when its service is enabled for the language, the file's pass
     draw is below the stage's probability, and the services it requires ran for the file;
     each target then gets a job from the month its language is offered. A stage's jobs
     form one group. Time (s) and energy (J) come out as the drawn affine means of the job's

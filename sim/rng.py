@@ -13,6 +13,8 @@ import zlib
 
 import numpy as np
 from numba import njit
+# NumPy's ziggurat tables, as numba copies them for its own Generator support (the tests
+# check the draws against NumPy's bit for bit, so a change there cannot pass unnoticed).
 from numba.np.random._constants import fi_double as _FI
 from numba.np.random._constants import ki_double as _KI
 from numba.np.random._constants import wi_double as _WI
