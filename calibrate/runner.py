@@ -1,12 +1,12 @@
 """Run the benchmark: idle baseline, cold load, warm-up and measured calls per sample.
 
-For each configured service the runner builds its backend, measures the cold load, runs
-``warmup`` unmeasured calls, then ``repeats`` measured calls per sample. Energy is stored
+For each configured service the runner builds its backend, measures the cold load, then
+for each sample runs ``warmup`` unmeasured calls and ``repeats`` measured ones. Energy is stored
 **above idle**: the idle power measured before and after all runs (mean of the two) times
 the time the window's energy covers (its duration; on a counter that steps, up to the
-step after it, see ``meters.measure``) is subtracted from each window's energy. Anything that fails (a
-missing library, model or server, a corrupt sample) becomes a ``Failure`` and the run goes
-on with what remains.
+step after it, see ``meters.measure``) is subtracted from each window's energy. Anything
+that fails (a missing library, model or server, a corrupt sample) becomes a ``Failure`` and
+the run goes on with what remains.
 """
 
 from __future__ import annotations
@@ -119,23 +119,27 @@ def _measure_service(
     mine = [s for s in samples if backend.accepts(s)]
     if not mine:
         failures.append(Failure(model=spec.key, error=f"no {'/'.join(backend.kinds)} samples to run"))
-    bad: set[str] = set()
-    for s in mine[:warmup]:
-        try:
-            backend.run(s)
-        except SampleError:
-            pass  # reported by the measured calls below
     for s in mine:
+        bad = False
+        # Warm up on every sample, not only the first: a new input shape is slow the first
+        # time (on an H200, the first call of a longer text took 2.5 s, its repeat 0.09 s).
+        for _ in range(warmup):
+            try:
+                backend.run(s)
+            except SampleError as exc:
+                failures.append(Failure(model=spec.key, sample=s.id, error=str(exc)))
+                bad = True
+                break
         for r in range(repeats):
             progress()
-            if s.id in bad:
+            if bad:
                 continue
             try:
                 with measure(meter) as win:
                     res = backend.run(s)
             except SampleError as exc:
                 failures.append(Failure(model=spec.key, sample=s.id, error=str(exc)))
-                bad.add(s.id)
+                bad = True
                 continue
             run.records.append(Record(spec.key, s.id, s.kind, s.lang, r, res.units, win.duration_s, win.energy_j,
                                       estimated=win.estimated, span_s=win.span_s))
