@@ -299,7 +299,7 @@ def _normal(a, b, c, w):
 
 # Kinds of column for ``draw_block``; parameters p0..p3 per column.
 SKIP, CONSTANT, UNIFORM, NORMAL, LOGNORMAL = 0, 1, 2, 3, 4
-_BLOCK = 256  # rows drawn per column in turn: the block's rows stay in cache meanwhile
+_BLOCK = 32  # rows drawn per column in turn: the block's rows (a few KB) stay in L1 meanwhile
 
 
 @njit(cache=True)
