@@ -64,7 +64,7 @@ class Record:
     energy_total_j: float
     energy_j: float = float("nan")
     estimated: bool = False
-    span_s: float = float("nan")  # the time the total energy covers (see meters.Window); time_s when NaN
+    span_s: float | None = None  # the time the total energy covers (see meters.Window); time_s when None
 
 
 @dataclass
@@ -150,7 +150,7 @@ def _measure_service(
 
 def _span(span_s: float | None, time_s: float) -> float:
     """The time a window's energy covers: its span when known, else its duration."""
-    return time_s if span_s is None or span_s != span_s else span_s
+    return time_s if span_s is None else span_s
 
 
 def run_calibration(

@@ -82,11 +82,15 @@ class Normal(_Dist):
         z += self.mean_
         return float(z[0]) if size is None else z
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high), infinite where not given."""
+        return (-math.inf if self.low is None else self.low, math.inf if self.high is None else self.high)
+
     def _bounds_z(self) -> tuple[float, float]:
         """The bounds in standard units."""
-        alpha = -math.inf if self.low is None else (self.low - self.mean_) / self.sd
-        beta = math.inf if self.high is None else (self.high - self.mean_) / self.sd
-        return alpha, beta
+        low, high = self.bounds
+        return (low - self.mean_) / self.sd, (high - self.mean_) / self.sd
 
     def _inside(self, z: np.ndarray) -> np.ndarray:
         """Standard normals drawn outside the bounds, mapped inside them by inverse CDF.
@@ -106,7 +110,8 @@ class Normal(_Dist):
     def fix_outside(self, values: np.ndarray) -> None:
         """Map values of ``mean + sd * z`` that fell outside the bounds inside them (in place),
         as ``sample`` does: what compiled draws of this distribution finish with."""
-        bad = ~((values >= (-math.inf if self.low is None else self.low)) & (values <= (math.inf if self.high is None else self.high)))
+        low, high = self.bounds
+        bad = ~((values >= low) & (values <= high))
         if bad.any():
             values[bad] = self.mean_ + self.sd * self._inside((values[bad] - self.mean_) / self.sd)
 
@@ -267,9 +272,7 @@ def compiled_form(value: Uncertain) -> tuple[int, tuple[float, float, float, flo
     if isinstance(value, Fixed) or (isinstance(value, Normal) and value.sd == 0):
         return CONSTANT, (value.mean(), 0.0, 0.0, 0.0)
     if isinstance(value, Normal):
-        low = -math.inf if value.low is None else value.low
-        high = math.inf if value.high is None else value.high
-        return NORMAL, (value.mean_, value.sd, low, high)
+        return NORMAL, (value.mean_, value.sd, *value.bounds)
     if isinstance(value, LogNormal):
         return LOGNORMAL, (math.log(value.median), value.log_sigma, 0.0, 0.0)
     if isinstance(value, Uniform):
@@ -298,9 +301,7 @@ def draw_columns(out: np.ndarray, rows: slice, columns: list[tuple[int, Uncertai
     outside = draw_block(out, rows.start, rows.stop, cols, kinds, params, states)
     for i in np.flatnonzero(outside):  # a truncated normal drew values outside its bounds
         col, value, _ = columns[i]
-        values = out[rows, col]
-        value.fix_outside(values)
-        out[rows, col] = values
+        value.fix_outside(out[rows, col])  # a view: fixed in place
     for i in np.flatnonzero(kinds == SKIP):
         col, value, names = columns[i]
         out[rows, col] = draw(value, streams.rng(*names), n)

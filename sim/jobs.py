@@ -18,12 +18,11 @@ from numba import njit
 
 from .distributions import Normal, Uniform, draw_columns
 from .epistemic import Draws
+from .profile import WINDOW_S
 from .resolve import Resolved
 from .rng import Streams
 from .scenario import CONTENT_TYPES, stage_requires
 from .workload import FileTable
-
-WINDOW_S = 30.0  # Whisper's encoder always runs on 30-second windows
 
 
 @dataclass
@@ -374,7 +373,7 @@ def _expand(
                     c = chars[f]
                     if task == 0:  # transcribe: audio in, the transcript's tokens out
                         audio = duration[f]
-                        window = max(1.0, np.ceil(audio / 30.0))
+                        window = max(1.0, np.ceil(audio / WINDOW_S))
                         t_in = 0.0
                         t_out = c / max(table[p, c_cpt_out + slot], 0.1)
                         c_in = 0.0

@@ -25,6 +25,9 @@ from .distributions import Uncertain
 
 PROFILE_SCHEMA_VERSION = 1
 
+#: Whisper's encoder always runs on windows of this many seconds (the unit ``audio_window``).
+WINDOW_S = 30.0
+
 #: Units of work a model may be priced in; the simulator knows how to compute each one.
 UNITS: dict[str, str] = {
     "audio_second": "seconds of input audio",

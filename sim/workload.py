@@ -159,7 +159,8 @@ def _files_of(wl: Workload, by_type: np.ndarray, streams: Streams, code: str) ->
     horizon, n_types = by_type.shape
     per_type = by_type.sum(axis=0)
     month = np.concatenate([np.repeat(np.arange(horizon), by_type[:, ci]) for ci in range(n_types)])
-    table = np.zeros((int(per_type.sum()), 2))  # media length (s), characters of text
+    table = np.zeros((int(per_type.sum()), 2))  # media length (s), then characters of text
+    media: list[slice] = []  # whose second column holds a speech rate (chars/s) until the end
     start = 0
     for ci, ctype in enumerate(CONTENT_TYPES):
         rows = slice(start, start + int(per_type[ci]))
@@ -172,9 +173,10 @@ def _files_of(wl: Workload, by_type: np.ndarray, streams: Streams, code: str) ->
         else:
             draw_columns(table, rows, [(0, spec.duration_s, ("files", code, ctype)),
                                        (1, wl.speech_chars_per_second, ("files", code, ctype, "speech_rate"))], streams)
-            np.maximum(table[rows], 0.0, out=table[rows])
-            table[rows, 1] *= table[rows, 0]
+            media.append(rows)
     np.maximum(table, 0.0, out=table)
+    for rows in media:
+        table[rows, 1] *= table[rows, 0]
     return {"month": month, "content": np.repeat(np.arange(n_types), per_type), "duration_s": table[:, 0], "text_chars": table[:, 1]}
 
 

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from sim.profile import WINDOW_S
+
 from ..samples import Sample
 from .base import Backend, BackendUnavailable, RunResult, SampleError, nvml_memory_used_gb, register
 
@@ -97,7 +99,7 @@ class FasterWhisperBackend(Backend):
             raise SampleError(f"{sample.id}: no audio in {sample.path.name}")
         tokens = sum(len(s.tokens) for s in segments)
         text = " ".join(s.text.strip() for s in segments)
-        units = {"audio_second": duration, "audio_window": max(1, math.ceil(duration / 30.0)), "output_token": float(tokens)}
+        units = {"audio_second": duration, "audio_window": max(1, math.ceil(duration / WINDOW_S)), "output_token": float(tokens)}
         return RunResult(units, output=text, extra={"language": info.language})
 
     def accepts(self, sample: Sample) -> bool:

@@ -100,7 +100,7 @@ def test_same_generator_state_same_draws():
     assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("size", [None, 0, 1, 100, 4095, 4096, 50_000])
+@pytest.mark.parametrize("size", [None, 0, 1, 100, 1023, 1024, 4096, 50_000])
 def test_compiled_standard_normals_are_numpys(size):
     """The compiled draw gives NumPy's numbers and leaves the generator where NumPy would."""
     from sim.rng import standard_normal
