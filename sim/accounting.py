@@ -24,6 +24,7 @@ from .jobs import JobTable
 from .model import Timings
 from .provisioning import Schedule
 from .scenario import CONTENT_TYPES, Scenario
+from .tables import Table
 
 J_PER_KWH = 3.6e6
 COMPONENTS = ("active", "idle", "host", "embodied")
@@ -92,6 +93,14 @@ def monthly_records(
     scenario can produce (compact, and identical across replications so they concatenate
     without widening); otherwise they are strings.
     """
+    return monthly_table(sc, jobs, timings, draws, pools, replication).frame(categorical)
+
+
+def monthly_table(
+    sc: Scenario, jobs: JobTable, timings: Timings, draws: Draws, pools: list[PoolAccountingSpec], replication: int,
+) -> Table:
+    """``monthly_records``' rows as a ``Table``: label columns as codes into every label the
+    scenario can produce."""
     edges = np.asarray(sc.month_edges_s(), dtype=float)
     horizon = sc.horizon_months
     langs = tuple(sc.workload.languages)
@@ -109,7 +118,7 @@ def monthly_records(
     pool_kg = np.zeros_like(pool_j)  # kg CO2e directly
     for pi, spec in enumerate(pools):
         pdraw = draws.pools[spec.name]
-        on_s = np.array([spec.schedule.on_seconds(edges[i], edges[i + 1]) for i in range(horizon)]) * spec.instances
+        on_s = _on_seconds(spec.schedule, edges) * spec.instances
         pool_j[pi, 0] = pdraw.gpu_idle_power_w * spec.gpus_per_instance * on_s
         pool_j[pi, 1] = pdraw.host_power_w * on_s
         pool_kg[pi, 2] = pdraw.embodied_kg * on_s / pdraw.lifetime_s
@@ -120,24 +129,32 @@ def monthly_records(
     month = labels[0]
     e_kwh = energy_j / J_PER_KWH
     facility = e_kwh * draws.pue
-    frame: dict[str, object] = {"replication": np.full(len(month), replication, dtype=np.int32), "month": month}
+    columns: dict[str, np.ndarray] = {"replication": np.full(len(month), replication, dtype=np.int32), "month": month}
     # Label codes index these lists ("-" and UNUSED last).
-    cats = {
-        "pool": jobs.pools, "service": (*jobs.services, UNUSED), "language": (*langs, "-"),
+    names = {
+        "pool": tuple(jobs.pools), "service": (*jobs.services, UNUSED), "language": (*langs, "-"),
         "content_type": (*CONTENT_TYPES, "-"), "component": COMPONENTS,
     }
-    for col, codes in zip(cats, labels[1:]):
-        if categorical:
-            frame[col] = pd.Categorical.from_codes(codes, dtype=_categories(tuple(cats[col])), validate=False)
-        else:
-            frame[col] = pd.array(np.asarray(cats[col], dtype=object)[codes], dtype=str)
-    frame |= {
+    columns |= dict(zip(names, labels[1:]))
+    columns |= {
         "jobs": n_jobs, "busy_s": busy_s, "audio_s": audio_s, "energy_kwh": e_kwh, "facility_kwh": facility,
         "co2e_kg": facility * grid_by_month(draws, horizon)[month] / 1000.0 + direct_kg,
     }
     if draws.market_g_per_kwh is not None:
-        frame["co2e_market_kg"] = facility * draws.market_g_per_kwh / 1000.0 + direct_kg
-    return pd.DataFrame(frame)
+        columns["co2e_market_kg"] = facility * draws.market_g_per_kwh / 1000.0 + direct_kg
+    return Table(columns, names)
+
+
+@functools.lru_cache(maxsize=256)
+def _on_seconds_cached(schedule: Schedule, edges: tuple[float, ...]) -> np.ndarray:
+    on_s = np.array([schedule.on_seconds(edges[i], edges[i + 1]) for i in range(len(edges) - 1)])
+    on_s.flags.writeable = False
+    return on_s
+
+
+def _on_seconds(schedule: Schedule, edges: np.ndarray) -> np.ndarray:
+    """Seconds on per month (s): the same for every replication of a run (cached)."""
+    return _on_seconds_cached(schedule, tuple(edges.tolist()))
 
 
 @njit(cache=True)
@@ -203,16 +220,7 @@ def _put(labels, amounts, r, month, pool, service, language, content, component,
     amounts[4, r] = direct_kg
 
 
-@functools.lru_cache(maxsize=64)
-def _categories(labels: tuple[str, ...]) -> pd.CategoricalDtype:
-    """The categorical dtype over ``labels``, built once: pandas validates categories at
-    every construction, which costs more than the rest of a small table."""
-    return pd.CategoricalDtype(list(labels))
-
-
 def pool_capacity_s(sc: Scenario, pools: list[PoolAccountingSpec]) -> np.ndarray:
     """Slot-seconds available per pool and month (pools x months)."""
-    edges = np.asarray(sc.month_edges_s())
-    return np.array(
-        [[p.slots * p.instances * p.schedule.on_seconds(edges[i], edges[i + 1]) for i in range(sc.horizon_months)] for p in pools]
-    )
+    edges = np.asarray(sc.month_edges_s(), dtype=float)
+    return np.array([p.slots * p.instances * _on_seconds(p.schedule, edges) for p in pools]).reshape(len(pools), sc.horizon_months)

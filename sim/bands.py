@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 QUANTILES = (5, 10, 25, 50, 75, 90, 95)
 GROUPINGS = ("total", "service", "language", "content_type", "component", "pool")
@@ -115,14 +116,16 @@ def compute_bands(monthly: pd.DataFrame, files: pd.DataFrame, replications: int,
 
     metrics = ("co2e_kg", "energy_kwh", "facility_kwh")
     cubes: dict[tuple[str, str], tuple[np.ndarray, list[str]]] = {}
-    # One grouping at a time, all metrics from its keys: a single key array of the table's
-    # length is alive at once, which keeps memory flat on millions of rows.
+    rep, month = monthly["replication"].to_numpy(), monthly["month"].to_numpy()
+    values = [monthly[m].to_numpy(float) for m in metrics]
+    # One grouping at a time, all metrics in one pass over its codes: a single code array of
+    # the table's length is alive at once, which keeps memory flat on millions of rows.
     for by in GROUPINGS:
         c, groups = _group_codes(monthly, by)
-        cells = _cells(monthly, c, len(groups), replications, horizon)
-        for metric in metrics:
-            cubes[(metric, by)] = (_sum_cells(monthly, metric, cells, (replications, horizon, len(groups))), groups)
-        del c, cells
+        sums = _metric_cells(rep, month, c, *values, replications, horizon, len(groups))
+        for metric, cube in zip(metrics, sums):
+            cubes[(metric, by)] = (cube.reshape(replications, horizon, len(groups)), groups)
+        del c
     for metric in metrics:
         for by in GROUPINGS:
             add(metric, by, *cubes[(metric, by)])
@@ -138,11 +141,51 @@ def compute_bands(monthly: pd.DataFrame, files: pd.DataFrame, replications: int,
     return out
 
 
+@njit(cache=True)
+def _metric_cells(rep, month, codes, v0, v1, v2, replications, horizon, n_groups):
+    """Sums of ``v0``, ``v1`` and ``v2`` per (replication, month, group) cell, flat; rows
+    outside the replications or the horizon are left out. Rows add up in table order, as
+    ``np.bincount`` adds its weights: the same numbers, bit for bit."""
+    size = replications * horizon * n_groups
+    s0, s1, s2 = np.zeros(size), np.zeros(size), np.zeros(size)
+    for i in range(len(rep)):
+        r, m = rep[i], month[i]
+        if r < 0 or r >= replications or m < 0 or m >= horizon:
+            continue
+        cell = (np.int64(r) * horizon + m) * n_groups + codes[i]
+        s0[cell] += v0[i]
+        s1[cell] += v1[i]
+        s2[cell] += v2[i]
+    return s0, s1, s2
+
+
 def horizon_totals(monthly: pd.DataFrame, replications: int, value: str = "co2e_kg") -> np.ndarray:
     """Total of ``value`` over the horizon, one number per replication."""
     rep = monthly["replication"].to_numpy(np.int64)
     keep = (rep >= 0) & (rep < replications)
     return np.bincount(rep[keep], weights=monthly[value].to_numpy(float)[keep], minlength=replications)
+
+
+@njit(cache=True)
+def _replication_totals(rep, month, co2e, energy, facility, replications, horizon):
+    """Per replication: CO2e over the horizon, its last 12 months and its last month, and
+    energy and facility energy over the horizon; rows outside the replications are left
+    out. Rows add up in table order, as ``np.bincount`` adds them: the same numbers."""
+    total, year, last = np.zeros(replications), np.zeros(replications), np.zeros(replications)
+    e, f = np.zeros(replications), np.zeros(replications)
+    first_of_year = max(0, horizon - 12)
+    for i in range(len(rep)):
+        r = rep[i]
+        if r < 0 or r >= replications:
+            continue
+        total[r] += co2e[i]
+        e[r] += energy[i]
+        f[r] += facility[i]
+        if month[i] >= first_of_year:
+            year[r] += co2e[i]
+        if month[i] == horizon - 1:
+            last[r] += co2e[i]
+    return total, year, last, e, f
 
 
 def exceedance_probability(totals: np.ndarray, budget_kg: float | None) -> float | None:
@@ -154,15 +197,10 @@ def exceedance_probability(totals: np.ndarray, budget_kg: float | None) -> float
 
 def headline(monthly: pd.DataFrame, files: pd.DataFrame, replications: int, horizon: int, budget_kg: float | None) -> dict:
     """Headline figures for the summary: horizon totals, final year, shares, SCI per file."""
-    totals = horizon_totals(monthly, replications)
-    month = monthly["month"].to_numpy()
-    rep = monthly["replication"].to_numpy(np.int64)
     co2e = monthly["co2e_kg"].to_numpy(float)
-    keep = (rep >= 0) & (rep < replications)
-    last = keep & (month >= max(0, horizon - 12))
-    final_year = np.bincount(rep[last], weights=co2e[last], minlength=replications)
-    last = keep & (month == horizon - 1)
-    final_month = np.bincount(rep[last], weights=co2e[last], minlength=replications)
+    totals, final_year, final_month, energy, facility = _replication_totals(
+        monthly["replication"].to_numpy(), monthly["month"].to_numpy(), co2e, monthly["energy_kwh"].to_numpy(float),
+        monthly["facility_kwh"].to_numpy(float), replications, horizon)
     served = horizon_totals(files, replications, "served")
     codes, names = _group_codes(monthly, "component")
     comp = pd.Series(np.bincount(codes, weights=co2e, minlength=len(names)), index=names)
@@ -175,8 +213,8 @@ def headline(monthly: pd.DataFrame, files: pd.DataFrame, replications: int, hori
         "horizon_co2e_kg": q(totals),
         "final_year_co2e_kg": q(final_year),
         "final_month_co2e_kg": q(final_month),
-        "energy_kwh": q(horizon_totals(monthly, replications, "energy_kwh")),
-        "facility_kwh": q(horizon_totals(monthly, replications, "facility_kwh")),
+        "energy_kwh": q(energy),
+        "facility_kwh": q(facility),
         "files_served": q(served.astype(float)),
         "co2e_g_per_file": q(per_file * 1000.0),
         "component_share": {k: float(v / comp.sum()) for k, v in comp.items()} if comp.sum() > 0 else {},

@@ -11,6 +11,7 @@ call, and knows its analytic mean so tests can check sampled moments against the
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Literal, Union
 
 import numpy as np
@@ -280,28 +281,54 @@ def compiled_form(value: Uncertain) -> tuple[int, tuple[float, float, float, flo
     return None
 
 
-def draw_columns(out: np.ndarray, rows: slice, columns: list[tuple[int, Uncertain, tuple]], streams: Streams) -> None:
-    """Fill ``out[rows, col]`` with ``draw(value, streams.rng(*names), n)`` for each
-    ``(col, value, names)`` in ``columns``: the same values (normals and uniforms bit for bit,
-    lognormals to the last bit of ``exp``), drawn in one compiled pass that writes the rows
-    of ``out`` in order, instead of a strided column at a time.
-    """
-    n = rows.stop - rows.start
+@dataclass(frozen=True)
+class Columns:
+    """Columns to draw (``draw_columns``), prepared once: what ``draw_block`` takes, and the
+    streams to seed. Build with ``prepare_columns``; a replication's columns are the last's."""
+
+    cols: np.ndarray  # the out column of each entry
+    kinds: np.ndarray  # draw_block's kind (SKIP: drawn by ``draw`` instead)
+    params: np.ndarray  # (k, 4)
+    drawn: np.ndarray  # entries drawn compiled from a stream
+    streams: tuple[tuple, ...]  # their stream names, in that order
+    truncated: tuple[tuple[int, int, "Normal"], ...]  # (entry, column, value): bounds to enforce after
+    others: tuple[tuple[int, Uncertain, tuple], ...]  # (column, value, names) that only ``draw`` samples
+
+
+def prepare_columns(columns: list[tuple[int, Uncertain, tuple]]) -> Columns:
+    """``columns`` ((column, value, stream names) each) in the form ``draw_columns`` uses."""
     k = len(columns)
     cols = np.empty(k, dtype=np.int64)
     kinds = np.empty(k, dtype=np.int64)
     params = np.zeros((k, 4))
-    states = np.zeros((k, 4), dtype=np.uint64)
+    truncated, others = [], []
     for i, (col, value, names) in enumerate(columns):
         cols[i] = col
         form = compiled_form(value)
         kinds[i], params[i] = form if form is not None else (SKIP, (0.0, 0.0, 0.0, 0.0))
-        if kinds[i] not in (SKIP, CONSTANT):
-            states[i] = streams.state(*names)
-    outside = draw_block(out, rows.start, rows.stop, cols, kinds, params, states)
-    for i in np.flatnonzero(outside):  # a truncated normal drew values outside its bounds
-        col, value, _ = columns[i]
-        value.fix_outside(out[rows, col])  # a view: fixed in place
-    for i in np.flatnonzero(kinds == SKIP):
-        col, value, names = columns[i]
+        if form is None:
+            others.append((col, value, tuple(names)))
+        elif kinds[i] == NORMAL and np.isfinite(params[i, 2:]).any():
+            truncated.append((i, col, value))
+    drawn = np.flatnonzero((kinds != SKIP) & (kinds != CONSTANT))
+    return Columns(cols, kinds, params, drawn, tuple(tuple(columns[i][2]) for i in drawn), tuple(truncated), tuple(others))
+
+
+def draw_columns(out: np.ndarray, rows: slice, columns: list[tuple[int, Uncertain, tuple]] | Columns, streams: Streams) -> None:
+    """Fill ``out[rows, col]`` with ``draw(value, streams.rng(*names), n)`` for each
+    ``(col, value, names)`` in ``columns`` (or those ``prepare_columns`` made of them): the
+    same values (normals and uniforms bit for bit, lognormals to the last bit of ``exp``),
+    drawn in one compiled pass that writes the rows of ``out`` in order, instead of a
+    strided column at a time.
+    """
+    prep = columns if isinstance(columns, Columns) else prepare_columns(columns)
+    n = rows.stop - rows.start
+    states = np.zeros((len(prep.cols), 4), dtype=np.uint64)
+    if len(prep.drawn):
+        states[prep.drawn] = streams.states(prep.streams)
+    outside = draw_block(out, rows.start, rows.stop, prep.cols, prep.kinds, prep.params, states)
+    for i, col, value in prep.truncated:
+        if outside[i]:  # a truncated normal drew values outside its bounds
+            value.fix_outside(out[rows, col])  # a view: fixed in place
+    for col, value, names in prep.others:
         out[rows, col] = draw(value, streams.rng(*names), n)

@@ -11,12 +11,12 @@ touches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
-from .distributions import Normal, Uniform, draw_columns
+from .distributions import Columns, Normal, Uniform, draw_columns, prepare_columns
 from .epistemic import Draws
 from .profile import WINDOW_S
 from .resolve import Resolved
@@ -120,6 +120,7 @@ class _Plan:
     target_start: np.ndarray  # first month the target language is offered
     slot: np.ndarray
     slots: list[tuple[str, str, object]]  # (service, target or "-", output-token spec)
+    columns: dict[int, Columns] = field(default_factory=dict)  # per language index: its draws (``_columns``)
 
 
 _LAST_PLAN: dict[str, tuple] = {}  # the last plan built, and what it was built from
@@ -220,7 +221,9 @@ def build_jobs(
     table = np.empty((n_files, 2 * n_services + 3 * n_slots))
     for li, code in enumerate(langs):
         if lang_start[li + 1] > lang_start[li]:
-            draw_columns(table, slice(lang_start[li], lang_start[li + 1]), _columns(res, plan, li, code, offsets), streams)
+            if li not in plan.columns:
+                plan.columns[li] = prepare_columns(_columns(res, plan, li, code, offsets))
+            draw_columns(table, slice(lang_start[li], lang_start[li + 1]), plan.columns[li], streams)
     t_int, t_coef, t_sigma = _cost_arrays(res, draws, "time_s")
     e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
     per_pair = np.diff(plan.entry_range, axis=1)  # entries per (language, content)

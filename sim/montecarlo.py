@@ -4,9 +4,10 @@ Each replication derives all its streams from (root seed, replication index), so
 in which order it runs cannot change its numbers; results are sorted by replication.
 
 Replications run in chunks; a chunk returns only its tidy tables (monthly rows, service
-statistics, file counts, one summary row per replication), never per-job records, and the
-monthly table travels with compact categorical labels. Memory therefore grows with the
-size of the tables the run writes, not with the number of jobs simulated.
+statistics, file counts, one summary row per replication), never per-job records, as
+NumPy columns with labels as small integer codes (``Table``); the monthly table becomes a
+DataFrame with categorical labels once, when the run collects it. Memory therefore grows
+with the size of the tables the run writes, not with the number of jobs simulated.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from tqdm import tqdm
 
 from .replication import ReplicationResult, run_replication
 from .resolve import Resolved
+from .tables import Table
 
-LABELS = ("pool", "service", "language", "content_type", "component")
 MAX_CHUNK = 10  # replications per task: a smooth progress bar, and a short tail when the last chunks run
 
 
@@ -45,18 +46,33 @@ class MonteCarloResult:
 
 @dataclass
 class ChunkResult:
-    """The tables of a chunk of consecutive replications."""
+    """The tables of a chunk of consecutive replications, as NumPy columns (``Table``)."""
 
     first: int
-    monthly: pd.DataFrame  # label columns categorical
-    service_stats: pd.DataFrame
-    files: pd.DataFrame
+    monthly: Table | None  # None once ``concat_releasing`` has taken its columns
+    service_stats: Table
+    files: Table
     summaries: list[dict]
     jobs: int
     events: int
 
 
 _TUNED = False
+
+
+def huge_pages(on: bool) -> None:
+    """Whether NumPy asks the kernel for huge pages (2 MiB) for arrays of 4 MB or more (its
+    default: on). The replications gain from them (5-7% measured: fewer TLB misses, as
+    their heap is reused). Tables built once do not: where the kernel compacts memory to
+    find a huge page at the fault (``defrag`` set to ``madvise``, a common default),
+    collecting 1,000 replications' tables took 0.5 s with them and 0.2 s without.
+    Process wide; forked workers inherit it. A no-op on NumPy builds without the switch.
+    """
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:
+        return
+    _set_madvise_hugepage(on)
 
 
 def tune_allocator() -> None:
@@ -81,12 +97,12 @@ def tune_allocator() -> None:
 def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
     """Run replications ``reps`` (their seeds follow from the scenario's seed and their indices)."""
     tune_allocator()
-    results: list[ReplicationResult] = [run_replication(res, r, engine, categorical=True) for r in reps]
+    results: list[ReplicationResult] = [run_replication(res, r, engine) for r in reps]
     return ChunkResult(
         first=reps[0],
-        monthly=pd.concat([r.monthly for r in results], ignore_index=True),
-        service_stats=pd.concat([r.service_stats for r in results], ignore_index=True),
-        files=pd.concat([r.files for r in results], ignore_index=True),
+        monthly=Table.concat([r.monthly_table for r in results]),
+        service_stats=Table.concat([r.stats_table for r in results]),
+        files=Table.concat([r.files_table for r in results]),
         summaries=[r.summary for r in results],
         jobs=sum(r.jobs for r in results),
         events=sum(r.events for r in results),
@@ -99,56 +115,27 @@ def chunks_of(reps: list[int], slots: int) -> list[list[int]]:
     return [reps[i : i + size] for i in range(0, len(reps), size)]
 
 
-def detach_columns(df: pd.DataFrame) -> dict[str, object]:
-    """A table as independent columns (arrays, or categoricals for labels).
-
-    Unpickled frames keep their numbers in one 2-D block: a column taken from it keeps the
-    whole block alive. Copies let ``concat_releasing`` free each column as it goes.
-    """
-    out: dict[str, object] = {}
-    for col in df.columns:
-        s = df[col]
-        if col in LABELS:
-            out[col] = s.array if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s.astype(str))
-        else:
-            out[col] = s.to_numpy().copy()
-    return out
-
-
 def concat_releasing(chunks: list[ChunkResult]) -> pd.DataFrame:
-    """Concatenate the chunks' monthly tables column by column, releasing each input column.
+    """The chunks' monthly tables end to end, labels categorical, releasing each input
+    column as its output column is built.
 
-    ``pd.concat`` holds every input and the output at once (twice the table); this holds
-    the inputs and one output column. Labels stay categorical, with the union of categories.
+    Concatenating whole tables holds every input and the output at once (twice the
+    table); this holds the inputs and one output column.
     """
-    parts = [c.monthly if isinstance(c.monthly, dict) else detach_columns(c.monthly) for c in chunks]
+    parts = [c.monthly for c in chunks if c.monthly is not None]
     for c in chunks:
-        c.monthly = None  # type: ignore[assignment]
+        c.monthly = None
     if not parts:
         return pd.DataFrame()
-    columns = list(parts[0])
-    out: dict[str, object] = {}
-    for col in columns:
-        pieces = [p.pop(col) for p in parts]
-        if col in LABELS:
-            cats: dict[str, None] = {}
-            for piece in pieces:
-                cats.update(dict.fromkeys(str(v) for v in piece.categories))
-            categories = list(cats)
-            # chunks mostly share their categories (the same lists, in order): their codes are
-            # then already right; only others are recoded through their values
-            codes = np.concatenate([
-                piece.codes if list(piece.categories) == categories else pd.Categorical(piece, categories=categories).codes
-                for piece in pieces
-            ])
-            out[col] = pd.Categorical.from_codes(codes, categories=categories)
-        else:
-            out[col] = np.concatenate(pieces)
-        del pieces
+    first = parts[0]
+    for p in parts[1:]:
+        if list(p.columns) != list(first.columns) or p.labels != first.labels:
+            raise ValueError("chunks with different monthly columns or labels cannot be concatenated")
+    out: dict[str, np.ndarray] = {}
+    for col in list(first.columns):
+        out[col] = np.concatenate([p.columns.pop(col) for p in parts])
         release_free_memory()  # the inputs' pages go back before the next column is built
-    # copy=False keeps the columns as they are: the default would stack the numeric ones
-    # into one 2-D block, a copy of the whole table
-    return pd.DataFrame(out, copy=False)
+    return Table(out, dict(first.labels)).frame(categorical=True)
 
 
 def release_free_memory() -> None:
@@ -165,8 +152,8 @@ def collect(chunks: list[ChunkResult], engine: str, wall_s: float) -> MonteCarlo
     monthly = concat_releasing(chunks)
     return MonteCarloResult(
         monthly=monthly,
-        service_stats=pd.concat([c.service_stats for c in chunks], ignore_index=True),
-        files=pd.concat([c.files for c in chunks], ignore_index=True),
+        service_stats=Table.concat([c.service_stats for c in chunks]).frame(),
+        files=Table.concat([c.files for c in chunks]).frame(),
         replications=pd.DataFrame([s for c in chunks for s in c.summaries]),
         engine=engine,
         wall_s=wall_s,
@@ -193,20 +180,20 @@ def run_monte_carlo(
     from .engines import choose_engine
 
     engine = choose_engine(engine, res.scenario)
+    huge_pages(True)  # for the replications, here or in the workers forked from here
     n = res.scenario.replications if replications is None else replications
     reps = list(range(n))
     show = sys.stderr.isatty() if progress is None else progress
     if engine == "fast" and workers > 1 and n > 1 and scheduler is None and dask_local is None:
         # One replication here brings every compiled kernel into memory before the worker
         # processes fork, so that none of them loads (or compiles) its own copy.
-        run_replication(res, 0, engine, categorical=True)
+        run_replication(res, 0, engine)
     t0 = time.perf_counter()
     done: list[ChunkResult] = []
     meta: dict = {}
     with tqdm(total=n, disable=not show, desc="replications", unit="rep") as bar:
 
         def on_done(chunk: ChunkResult) -> None:
-            chunk.monthly = detach_columns(chunk.monthly)  # type: ignore[assignment]
             done.append(chunk)
             bar.update(len(chunk.summaries))
 
@@ -229,6 +216,7 @@ def run_monte_carlo(
                 for fut in as_completed(futures):
                     on_done(fut.result())
             meta = {"executor": "processes", "workers": workers, "chunks": len(chunks)}
+    huge_pages(False)  # the tables are built once (see huge_pages)
     mc = collect(done, engine, time.perf_counter() - t0)
     del done
     release_free_memory()

@@ -78,7 +78,15 @@ class RunWriter:
 
     def write_table(self, name: str, df: pd.DataFrame) -> None:
         if name.endswith(".parquet"):
-            df.to_parquet(self.path(name), index=False)
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            # Dictionary encoding only where values repeat (labels, months, counts of
+            # replications): tried on millions of distinct amounts it is abandoned page after
+            # page, which made writing a 1,000-replication table half as slow again.
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            repeated = [c for c in df.columns if not pd.api.types.is_float_dtype(df[c].dtype)]
+            pq.write_table(table, self.path(name), use_dictionary=repeated)
         else:
             df.to_csv(self.path(name), index=False)
 

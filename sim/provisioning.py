@@ -28,7 +28,8 @@ class Schedule:
         if len(on) == 0:
             raise ValueError("a schedule must be on for at least one hour a week")
         ahead = np.concatenate([on, on + WEEK_H])
-        self._wait_h = np.array([ahead[np.searchsorted(ahead, h)] - h for h in range(WEEK_H)])
+        hours = np.arange(WEEK_H)
+        self._wait_h = ahead[np.searchsorted(ahead, hours)] - hours
 
     def is_on(self, t: float) -> bool:
         if self.always:

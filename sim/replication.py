@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from .accounting import PoolAccountingSpec, month_step, monthly_records, pool_capacity_s
+from .accounting import PoolAccountingSpec, month_step, monthly_table, pool_capacity_s
 from .epistemic import Draws, draw_epistemic
 from .jobs import JobTable, build_jobs, file_mask
 from .model import PoolSpec, ServiceSpec, Timings
@@ -16,6 +16,7 @@ from .provisioning import schedule_for
 from .resolve import Resolved
 from .rng import Streams
 from .scenario import CONTENT_TYPES
+from .tables import Table
 from .workload import FileTable, generate_files
 
 
@@ -34,12 +35,29 @@ class ReplicationInputs:
 
 @dataclass
 class ReplicationResult:
-    monthly: pd.DataFrame
-    service_stats: pd.DataFrame
-    files: pd.DataFrame
+    """A replication's tables (``Table``: cheap to concatenate and to send between
+    processes) and its summary row; ``monthly``, ``service_stats`` and ``files`` give them
+    as DataFrames."""
+
+    monthly_table: Table
+    stats_table: Table
+    files_table: Table
     summary: dict
     events: int
     jobs: int
+    categorical: bool = False  # the monthly DataFrame's labels as categoricals (else strings)
+
+    @property
+    def monthly(self) -> pd.DataFrame:
+        return self.monthly_table.frame(self.categorical)
+
+    @property
+    def service_stats(self) -> pd.DataFrame:
+        return self.stats_table.frame()
+
+    @property
+    def files(self) -> pd.DataFrame:
+        return self.files_table.frame()
 
 
 def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None, details: bool = True) -> ReplicationInputs:
@@ -51,6 +69,24 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None,
     files = generate_files(sc, draws.growth_rate, streams)
     served = file_mask(res, files)
     jobs = build_jobs(res, files, served, draws, streams, details)
+    pools, acc = _pool_specs(res)
+    services = [
+        ServiceSpec(svc.keep_alive_s, draws.models[svc.model].load_time_s, draws.models[svc.model].load_energy_j)
+        for svc in sc.services.values()
+    ]
+    return ReplicationInputs(draws, files, served, jobs, list(pools), services, list(acc))
+
+
+_LAST_POOLS: dict[str, tuple] = {}
+
+
+def _pool_specs(res: Resolved) -> tuple[tuple[PoolSpec, ...], tuple[PoolAccountingSpec, ...]]:
+    """The pools as the engines and the accounting see them: nothing drawn, so the
+    replications of a run share them (the last scenario's are kept)."""
+    sc = res.scenario
+    last = _LAST_POOLS.get("specs")
+    if last is not None and last[0] is sc and last[1] is res.skus:
+        return last[2]
     weekday0 = sc.month_starts()[0].weekday()
     pools, acc = [], []
     for name, pool in sc.pools.items():
@@ -59,11 +95,9 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None,
         gpus_each = max(1, sku.gpus)
         pools.append(PoolSpec(gpus=gpus_each * pool.instances, slots_per_gpu=pool.slots_per_gpu, schedule=sched))
         acc.append(PoolAccountingSpec(name, pool.instances, sku.gpus * sku.gpu_fraction, gpus_each * pool.slots_per_gpu, sched))
-    services = [
-        ServiceSpec(svc.keep_alive_s, draws.models[svc.model].load_time_s, draws.models[svc.model].load_energy_j)
-        for svc in sc.services.values()
-    ]
-    return ReplicationInputs(draws, files, served, jobs, pools, services, acc)
+    specs = (tuple(pools), tuple(acc))
+    _LAST_POOLS["specs"] = (sc, res.skus, specs)
+    return specs
 
 
 def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication: int) -> pd.DataFrame:
@@ -72,6 +106,11 @@ def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication
     Rows run service by service, month by month, then the files' end-to-end latencies
     (from arrival to the end of their last job) under service ``(file)``, by arrival month.
     """
+    return service_table(res, inp, t, replication).frame()
+
+
+def service_table(res: Resolved, inp: ReplicationInputs, t: Timings, replication: int) -> Table:
+    """``service_stats``' rows as a ``Table`` (the service as a code)."""
     sc = res.scenario
     horizon = sc.horizon_months
     jobs = inp.jobs
@@ -83,10 +122,10 @@ def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication
     cap = pool_capacity_s(sc, inp.accounting)[pool_of_service].ravel()  # same (service, month) order
     f_n, f_sum, f_p95 = _value_cells(inp.files.month, horizon, t.file_end_s - inp.files.arrival_s, 95.0)
     none = np.full(horizon, np.nan)
-    return pd.DataFrame({
+    return Table({
         "replication": np.full((n_s + 1) * horizon, replication, dtype=np.int64),
         "month": np.tile(np.arange(horizon, dtype=np.int64), n_s + 1),
-        "service": np.repeat(np.array([*jobs.services, "(file)"], dtype=object), horizon),
+        "service": np.repeat(np.arange(n_s + 1, dtype=np.int16), horizon),
         "jobs": np.concatenate([n, f_n]),
         "busy_s": np.concatenate([busy, none]),
         "utilisation": np.concatenate([_ratio(busy, cap), none]),
@@ -95,7 +134,7 @@ def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication
         "wait_p95_s": np.concatenate([wait_p95, none]),
         "latency_mean_s": _ratio(np.concatenate([lat_sum, f_sum]), np.concatenate([n, f_n])),
         "latency_p95_s": np.concatenate([lat_p95, f_p95]),
-    })
+    }, {"service": (*jobs.services, "(file)")})
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -299,6 +338,11 @@ def _insertion_sort(a, n):
 
 def file_counts(res: Resolved, inp: ReplicationInputs, replication: int) -> pd.DataFrame:
     """Files requested and served per month, language and content type."""
+    return file_table(res, inp, replication).frame()
+
+
+def file_table(res: Resolved, inp: ReplicationInputs, replication: int) -> Table:
+    """``file_counts``' rows as a ``Table`` (language and content type as codes)."""
     sc = res.scenario
     f = inp.files
     n_l, n_c = len(f.languages), len(CONTENT_TYPES)
@@ -307,10 +351,10 @@ def file_counts(res: Resolved, inp: ReplicationInputs, replication: int) -> pd.D
     req = np.bincount(key, minlength=size)
     srv = np.bincount(key, weights=inp.served, minlength=size)
     m, l, c = np.unravel_index(np.arange(size), (sc.horizon_months, n_l, n_c))
-    return pd.DataFrame({
-        "replication": replication, "month": m, "language": np.asarray(f.languages)[l],
-        "content_type": np.asarray(CONTENT_TYPES)[c], "requested": req.astype(float), "served": srv,
-    })
+    return Table({
+        "replication": np.full(size, replication, dtype=np.int64), "month": m, "language": l.astype(np.int16),
+        "content_type": c.astype(np.int16), "requested": req.astype(float), "served": srv,
+    }, {"language": tuple(f.languages), "content_type": tuple(CONTENT_TYPES)})
 
 
 def run_replication(res: Resolved, replication: int, engine: str = "simpy", categorical: bool = False) -> ReplicationResult:
@@ -323,17 +367,17 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
 
     inp = sample_inputs(res, replication, details=False)  # the tables need no job's target or tokens
     timings = get_engine(engine)(inp)
-    monthly = monthly_records(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, replication, categorical=categorical)
-    stats = service_stats(res, inp, timings, replication)
+    monthly = monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, replication)
+    stats = service_table(res, inp, timings, replication)
+    files = file_table(res, inp, replication)
     summary = {
         "replication": replication,
         **inp.draws.as_row(),
         "files": int(len(inp.files)),
         "jobs": int(len(inp.jobs)),
-        "co2e_kg": float(monthly["co2e_kg"].sum()),
-        "energy_kwh": float(monthly["energy_kwh"].sum()),
-        "facility_kwh": float(monthly["facility_kwh"].sum()),
+        "co2e_kg": float(monthly.columns["co2e_kg"].sum()),
+        "energy_kwh": float(monthly.columns["energy_kwh"].sum()),
+        "facility_kwh": float(monthly.columns["facility_kwh"].sum()),
+        "files_served": float(files.columns["served"].sum()),
     }
-    files = file_counts(res, inp, replication)
-    summary["files_served"] = float(files["served"].sum())
-    return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs))
+    return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs), categorical)

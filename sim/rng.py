@@ -193,6 +193,17 @@ class Streams:
             return _sfc64_seeded(s[0], s[1], s[2])
         return _stream_state(words, end)
 
+    def states(self, streams: tuple[tuple[str | int, ...], ...]) -> np.ndarray:
+        """``state(*names)`` for each ``names`` in ``streams``, as rows of a (k, 4) array.
+
+        One compiled call seeds them all; the names' entropy words are computed once per
+        ``streams`` tuple and kept (a replication's streams have the same names as the last's).
+        """
+        batch = _batch_of(streams)
+        if batch is None or self._prefix < 0 or self._prefix + batch[2] > _WORDS:
+            return np.array([self.state(*names) for names in streams], dtype=np.uint64).reshape(len(streams), 4)
+        return _batch_states(self._words, self._prefix, batch[0], batch[1])
+
     def _entropy(self, names: tuple) -> tuple[np.ndarray, int, list[int]]:
         """The assembled entropy words of stream ``names``, their count (-1 when NumPy's own
         SeedSequence must build them), and the names' keys."""
@@ -204,6 +215,55 @@ class Streams:
                 break
             end = _put_words(words, end, k)
         return words, end, keys
+
+
+_BATCHES: dict[tuple, tuple[np.ndarray, np.ndarray, int] | None] = {}
+
+
+def _batch_of(streams: tuple[tuple[str | int, ...], ...]) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The names' entropy words end to end, where each stream's start, and the longest
+    stream's count; None when some name needs NumPy's own SeedSequence (cached)."""
+    if streams in _BATCHES:
+        return _BATCHES[streams]
+    buf = np.zeros(_WORDS, dtype=np.uint32)
+    words: list[np.ndarray] = []
+    start = [0]
+    batch: tuple[np.ndarray, np.ndarray, int] | None = None
+    for names in streams:
+        end = 0
+        for name in names:
+            end = _put_words(buf, end, _key(name)) if end >= 0 else -1
+        if end < 0:
+            break
+        words.append(buf[:end].copy())
+        start.append(start[-1] + end)
+    else:
+        lengths = np.diff(start)
+        batch = (np.concatenate(words) if words else np.zeros(0, np.uint32), np.asarray(start, dtype=np.int64),
+                 int(lengths.max()) if len(lengths) else 0)
+    if len(_BATCHES) > 10_000:  # a long-lived process that built many scenarios
+        _BATCHES.clear()
+    _BATCHES[streams] = batch
+    return batch
+
+
+@njit(cache=True)
+def _batch_states(prefix, n_prefix, words, start):
+    """SFC64 states of the streams whose name words are ``words[start[i]:start[i + 1]]``,
+    after the replication's entropy ``prefix[:n_prefix]`` (``Streams.states``)."""
+    k = len(start) - 1
+    out = np.empty((k, 4), dtype=np.uint64)
+    buf = np.empty(len(prefix), dtype=np.uint32)
+    for j in range(n_prefix):
+        buf[j] = prefix[j]
+    for i in range(k):
+        n = n_prefix
+        for j in range(start[i], start[i + 1]):
+            buf[n] = words[j]
+            n += 1
+        s = _sfc64_state(buf, n)
+        out[i] = _sfc64_seeded(s[0], s[1], s[2])
+    return out
 
 
 def standard_normal(rng: np.random.Generator, size: int | None = None) -> np.ndarray | float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .distributions import draw_columns
+from .distributions import Columns, draw_columns, prepare_columns
 from .scenario import CONTENT_TYPES, Scenario, Workload
 from .rng import Streams
 
@@ -147,7 +147,48 @@ class BusinessHoursProfile(ArrivalProfile):
 ARRIVAL_PROFILES: dict[str, ArrivalProfile] = {p.name: p for p in (FlatProfile(), BusinessHoursProfile())}
 
 
-def _files_of(wl: Workload, by_type: np.ndarray, streams: Streams, code: str) -> dict[str, np.ndarray]:
+@dataclass
+class _FilePlan:
+    """What every replication of a scenario samples its files with (``_file_plan``)."""
+
+    edges_s: np.ndarray  # month boundaries (s)
+    calendar: tuple[np.ndarray, np.ndarray, np.ndarray]  # the arrival profile's CDFs (``_place``)
+    mixes: dict[str, np.ndarray]  # per language: content-type probabilities
+    columns: dict[tuple[str, str], Columns]  # per (language, content type): its draws (``_files_of``)
+
+
+_LAST_FILE_PLAN: dict[str, tuple] = {}
+
+
+def _file_plan(sc: Scenario) -> _FilePlan:
+    """The file plan of ``sc``; the replications of a run share one (the last is kept)."""
+    last = _LAST_FILE_PLAN.get("plan")
+    if last is not None and last[0] is sc:
+        return last[1]
+    wl = sc.workload
+    edges = np.asarray(sc.month_edges_s(), dtype=float)
+    weekdays = tuple(d.weekday() for d in sc.month_starts()[: sc.horizon_months])
+    n_hours = tuple(int(round((edges[m + 1] - edges[m]) / HOUR_S)) for m in range(len(weekdays)))
+    mixes, columns = {}, {}
+    for code, lang in wl.languages.items():
+        mix = np.array([lang.content_mix.get(c, 0.0) for c in CONTENT_TYPES])
+        mixes[code] = mix / mix.sum()
+        for ctype in CONTENT_TYPES:
+            spec = getattr(wl.content, ctype)
+            if spec is None:  # no file of the type can be drawn (a type with files has a spec: validated)
+                continue
+            if ctype == "text":
+                cols = [(1, spec.chars, ("files", code, ctype))]
+            else:
+                cols = [(0, spec.duration_s, ("files", code, ctype)),
+                        (1, wl.speech_chars_per_second, ("files", code, ctype, "speech_rate"))]
+            columns[code, ctype] = prepare_columns(cols)
+    plan = _FilePlan(edges, ARRIVAL_PROFILES[wl.arrival_profile]._calendar(weekdays, n_hours), mixes, columns)
+    _LAST_FILE_PLAN["plan"] = (sc, plan)
+    return plan
+
+
+def _files_of(plan: _FilePlan, by_type: np.ndarray, streams: Streams, code: str) -> dict[str, np.ndarray]:
     """A language's files, content type by type, then month by month (``by_type``: files per
     month x type): their month, type, media length (s, 0 for text) and characters of text.
 
@@ -158,21 +199,17 @@ def _files_of(wl: Workload, by_type: np.ndarray, streams: Streams, code: str) ->
     """
     horizon, n_types = by_type.shape
     per_type = by_type.sum(axis=0)
-    month = np.concatenate([np.repeat(np.arange(horizon), by_type[:, ci]) for ci in range(n_types)])
+    month = np.repeat(np.tile(np.arange(horizon), n_types), by_type.T.ravel())
     table = np.zeros((int(per_type.sum()), 2))  # media length (s), then characters of text
     media: list[slice] = []  # whose second column holds a speech rate (chars/s) until the end
     start = 0
     for ci, ctype in enumerate(CONTENT_TYPES):
         rows = slice(start, start + int(per_type[ci]))
         start = rows.stop
-        spec = getattr(wl.content, ctype)
-        if rows.stop == rows.start or spec is None:  # no file of the type (a type with files has a spec: validated)
+        if rows.stop == rows.start or (code, ctype) not in plan.columns:  # (a type with files has a spec: validated)
             continue
-        if ctype == "text":
-            draw_columns(table, rows, [(1, spec.chars, ("files", code, ctype))], streams)
-        else:
-            draw_columns(table, rows, [(0, spec.duration_s, ("files", code, ctype)),
-                                       (1, wl.speech_chars_per_second, ("files", code, ctype, "speech_rate"))], streams)
+        draw_columns(table, rows, plan.columns[code, ctype], streams)
+        if ctype != "text":
             media.append(rows)
     np.maximum(table, 0.0, out=table)
     for rows in media:
@@ -189,21 +226,17 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
     fast). Ties keep language order.
     """
     wl = sc.workload
-    edges = np.asarray(sc.month_edges_s())
-    weekdays = [d.weekday() for d in sc.month_starts()[: sc.horizon_months]]
-    profile = ARRIVAL_PROFILES[wl.arrival_profile]
+    plan = _file_plan(sc)
     means = expected_counts(wl, sc.horizon_months, growth_rate)
     langs = tuple(wl.languages)
     parts: list[dict[str, np.ndarray]] = []
     for li, code in enumerate(langs):
-        lang = wl.languages[code]
         counts = _counts(wl, means[code], streams.rng("counts", code))
-        mix = np.array([lang.content_mix.get(c, 0.0) for c in CONTENT_TYPES])
-        by_type = streams.rng("mix", code).multinomial(counts, mix / mix.sum())  # months x types
-        files = _files_of(wl, by_type, streams, code)
+        by_type = streams.rng("mix", code).multinomial(counts, plan.mixes[code])  # months x types
+        files = _files_of(plan, by_type, streams, code)
         n = len(files["month"])
         rng = streams.rng("files", code)
-        files["arrival_s"] = profile.place_months(edges, weekdays, files["month"], rng.random(n))
+        files["arrival_s"] = _place(rng.random(n), files["month"], *plan.calendar, plan.edges_s)
         files["keep_u"] = rng.random(n)
         files["language"] = np.full(n, li)
         parts.append(files)
