@@ -226,25 +226,24 @@ def build_jobs(
             draw_columns(table, slice(lang_start[li], lang_start[li + 1]), plan.columns[li], streams)
     t_int, t_coef, t_sigma = _cost_arrays(res, draws, "time_s")
     e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
-    per_pair = np.diff(plan.entry_range, axis=1)  # entries per (language, content)
-    capacity = int(per_pair[files.language[served], files.content[served]].sum())
+    # at most the most jobs a file can have, per served file (the arrays' unused tails are never touched)
+    capacity = int(np.count_nonzero(served)) * int(np.diff(plan.entry_range, axis=1).max(initial=0))
+    pool_of_service = np.array([pools.index(sc.services[s].pool) for s in services], dtype=np.int16)
     out = _expand(
         files.language, files.content, files.month, files.duration_s, files.text_chars, served, lang_start,
-        table, offsets,
+        table, offsets, pool_of_service,
         plan.entry_range, plan.stage, plan.service, plan.probability, plan.task, plan.length_ratio, plan.enabled,
         plan.requires, plan.target, plan.target_start, plan.slot, t_int, t_coef, t_sigma, e_int, e_coef, e_sigma, capacity,
         details,
     )
-    (file, group, service, language, content, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in, tokens_out,
-     group_first, group_next, group_file, n_jobs, n_groups) = out
-    pool_of_service = np.array([pools.index(sc.services[s].pool) for s in services], dtype=np.int16)
-    service = service[:n_jobs]
+    (file, group, service, pool, language, content, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in,
+     tokens_out, group_first, group_next, group_file, n_jobs, n_groups) = out
     time_s, energy_j = time_s[:n_jobs], energy_j[:n_jobs]
     time_s *= np.exp(log_t[:n_jobs], out=log_t[:n_jobs])  # the residuals; exp(0) = 1 where sigma is 0
     energy_j *= np.exp(log_e[:n_jobs], out=log_e[:n_jobs])
     del log_t, log_e
     return JobTable(
-        file=file[:n_jobs], group=group[:n_jobs], service=service, pool=pool_of_service[service],
+        file=file[:n_jobs], group=group[:n_jobs], service=service[:n_jobs], pool=pool[:n_jobs],
         language=language[:n_jobs], content=content[:n_jobs], target=target[:n_jobs] if details else None,
         time_s=time_s, energy_j=energy_j, audio_s=audio_s[:n_jobs],
         tokens_in=tokens_in[:n_jobs] if details else None, tokens_out=tokens_out[:n_jobs] if details else None,
@@ -304,7 +303,7 @@ def _cpt(spec):
 @njit(cache=True, error_model="numpy")  # no zero-division checks in the loop
 def _expand(
     language, content, month, duration, chars, served, lang_start,
-    table, offsets,
+    table, offsets, pool_of_service,
     entry_range, e_stage, e_service, e_probability, e_task, e_ratio, e_enabled, e_requires, e_target, e_target_start,
     e_slot, t_intercept, t_coef, t_sigma, en_intercept, en_coef, en_sigma, capacity, details,
 ):
@@ -323,6 +322,7 @@ def _expand(
     file = np.empty(capacity, np.int32)
     group = np.empty(capacity, np.int32)
     service = np.empty(capacity, np.int16)
+    pool = np.empty(capacity, np.int16)
     lang_out = np.empty(capacity, np.int16)
     content_out = np.empty(capacity, np.int16)
     described = capacity if details else 0  # target and tokens: written only with details
@@ -401,6 +401,7 @@ def _expand(
                     file[j] = f
                     group[j] = g - 1
                     service[j] = s
+                    pool[j] = pool_of_service[s]
                     lang_out[j] = li
                     content_out[j] = ci
                     time_s[j] = max(mt, 0.0)
@@ -415,5 +416,5 @@ def _expand(
             if any_target:
                 ran |= 1 << s
     group_first[g] = j
-    return (file, group, service, lang_out, content_out, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in,
+    return (file, group, service, pool, lang_out, content_out, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in,
             tokens_out, group_first, group_next, group_file, j, g)

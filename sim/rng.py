@@ -331,17 +331,28 @@ def _random(a, b, c, w):
 
 @njit(cache=True, inline="always")
 def _normal(a, b, c, w):
-    """A standard normal, as ``Generator.standard_normal`` (ziggurat): (value, state...)."""
+    """A standard normal, as ``Generator.standard_normal`` (ziggurat): (value, state...).
+
+    The common case (99.3% of values) is inlined where it is used; the rest is a call, which
+    keeps the loops that draw small: a third faster than with the whole algorithm inlined.
+    """
+    r, a, b, c, w = _step(a, b, c, w)
+    idx = r & _FF
+    r >>= _U8
+    rabs = (r >> _U1) & _MASK52
+    x = rabs * _WI[idx]
+    if r & _U1:
+        x = -x
+    if rabs < _KI[idx]:
+        return x, a, b, c, w
+    return _normal_rest(idx, rabs, x, a, b, c, w)
+
+
+@njit(cache=True)
+def _normal_rest(idx, rabs, x, a, b, c, w):
+    """The ziggurat from an attempt outside the base rectangles (strip ``idx``, candidate
+    ``x``) on: the tail, or the wedge test, and new attempts until one is accepted."""
     while True:
-        r, a, b, c, w = _step(a, b, c, w)
-        idx = r & _FF
-        r >>= _U8
-        rabs = (r >> _U1) & _MASK52
-        x = rabs * _WI[idx]
-        if r & _U1:
-            x = -x
-        if rabs < _KI[idx]:
-            return x, a, b, c, w  # 99.3% of values
         if idx == 0:  # the tail beyond the base strip
             while True:
                 u1, a, b, c, w = _random(a, b, c, w)
@@ -350,10 +361,18 @@ def _normal(a, b, c, w):
                 yy = -np.log1p(-u2)
                 if yy + yy > xx * xx:
                     return (-(_NOR_R + xx) if (rabs >> _U8) & _U1 else _NOR_R + xx), a, b, c, w
-        else:
-            u, a, b, c, w = _random(a, b, c, w)
-            if (_FI[idx - 1] - _FI[idx]) * u + _FI[idx] < np.exp(-0.5 * x * x):
-                return x, a, b, c, w
+        u, a, b, c, w = _random(a, b, c, w)
+        if (_FI[idx - 1] - _FI[idx]) * u + _FI[idx] < np.exp(-0.5 * x * x):
+            return x, a, b, c, w
+        r, a, b, c, w = _step(a, b, c, w)  # rejected: a new attempt
+        idx = r & _FF
+        r >>= _U8
+        rabs = (r >> _U1) & _MASK52
+        x = rabs * _WI[idx]
+        if r & _U1:
+            x = -x
+        if rabs < _KI[idx]:
+            return x, a, b, c, w
 
 
 @njit(cache=True)
