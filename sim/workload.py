@@ -188,9 +188,11 @@ def _file_plan(sc: Scenario) -> _FilePlan:
     return plan
 
 
-def _files_of(plan: _FilePlan, by_type: np.ndarray, streams: Streams, code: str) -> dict[str, np.ndarray]:
-    """A language's files, content type by type, then month by month (``by_type``: files per
-    month x type): their month, type, media length (s, 0 for text) and characters of text.
+def _files_of(plan: _FilePlan, by_type: np.ndarray, streams: Streams, code: str, rows: slice,
+              month: np.ndarray, content: np.ndarray, table: np.ndarray) -> None:
+    """A language's files into ``rows`` of ``month``, ``content`` and ``table`` (media length
+    in s, 0 for text; characters of text), content type by type, then month by month
+    (``by_type``: files per month x type).
 
     Each content type draws from streams of its own (language, type, quantity), one value
     per file of the type: only what a file uses is drawn, and since the files' types do not
@@ -199,22 +201,21 @@ def _files_of(plan: _FilePlan, by_type: np.ndarray, streams: Streams, code: str)
     """
     horizon, n_types = by_type.shape
     per_type = by_type.sum(axis=0)
-    month = np.repeat(np.tile(np.arange(horizon), n_types), by_type.T.ravel())
-    table = np.zeros((int(per_type.sum()), 2))  # media length (s), then characters of text
+    month[rows] = np.repeat(np.tile(np.arange(horizon), n_types), by_type.T.ravel())
+    content[rows] = np.repeat(np.arange(n_types), per_type)
     media: list[slice] = []  # whose second column holds a speech rate (chars/s) until the end
-    start = 0
+    start = rows.start
     for ci, ctype in enumerate(CONTENT_TYPES):
-        rows = slice(start, start + int(per_type[ci]))
-        start = rows.stop
-        if rows.stop == rows.start or (code, ctype) not in plan.columns:  # (a type with files has a spec: validated)
+        these = slice(start, start + int(per_type[ci]))
+        start = these.stop
+        if these.stop == these.start or (code, ctype) not in plan.columns:  # (a type with files has a spec: validated)
             continue
-        draw_columns(table, rows, plan.columns[code, ctype], streams)
+        draw_columns(table, these, plan.columns[code, ctype], streams)
         if ctype != "text":
-            media.append(rows)
-    np.maximum(table, 0.0, out=table)
-    for rows in media:
-        table[rows, 1] *= table[rows, 0]
-    return {"month": month, "content": np.repeat(np.arange(n_types), per_type), "duration_s": table[:, 0], "text_chars": table[:, 1]}
+            media.append(these)
+    np.maximum(table[rows], 0.0, out=table[rows])
+    for these in media:
+        table[these, 1] *= table[these, 0]
 
 
 def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTable:
@@ -229,21 +230,43 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
     plan = _file_plan(sc)
     means = expected_counts(wl, sc.horizon_months, growth_rate)
     langs = tuple(wl.languages)
-    parts: list[dict[str, np.ndarray]] = []
+    by_type = [  # per language: files per month x type
+        streams.rng("mix", code).multinomial(_counts(wl, means[code], streams.rng("counts", code)), plan.mixes[code])
+        for code in langs
+    ]
+    start = np.concatenate([[0], np.cumsum([int(b.sum()) for b in by_type])])
+    n = int(start[-1])
+    month, content, language = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    table = np.zeros((n, 2))  # media length (s), characters of text
+    u, keep_u = np.empty(n), np.empty(n)
     for li, code in enumerate(langs):
-        counts = _counts(wl, means[code], streams.rng("counts", code))
-        by_type = streams.rng("mix", code).multinomial(counts, plan.mixes[code])  # months x types
-        files = _files_of(plan, by_type, streams, code)
-        n = len(files["month"])
-        rng = streams.rng("files", code)
-        files["arrival_s"] = _place(rng.random(n), files["month"], *plan.calendar, plan.edges_s)
-        files["keep_u"] = rng.random(n)
-        files["language"] = np.full(n, li)
-        parts.append(files)
-    arrival = np.concatenate([p.pop("arrival_s") for p in parts])
+        rows = slice(int(start[li]), int(start[li + 1]))
+        _files_of(plan, by_type[li], streams, code, rows, month, content, table)
+        language[rows] = li
+        draws = streams.rng("files", code).random(2 * (rows.stop - rows.start))  # = two calls of n each
+        u[rows], keep_u[rows] = draws[: rows.stop - rows.start], draws[rows.stop - rows.start :]
+    arrival = _place(u, month, *plan.calendar, plan.edges_s)
     order = _time_order(arrival)
-    cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
-    return FileTable(languages=langs, arrival_s=arrival[order], **cat)
+    columns = _in_order(order, arrival, month, language, content, table, keep_u)
+    return FileTable(languages=langs, **dict(zip(("arrival_s", "month", "language", "content", "duration_s", "text_chars", "keep_u"), columns)))
+
+
+@njit(cache=True)
+def _in_order(order, arrival, month, language, content, table, keep_u):
+    """The files' columns taken in ``order``, in one pass (NumPy takes one pass a column)."""
+    n = order.shape[0]
+    a, m, l, c = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    d, t, k = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        j = order[i]
+        a[i] = arrival[j]
+        m[i] = month[j]
+        l[i] = language[j]
+        c[i] = content[j]
+        d[i] = table[j, 0]
+        t[i] = table[j, 1]
+        k[i] = keep_u[j]
+    return a, m, l, c, d, t, k
 
 
 @njit(cache=True, error_model="numpy")
