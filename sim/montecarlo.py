@@ -218,7 +218,7 @@ def run_monte_carlo(
             meta = {"executor": "processes", "workers": workers, "chunks": len(chunks)}
     huge_pages(False)  # the tables are built once (see huge_pages)
     mc = collect(done, engine, time.perf_counter() - t0)
-    del done
+    done.clear()  # the chunks: their tables are in mc now
     release_free_memory()
     mc.meta.update(meta)
     return mc

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from calibrate.backends import BackendUnavailable, SampleError, make_backend

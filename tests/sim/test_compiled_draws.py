@@ -7,6 +7,7 @@ import pytest
 
 from sim.distributions import (
     Empirical, Exponential, Fixed, Gamma, LogNormal, Normal, Triangular, Uniform, compiled_form, draw, draw_columns,
+    prepare_columns,
 )
 from sim.rng import CONSTANT, LOGNORMAL, NORMAL, UNIFORM, Streams, draw_block
 
@@ -97,6 +98,19 @@ def test_columns_hold_what_draw_gives_from_each_columns_stream():
     assert out[first : first + n, 3].min() >= bounded.low and out[first : first + n, 3].max() <= bounded.high
     assert np.isnan(out[:first]).all() and np.isnan(out[first + n :]).all()
     assert np.isnan(out[:, 0]).all() and np.isnan(out[:, -1]).all()
+
+
+def test_prepared_columns_draw_what_the_list_draws():
+    """``prepare_columns`` once, then every replication: the same values as the list form,
+    truncated normals and NumPy-only families included."""
+    columns = [(k, spec, ("col", k)) for k, spec in enumerate(SPECS)]
+    prepared = prepare_columns(columns)
+    assert len(prepared.truncated) == sum(isinstance(s, Normal) and (s.low is not None or s.high is not None) for s in SPECS)
+    for rep in (0, 3):
+        a, b = np.full((5_000, len(SPECS)), np.nan), np.full((5_000, len(SPECS)), np.nan)
+        draw_columns(a, slice(0, 5_000), columns, Streams(11, rep))
+        draw_columns(b, slice(0, 5_000), prepared, Streams(11, rep))
+        assert np.array_equal(a, b)
 
 
 def test_only_samplers_numpy_alone_has_are_left_to_draw():

@@ -157,3 +157,22 @@ def test_generator_pickles():
     _same(a, b)
     c = pickle.loads(pickle.dumps(Streams(9, 4).rng("x")))
     _same(c, _numpy_rng(9, 4, ("x",)))
+
+
+@pytest.mark.parametrize("root", [12345, 2**64 - 1, 2**200])
+def test_states_in_one_batch_are_each_streams_state(root):
+    """``Streams.states`` seeds many streams in one call: each row is ``state(*names)``, also
+    where the entropy (a huge name or root) needs NumPy's own seeding."""
+    batch = tuple(NAMES) + (("x", 2**2000),)
+    for rep in (0, 9):
+        streams = Streams(root, rep)
+        got = streams.states(batch)
+        assert got.shape == (len(batch), 4) and got.dtype == np.uint64
+        for row, names in zip(got, batch):
+            assert np.array_equal(row, streams.state(*names)), names
+    assert Streams(root, 0).states(()).shape == (0, 4)
+
+
+def test_states_refuse_what_numpy_refuses():
+    with pytest.raises(ValueError, match="non-negative"):
+        Streams(1, 0).states((("x",), ("y", -1)))

@@ -1,0 +1,102 @@
+"""Tables as NumPy columns (``sim.tables``), the collecting they feed, and the band sums."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import bands
+from sim.montecarlo import ChunkResult, concat_releasing, huge_pages
+from sim.replication import run_replication
+from sim.resolve import load_and_check
+from sim.tables import Table
+
+from .conftest import scenario_dict
+
+
+def _table(first_rep: int) -> Table:
+    return Table(
+        {"replication": np.array([first_rep, first_rep], dtype=np.int32), "service": np.array([1, 0], dtype=np.int16),
+         "kwh": np.array([0.5, 1.5])},
+        {"service": ("whisper", "nllb")},
+    )
+
+
+def test_frame_gives_labels_as_categories_or_strings():
+    t = _table(3)
+    cat = t.frame(categorical=True)
+    assert list(cat.service.cat.categories) == ["whisper", "nllb"] and list(cat.service) == ["nllb", "whisper"]
+    plain = t.frame()
+    assert list(plain.service) == ["nllb", "whisper"] and pd.api.types.is_string_dtype(plain.service)
+    assert plain.kwh.tolist() == [0.5, 1.5] and plain.replication.dtype == np.int32
+
+
+def test_concat_keeps_order_and_refuses_other_labels():
+    both = Table.concat([_table(0), _table(1)])
+    assert both.columns["replication"].tolist() == [0, 0, 1, 1] and len(both) == 4
+    other = _table(2)
+    other.labels = {"service": ("nllb", "whisper")}  # same codes, other names: not concatenable
+    with pytest.raises(ValueError, match="labels"):
+        Table.concat([_table(0), other])
+
+
+def test_collected_monthly_equals_the_replications_frames(tmp_path):
+    """Chunks' tables, concatenated column by column, give what concatenating each
+    replication's own DataFrame gives."""
+    path = tmp_path / "s.yaml"
+    data = scenario_dict("default")
+    data["horizon_months"] = 4
+    data["workload"]["base_files_per_month"] = 50
+    path.write_text(yaml.safe_dump(data))
+    res = load_and_check(path)
+    results = [run_replication(res, r, "fast", categorical=True) for r in range(3)]
+    chunks = [ChunkResult(r, results[r].monthly_table, results[r].stats_table, results[r].files_table,
+                          [results[r].summary], results[r].jobs, results[r].events) for r in range(3)]
+    want = pd.concat([r.monthly for r in results], ignore_index=True)
+    got = concat_releasing(chunks)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert all(c.monthly is None for c in chunks)  # each input released as it was taken
+
+
+def test_huge_pages_switch_is_numpys():
+    from numpy._core.multiarray import _set_madvise_hugepage
+
+    before = _set_madvise_hugepage(True)
+    try:
+        huge_pages(False)
+        assert _set_madvise_hugepage(True) is False
+        huge_pages(True)
+        assert _set_madvise_hugepage(True) is True
+    finally:
+        _set_madvise_hugepage(before)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 5), st.integers(1, 6), st.integers(1, 4), st.integers(0, 2**32 - 1))
+def test_band_sums_are_bincounts_bit_for_bit(rows, replications, horizon, groups, seed):
+    """The one-pass kernels add rows in table order, as ``np.bincount`` does, and leave out
+    rows outside the replications or the horizon."""
+    rng = np.random.default_rng(seed)
+    rep = rng.integers(-1, replications + 1, rows).astype(np.int32)
+    month = rng.integers(-1, horizon + 1, rows).astype(np.int16)
+    code = rng.integers(0, groups, rows)
+    values = [rng.lognormal(size=rows) for _ in range(3)]
+    keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
+    cells = ((rep.astype(np.int64) * horizon + month) * groups + code)[keep]
+    got = bands._metric_cells(rep, month, code, *values, replications, horizon, groups)
+    for g, v in zip(got, values):
+        assert np.array_equal(g, np.bincount(cells, weights=v[keep], minlength=replications * horizon * groups))
+    in_reps = (rep >= 0) & (rep < replications)
+    total, year, last, energy, facility = bands._replication_totals(rep, month, *values, replications, horizon)
+
+    def by_rep(mask, v):
+        return np.bincount(rep[mask], weights=v[mask], minlength=replications)
+
+    assert np.array_equal(total, by_rep(in_reps, values[0]))
+    assert np.array_equal(year, by_rep(in_reps & (month >= max(0, horizon - 12)), values[0]))
+    assert np.array_equal(last, by_rep(in_reps & (month == horizon - 1), values[0]))
+    assert np.array_equal(energy, by_rep(in_reps, values[1])) and np.array_equal(facility, by_rep(in_reps, values[2]))
