@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .indices import ix as _ix
 from .model import Timings
 from .provisioning import WEEK_H
 
@@ -78,14 +79,6 @@ def _hour(t):
     if h * HOUR_S > t:
         h -= 1.0
     return np.int64(h)
-
-
-@njit(cache=True, inline="always")
-def _ix(x):
-    """Index ``x`` (>= 0) as int64 with the sign bit cleared: the compiler then knows it is not
-    negative and drops the wrap-around that numba adds at each signed index (a compare and a
-    select, with the array's length reloaded)."""
-    return np.int64(x) & 0x7FFFFFFFFFFFFFFF
 
 
 @njit(cache=True, inline="always")

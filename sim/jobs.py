@@ -18,6 +18,7 @@ from numba import njit
 
 from .distributions import Columns, Normal, Uniform, draw_columns, prepare_columns
 from .epistemic import Draws
+from .indices import ix
 from .profile import WINDOW_S
 from .resolve import Resolved
 from .rng import Streams
@@ -317,7 +318,7 @@ def _expand(
     form one group. Time (s) and energy (J) come out as the drawn affine means of the job's
     units, with the logs of their mean-one lognormal residuals (one ``z`` shared by both):
     the caller applies them, since a vectorised ``exp`` is several times cheaper than one
-    call per job.
+    call per job. Indices go through ``ix`` (known >= 0: no wrap-around check).
     """
     file = np.empty(capacity, np.int32)
     group = np.empty(capacity, np.int32)
@@ -342,20 +343,20 @@ def _expand(
     g = 0
     next_draw = lang_start[:-1].copy()
     for f in range(language.shape[0]):
-        li = language[f]
-        p = next_draw[li]  # the file's row in the draw matrix: its language's next draw
+        li = ix(language[f])
+        p = ix(next_draw[li])  # the file's row in the draw matrix: its language's next draw
         next_draw[li] += 1
         if not served[f]:
             continue
-        ci = content[f]
+        ci = ix(content[f])
         ran = 0  # bit mask of the services that ran for the file
         last_group = -1
-        e = entry_range[li, ci]
-        stop = entry_range[li, ci + 1]
+        e = ix(entry_range[li, ci])
+        stop = ix(entry_range[li, ci + 1])
         while e < stop:
             k = e_stage[e]
-            s = e_service[e]
-            active = e_enabled[e] and table[p, c_pass + s] < e_probability[e]
+            s = ix(e_service[e])
+            active = e_enabled[e] and table[p, ix(c_pass + s)] < e_probability[e]
             req = e_requires[e]
             if active and req != 0:  # every required service ran for the file (never, when req < 0)
                 active = req > 0 and (req & ~ran) == 0
@@ -363,39 +364,41 @@ def _expand(
             while e < stop and e_stage[e] == k:
                 if active and month[f] >= e_target_start[e]:
                     if not any_target:  # the stage's first job opens its group
-                        group_first[g] = j
-                        group_file[g] = f
-                        group_next[g] = -1
+                        gg = ix(g)
+                        group_first[gg] = j
+                        group_file[gg] = f
+                        group_next[gg] = -1
                         if last_group >= 0:
-                            group_next[last_group] = g
+                            group_next[ix(last_group)] = g
                         last_group = g
                         g += 1
                         any_target = True
-                    slot = e_slot[e]
+                    slot = ix(e_slot[e])
                     task = e_task[e]
                     c = chars[f]
                     if task == 0:  # transcribe: audio in, the transcript's tokens out
                         audio = duration[f]
                         window = max(1.0, np.ceil(audio / WINDOW_S))
                         t_in = 0.0
-                        t_out = c / max(table[p, c_cpt_out + slot], 0.1)
+                        t_out = c / max(table[p, ix(c_cpt_out + slot)], 0.1)
                         c_in = 0.0
                     elif task == 1:  # translate: the text in, its translation out
                         audio = window = 0.0
-                        t_in = c / max(table[p, c_cpt_in + s], 0.1)
-                        t_out = c * e_ratio[e] / max(table[p, c_cpt_out + slot], 0.1)
+                        t_in = c / max(table[p, ix(c_cpt_in + s)], 0.1)
+                        t_out = c * e_ratio[e] / max(table[p, ix(c_cpt_out + slot)], 0.1)
                         c_in = c
                     else:  # generate: the text in, drawn tokens out
                         audio = window = 0.0
-                        t_in = c / max(table[p, c_cpt_in + s], 0.1)
-                        t_out = max(table[p, c_tokens + slot], 0.0)
+                        t_in = c / max(table[p, ix(c_cpt_in + s)], 0.1)
+                        t_out = max(table[p, ix(c_tokens + slot)], 0.0)
                         c_in = c
                     # affine means, units in ``_UNITS`` order (the last, request, is 1)
                     mt = (t_intercept[s] + t_coef[s, 0] * audio + t_coef[s, 1] * window + t_coef[s, 2] * t_in
                           + t_coef[s, 3] * t_out + t_coef[s, 4] * c_in + t_coef[s, 5])
                     me = (en_intercept[s] + en_coef[s, 0] * audio + en_coef[s, 1] * window + en_coef[s, 2] * t_in
                           + en_coef[s, 3] * t_out + en_coef[s, 4] * c_in + en_coef[s, 5])
-                    zz = table[p, c_residual + slot]
+                    zz = table[p, ix(c_residual + slot)]
+                    j = ix(j)
                     log_t[j] = t_sigma[s] * zz - 0.5 * t_sigma[s] * t_sigma[s]
                     log_e[j] = en_sigma[s] * zz - 0.5 * en_sigma[s] * en_sigma[s]
                     file[j] = f
