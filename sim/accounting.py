@@ -20,6 +20,7 @@ import pandas as pd
 from numba import njit
 
 from .epistemic import Draws
+from .indices import ix
 from .jobs import JobTable
 from .model import Timings
 from .provisioning import Schedule
@@ -70,7 +71,7 @@ def _cube(start_s, edges, service, language, content, service_s, energy_j, audio
     m = 0
     for i in range(len(start_s)):
         m = month_step(start_s[i], edges, m)
-        k = ((m * n_s + service[i]) * n_l + language[i]) * n_c + content[i]
+        k = ix(((m * n_s + service[i]) * n_l + language[i]) * n_c + content[i])
         count[k] += 1.0
         busy[k] += service_s[i]
         active_j[k] += energy_j[i]

@@ -10,6 +10,7 @@ from numba import njit
 
 from .accounting import PoolAccountingSpec, month_step, monthly_table, pool_capacity_s
 from .epistemic import Draws, draw_epistemic
+from .indices import ix
 from .jobs import JobTable, build_jobs, file_mask
 from .model import PoolSpec, ServiceSpec, Timings
 from .provisioning import schedule_for
@@ -172,7 +173,7 @@ def _service_cells(service, start_s, ready_s, end_s, service_s, cold, edges, n_s
     m = 0
     for i in range(n):
         m = month_step(start_s[i], edges, m)
-        k = service[i] * horizon + m
+        k = ix(service[i] * horizon + m)
         key[i] = k
         bounds[k + 1] += 1
         cold_n[k] += cold[i]
@@ -181,8 +182,8 @@ def _service_cells(service, start_s, ready_s, end_s, service_s, cold, edges, n_s
     fill = bounds[:-1].copy()
     busy, wait, latency = np.empty(n), np.empty(n), np.empty(n)
     for i in range(n):
-        k = key[i]
-        p = fill[k]
+        k = ix(key[i])
+        p = ix(fill[k])
         fill[k] = p + 1
         busy[p] = service_s[i]
         wait[p] = start_s[i] - ready_s[i]
@@ -197,15 +198,16 @@ def _value_cells(cell, n_cells, values, pct):
     bounds = np.zeros(n_cells + 1, dtype=np.int64)
     for i in range(len(cell)):
         if values[i] == values[i]:
-            bounds[cell[i] + 1] += 1
+            bounds[ix(cell[i]) + 1] += 1
     for c in range(n_cells):
         bounds[c + 1] += bounds[c]
     fill = bounds[:-1].copy()
     v = np.empty(bounds[n_cells])
     for i in range(len(cell)):
         if values[i] == values[i]:
-            v[fill[cell[i]]] = values[i]
-            fill[cell[i]] += 1
+            k = ix(cell[i])
+            v[ix(fill[k])] = values[i]
+            fill[k] += 1
     return bounds[1:] - bounds[:-1], _sums(v, bounds), _percentiles(v, bounds, pct)
 
 
@@ -222,6 +224,7 @@ def _sums(v, bounds):
 def _pairwise_sum(a, lo, n):
     """Sum of ``a[lo:lo + n]`` in numpy's order (``pairwise_sum`` in its loops_utils.h): 8
     running sums over blocks of up to 128 values, blocks halved and added pairwise."""
+    lo, n = ix(lo), ix(n)
     if n < 8:
         s = 0.0
         for i in range(lo, lo + n):
@@ -301,8 +304,8 @@ def _ranks(values, k, buf_a, buf_b):
         lt, gt_at = 0, n - 1  # below fills nxt from the front, above from the back
         for i in range(n):  # branch-free: the comparisons go either way unpredictably
             x = cur[i]
-            nxt[lt] = x
-            nxt[gt_at] = x
+            nxt[ix(lt)] = x
+            nxt[ix(gt_at)] = x
             lt += x < pivot
             gt_at -= x > pivot
         gt = n - 1 - gt_at

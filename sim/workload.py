@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from .distributions import Columns, draw_columns, prepare_columns
+from .indices import ix
 from .scenario import CONTENT_TYPES, Scenario, Workload
 from .rng import Streams
 
@@ -109,16 +110,16 @@ def _place(u, month, cdf, guide, first, edges_s):
     most u, found from a guide table in a step or two), then linearly inside the hour."""
     out = np.empty(u.shape[0])
     for i in range(u.shape[0]):
-        m = month[i]
-        c0 = first[m]  # the month's n_hours + 1 cumulative shares, 0 to 1, start here
+        m = ix(month[i])
+        c0 = ix(first[m])  # the month's n_hours + 1 cumulative shares, 0 to 1, start here
         n_hours = first[m + 1] - c0 - 1
         x = u[i]
-        h = guide[c0 - m + min(int(x * n_hours), n_hours - 1)]
-        while h + 1 < n_hours and cdf[c0 + h + 1] <= x:
+        h = guide[ix(c0 - m + min(int(x * n_hours), n_hours - 1))]
+        while h + 1 < n_hours and cdf[ix(c0 + h + 1)] <= x:
             h += 1
         h = min(max(h, 0), n_hours - 1)
-        lo = cdf[c0 + h]
-        frac = (x - lo) / max(cdf[c0 + h + 1] - lo, 1e-300)
+        lo = cdf[ix(c0 + h)]
+        frac = (x - lo) / max(cdf[ix(c0 + h + 1)] - lo, 1e-300)
         out[i] = edges_s[m] + (h + min(max(frac, 0.0), 1.0)) * HOUR_S
     return out
 
@@ -258,7 +259,7 @@ def _in_order(order, arrival, month, language, content, table, keep_u):
     a, m, l, c = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
     d, t, k = np.empty(n), np.empty(n), np.empty(n)
     for i in range(n):
-        j = order[i]
+        j = ix(order[i])
         a[i] = arrival[j]
         m[i] = month[j]
         l[i] = language[j]
@@ -287,19 +288,20 @@ def _time_order(t):
     start = np.zeros(n + 1, np.int64)
     bucket = np.empty(n, np.int64)
     for i in range(n):
-        b = min(int(t[i] / width), n - 1)
+        b = ix(min(int(t[i] / width), n - 1))
         bucket[i] = b
         start[b + 1] += 1
     for b in range(n):
         start[b + 1] += start[b]
     for i in range(n):
-        order[start[bucket[i]]] = i
-        start[bucket[i]] += 1
+        b = ix(bucket[i])
+        order[ix(start[b])] = i
+        start[b] += 1
     for i in range(1, n):
-        j = order[i]
+        j = ix(order[i])
         x = t[j]
         k = i - 1
-        while k >= 0 and t[order[k]] > x:
+        while k >= 0 and t[ix(order[k])] > x:
             order[k + 1] = order[k]
             k -= 1
         order[k + 1] = j
