@@ -91,9 +91,9 @@ def _pack(kind, a, b):
 def _push(ht, hk, size, t, key):
     """Push the timeout (t, key) on the heap of ``size`` entries (times ``ht``, keys ``hk``)
     and sift it up: the heap orders by time, then key (creation counter first)."""
-    i = size
+    i = _ix(size)
     while i > 0:
-        parent = (i - 1) >> 1
+        parent = _ix((i - 1) >> 1)
         if ht[parent] < t or (ht[parent] == t and hk[parent] < key):
             break
         ht[i], hk[i] = ht[parent], hk[parent]
@@ -224,14 +224,14 @@ def _simulate(
             # pop the heap's root, sift the last entry down
             now = ht[0]
             code = hk[0]
-            hsize -= 1
+            hsize = _ix(hsize - 1)
             t, key = ht[hsize], hk[hsize]
             i = 0
             while True:
-                c = 2 * i + 1
+                c = _ix(2 * i + 1)
                 if c >= hsize:
                     break
-                r = c + 1
+                r = _ix(c + 1)
                 if r < hsize and (ht[r] < ht[c] or (ht[r] == ht[c] and hk[r] < hk[c])):
                     c = r
                 if t < ht[c] or (t == ht[c] and key < hk[c]):
@@ -266,7 +266,7 @@ def _simulate(
             w = a
             j = np.int64(w_job[w])
             p = np.int64(worker_pool[w])
-            k = np.int64(w_gs[w]) + _ix(service[j])
+            k = _ix(np.int64(w_gs[w]) + _ix(service[j]))
             end[j] = now
             inflight[k] -= 1
             period = w_period[w]
@@ -401,7 +401,7 @@ def _simulate(
             if t_kind == _END:  # the slot starts its job now
                 j = np.int64(w_job[w])
                 s = _ix(service[j])
-                k = np.int64(w_gs[w]) + s
+                k = _ix(np.int64(w_gs[w]) + s)
                 period = 0
                 if not pool_always[p]:
                     hh = pool_offset_h[p] + h
