@@ -109,6 +109,20 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
     )
 
 
+_WORKER: dict[str, object] = {}  # what a local worker process was started with (``_start_worker``)
+
+
+def _start_worker(res: Resolved, engine: str) -> None:
+    """Keep the scenario in the worker process, once: a task then carries only its
+    replication indices (the resolved scenario need not be sent and rebuilt for every
+    chunk, and the plans kept per scenario stay valid from one chunk to the next)."""
+    _WORKER["res"], _WORKER["engine"] = res, engine
+
+
+def _run_chunk_in_worker(reps: list[int]) -> ChunkResult:
+    return run_chunk(_WORKER["res"], _WORKER["engine"], reps)  # type: ignore[arg-type]
+
+
 def chunks_of(reps: list[int], slots: int) -> list[list[int]]:
     """Consecutive chunks, about four per worker slot, at most ``MAX_CHUNK`` each."""
     size = max(1, min(MAX_CHUNK, len(reps) // (max(1, slots) * 4) or 1))
@@ -211,8 +225,9 @@ def run_monte_carlo(
             meta = {"executor": "serial", "chunks": len(chunks)}
         else:
             chunks = chunks_of(reps, workers)
-            with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-                futures = [pool.submit(run_chunk, res, engine, chunk) for chunk in chunks]
+            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_start_worker,
+                                     initargs=(res, engine)) as pool:
+                futures = [pool.submit(_run_chunk_in_worker, chunk) for chunk in chunks]
                 for fut in as_completed(futures):
                     on_done(fut.result())
             meta = {"executor": "processes", "workers": workers, "chunks": len(chunks)}

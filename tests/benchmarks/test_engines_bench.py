@@ -58,9 +58,10 @@ def test_fast_engine_speed_up_over_simpy_side_by_side(benchmark, inputs):
 
 
 def test_replication_stage_breakdown(benchmark):
-    """Milliseconds per replication in each stage (one core, fast engine), over replications 0-19."""
-    from sim.accounting import monthly_records
-    from sim.replication import file_counts, service_stats
+    """Milliseconds per replication in each stage (one core, fast engine), over replications 0-19,
+    with the tables built as the Monte Carlo builds them (NumPy columns, no DataFrame)."""
+    from sim.accounting import monthly_table
+    from sim.replication import file_table, service_table
 
     res = load_and_check(DEFAULT)
     tune_allocator()
@@ -76,9 +77,9 @@ def test_replication_stage_breakdown(benchmark):
             t1 = time.perf_counter()
             timings = fast_engine(inp)
             t2 = time.perf_counter()
-            monthly_records(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, rep, categorical=True)
-            service_stats(res, inp, timings, rep)
-            file_counts(res, inp, rep)
+            monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, rep)
+            service_table(res, inp, timings, rep)
+            file_table(res, inp, rep)
             t3 = time.perf_counter()
             spent["sample"] += t1 - t0
             spent["engine"] += t2 - t1
