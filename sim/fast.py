@@ -304,21 +304,27 @@ def _simulate(
                 return ready, start, end, cold, service_s, energy, file_end, events, False
             # consecutive puts of one pool are queued as one entry (pool, count): nothing can
             # come between them, so processing them back to back is what SimPy does
+            # (the run's queue tail is kept in a local, not read back from memory after each put)
             run_pool = -1
             run_len = 0
+            tail = np.int64(0)
             for jj in range(_ix(group_first_job[rel_group]), _ix(group_first_job[rel_group + 1])):
                 jj = _ix(jj)
                 ready[jj] = now
                 pp = _ix(pool_of_job[jj])
-                items[it_tail[pp]] = jj
-                it_tail[pp] += 1
-                if pp != run_pool and run_len > 0:
-                    fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
-                    f_tail += 1
-                    run_len = 0
-                run_pool = pp
+                if pp != run_pool:
+                    if run_len > 0:
+                        it_tail[run_pool] = tail
+                        fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
+                        f_tail += 1
+                        run_len = 0
+                    run_pool = pp
+                    tail = np.int64(it_tail[pp])
+                items[_ix(tail)] = jj
+                tail += 1
                 run_len += 1
             if run_len > 0:
+                it_tail[run_pool] = tail
                 fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
                 f_tail += 1
             rel_group = -1
@@ -342,21 +348,24 @@ def _simulate(
         while True:
             if serve_pool >= 0:
                 p = serve_pool
+                head, tail, first = np.int64(it_head[p]), np.int64(it_tail[p]), np.int64(gq_first[p])
                 for _ in range(serve_max):
-                    w = np.int64(gq_first[p])
-                    if w == nil or it_head[p] == it_tail[p]:
+                    w = first
+                    if w == nil or head == tail:
                         break
-                    gq_first[p] = gq_next[w]
-                    if gq_first[p] == nil:
-                        gq_last[p] = nil
-                    w_job[w] = items[it_head[p]]
-                    it_head[p] += 1
+                    first = np.int64(gq_next[w])
+                    w_job[w] = items[_ix(head)]
+                    head += 1
                     if quiet:
                         todo[_ix(n_todo)] = w
                         n_todo += 1
                     else:
                         fq[f_tail & mask] = _pack(_GET, w, 0)
                         f_tail += 1
+                it_head[p] = head
+                gq_first[p] = first
+                if first == nil:
+                    gq_last[p] = nil
             if not quiet or f_head == f_tail:
                 break
             code = fq[f_head & mask]  # a put this step queued (nothing else is in the queue yet)
