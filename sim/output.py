@@ -166,14 +166,18 @@ def write_forecast(writer: RunWriter, res: Resolved, mc: MonteCarloResult) -> di
     n = int(mc.replications["replication"].nunique())
     budget = sc.carbon.budget.total_kg if sc.carbon.budget else None
     writer.write_text("config.resolved.yaml", yaml.safe_dump(sc.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False))
-    # The large tables are written by a thread while the bands and headline are computed (pyarrow
-    # releases the GIL while it encodes and writes).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        written = pool.submit(_write_tables, writer, {
-            "monthly.parquet": mc.monthly, "service_stats.parquet": mc.service_stats, "files.parquet": mc.files})
+    # The tables are written by threads while the bands and headline are computed (pyarrow
+    # releases the GIL while it encodes and writes): the monthly table, the largest, by one
+    # of its own, so that it starts at once.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        written = [
+            pool.submit(_write_tables, writer, {"monthly.parquet": mc.monthly}),
+            pool.submit(_write_tables, writer, {"service_stats.parquet": mc.service_stats, "files.parquet": mc.files}),
+        ]
         bands = compute_bands(mc.monthly, mc.files, n, sc.horizon_months, sc.start_month)
         head = headline(mc.monthly, mc.files, n, sc.horizon_months, budget)
-        written.result()  # re-raises a failed write
+        for w in written:
+            w.result()  # re-raises a failed write
     writer.write_table("replications.csv", mc.replications)
     writer.write_table("bands.csv", bands)
     head["replications"] = n
