@@ -336,6 +336,15 @@ def _normal(a, b, c, w):
     The common case (99.3% of values) is inlined where it is used; the rest is a call, which
     keeps the loops that draw small: a third faster than with the whole algorithm inlined.
     """
+    idx, rabs, x, a, b, c, w = _attempt(a, b, c, w)
+    if rabs < _KI[idx]:
+        return x, a, b, c, w
+    return _normal_rest(idx, rabs, x, a, b, c, w)
+
+
+@njit(cache=True, inline="always")
+def _attempt(a, b, c, w):
+    """One ziggurat attempt: the strip, the magnitude drawn and the candidate value (signed)."""
     r, a, b, c, w = _step(a, b, c, w)
     idx = r & _FF
     r >>= _U8
@@ -343,9 +352,7 @@ def _normal(a, b, c, w):
     x = rabs * _WI[idx]
     if r & _U1:
         x = -x
-    if rabs < _KI[idx]:
-        return x, a, b, c, w
-    return _normal_rest(idx, rabs, x, a, b, c, w)
+    return idx, rabs, x, a, b, c, w
 
 
 @njit(cache=True)
@@ -364,13 +371,7 @@ def _normal_rest(idx, rabs, x, a, b, c, w):
         u, a, b, c, w = _random(a, b, c, w)
         if (_FI[idx - 1] - _FI[idx]) * u + _FI[idx] < np.exp(-0.5 * x * x):
             return x, a, b, c, w
-        r, a, b, c, w = _step(a, b, c, w)  # rejected: a new attempt
-        idx = r & _FF
-        r >>= _U8
-        rabs = (r >> _U1) & _MASK52
-        x = rabs * _WI[idx]
-        if r & _U1:
-            x = -x
+        idx, rabs, x, a, b, c, w = _attempt(a, b, c, w)  # rejected: a new attempt
         if rabs < _KI[idx]:
             return x, a, b, c, w
 
