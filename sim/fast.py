@@ -8,8 +8,9 @@ released job):
 
 - SimPy processes events by (time, priority, creation order). Every event here is created
   either for a later time (a service end, the wait of a scheduled pool until it switches
-  on, the next file arrival: kept in a small binary heap keyed by (time, creation
-  counter)) or for the current time (the put and get events of the pools' ``Store``:
+  on: kept in a small binary heap keyed by (time, creation counter); the next file
+  arrival, of which there is at most one, beside it with its own time and counter) or for
+  the current time (the put and get events of the pools' ``Store``:
   kept in a FIFO). An event for a later time was created before any event created at the
   time it fires, so at each instant the heap's events due now go first, then the FIFO.
   A timeout whose end rounds to the current time joins the FIFO, as in SimPy.
@@ -214,32 +215,43 @@ def _simulate(
     resume_arrival = False  # the arrival process was woken by its timeout
     todo = np.empty(n_workers + 1, dtype=np.uint32)  # slots that start their job in this step
     any_scheduled = not pool_always.all()
+    arr_pending = False  # the arrival process waits on its timeout (arr_t, arr_key)
+    arr_t = 0.0
+    arr_key = np.int64(0)
     while True:
         # The next event: a timeout due now goes first (it was created before any event due now).
         # ``quiet``: nothing else is due now, so whatever this step queues is processed next,
         # in queue order (see the serve phase below).
-        if f_head == f_tail or (hsize > 0 and ht[0] == now):
-            if hsize == 0:
+        # The arrival process's timeout is kept apart from the heap (it has at most one): the
+        # next timeout is the earlier of the heap's root and it, by (time, key).
+        arr_first = arr_pending and (hsize == 0 or arr_t < ht[0] or (arr_t == ht[0] and arr_key < hk[0]))
+        if f_head == f_tail or (hsize > 0 and ht[0] == now) or (arr_pending and arr_t == now):
+            if hsize == 0 and not arr_pending:
                 break
-            # pop the heap's root, sift the last entry down
-            now = ht[0]
-            code = hk[0]
-            hsize = _ix(hsize - 1)
-            t, key = ht[hsize], hk[hsize]
-            i = 0
-            while True:
-                c = _ix(2 * i + 1)
-                if c >= hsize:
-                    break
-                r = _ix(c + 1)
-                if r < hsize and (ht[r] < ht[c] or (ht[r] == ht[c] and hk[r] < hk[c])):
-                    c = r
-                if t < ht[c] or (t == ht[c] and key < hk[c]):
-                    break
-                ht[i], hk[i] = ht[c], hk[c]
-                i = c
-            ht[i], hk[i] = t, key
-            quiet = f_head == f_tail and not (hsize > 0 and ht[0] == now)
+            if arr_first:
+                now = arr_t
+                code = arr_key
+                arr_pending = False
+                quiet = f_head == f_tail and not (hsize > 0 and ht[0] == now)
+            else:
+                now = ht[0]
+                code = hk[0]
+                hsize = _ix(hsize - 1)
+                t, key = ht[hsize], hk[hsize]
+                i = 0
+                while True:
+                    c = _ix(2 * i + 1)
+                    if c >= hsize:
+                        break
+                    r = _ix(c + 1)
+                    if r < hsize and (ht[r] < ht[c] or (ht[r] == ht[c] and hk[r] < hk[c])):
+                        c = r
+                    if t < ht[c] or (t == ht[c] and key < hk[c]):
+                        break
+                    ht[i], hk[i] = ht[c], hk[c]
+                    i = c
+                ht[i], hk[i] = t, key
+                quiet = f_head == f_tail and not ((hsize > 0 and ht[0] == now) or (arr_pending and arr_t == now))
         else:
             code = fq[f_head & mask]
             f_head += 1
@@ -379,9 +391,9 @@ def _simulate(
                 fq[f_tail & mask] = _pack(new_kind, a, 0)
                 f_tail += 1
             else:
-                _push(ht, hk, hsize, new_t, (seq << 24) | (a << 3) | new_kind)
+                arr_t, arr_key = new_t, (seq << 24) | (a << 3) | new_kind
+                arr_pending = True
                 seq += 1
-                hsize += 1
 
         # Start phase: the get events of the slots in ``todo``, in order: this step's get (or
         # wake-up), or the gets of a quiet step. If that step queued a timeout ending now,
