@@ -124,9 +124,15 @@ def _run_chunk_in_worker(reps: list[int]) -> ChunkResult:
 
 
 def chunks_of(reps: list[int], slots: int) -> list[list[int]]:
-    """Consecutive chunks, about four per worker slot, at most ``MAX_CHUNK`` each."""
-    size = max(1, min(MAX_CHUNK, len(reps) // (max(1, slots) * 4) or 1))
-    return [reps[i : i + size] for i in range(0, len(reps), size)]
+    """Consecutive chunks of at most ``MAX_CHUNK``, each about a quarter of what is left per
+    worker slot: they shrink towards the end (guided scheduling), so that when the last
+    chunks run, the other slots wait for a replication or two, not for a whole chunk."""
+    chunks, i = [], 0
+    while i < len(reps):
+        size = max(1, min(MAX_CHUNK, (len(reps) - i) // (max(1, slots) * 4)))
+        chunks.append(reps[i : i + size])
+        i += size
+    return chunks
 
 
 def concat_releasing(chunks: list[ChunkResult]) -> pd.DataFrame:
