@@ -363,8 +363,9 @@ def file_table(res: Resolved, inp: ReplicationInputs, replication: int) -> Table
 def run_replication(res: Resolved, replication: int, engine: str = "simpy", categorical: bool = False) -> ReplicationResult:
     """Simulate replication ``replication`` of the scenario and account for it.
 
-    ``categorical`` gives the monthly table's label columns as categoricals (see
-    ``monthly_records``): what the Monte Carlo keeps, to stay small.
+    The tables come as NumPy columns (``ReplicationResult.monthly_table`` ...), as the
+    Monte Carlo keeps them; ``monthly`` and the other properties make DataFrames of them,
+    ``categorical`` giving the monthly labels as categoricals (see ``monthly_records``).
     """
     from .engines import get_engine
 
