@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -69,3 +71,22 @@ def test_bad_config_is_an_error_not_a_traceback(tmp_path):
     r = CliRunner().invoke(main, ["simulate", str(bad), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2
     assert "bad.yaml" in r.output and "horizon_months" in r.output
+
+
+def _console(*args: str, cwd) -> subprocess.CompletedProcess:
+    """The ``carbonsim`` console command (``console_main``) in a process of its own."""
+    code = "import sys; from sim.cli import console_main; sys.argv[0] = 'carbonsim'; console_main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_console_command_exits_with_main_s_code_and_complete_output(tiny, tmp_path):
+    """The console entry point skips the interpreter's teardown: the run folder, the
+    printed summary and the exit status must all still be there."""
+    out = tmp_path / "run"
+    done = _console("simulate", str(tiny), "--out", str(out), "--no-progress", "-w", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "run folder:" in done.stdout and "emissions over the horizon" in done.stdout
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
+    bad = _console("simulate", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert bad.returncode == 2 and "missing.yaml" in bad.stderr
+    assert _console("--version", cwd=tmp_path).returncode == 0
