@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .distributions import Uncertain, draw
+from .distributions import Uncertain, draw, is_uncertain
 from .profile import AffineCost, ModelProfile
 from .resolve import Resolved
 from .rng import Streams
@@ -79,6 +79,8 @@ class Draws:
 
 
 def _one(value: Uncertain, streams: Streams, *names: str) -> float:
+    if not is_uncertain(value):  # a plain or fixed number: no stream to open
+        return float(draw(value, None))  # type: ignore[arg-type]
     return float(draw(value, streams.rng("epistemic", *names)))
 
 

@@ -7,6 +7,7 @@ Units are in field names. Fields documented as *epistemic* are drawn once per re
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from typing import Literal
 
@@ -217,17 +218,28 @@ class Scenario(_Strict):
     # ---- derived calendar -------------------------------------------------------------
     def month_starts(self) -> list[dt.datetime]:
         """Start of each simulated month and of the month after the horizon (UTC)."""
-        year, month = map(int, self.start_month.split("-"))
-        out = []
-        for i in range(self.horizon_months + 1):
-            y, m = divmod(month - 1 + i, 12)
-            out.append(dt.datetime(year + y, m + 1, 1))
-        return out
+        return list(_month_starts(self.start_month, self.horizon_months))
 
     def month_edges_s(self) -> list[float]:
         """Month boundaries in seconds since the start of the first month."""
-        starts = self.month_starts()
-        return [(s - starts[0]).total_seconds() for s in starts]
+        return list(_month_edges_s(self.start_month, self.horizon_months))
+
+
+@functools.lru_cache(maxsize=64)
+def _month_starts(start_month: str, horizon_months: int) -> tuple[dt.datetime, ...]:
+    """(cached: every replication asks for the same calendar, several times)"""
+    year, month = map(int, start_month.split("-"))
+    out = []
+    for i in range(horizon_months + 1):
+        y, m = divmod(month - 1 + i, 12)
+        out.append(dt.datetime(year + y, m + 1, 1))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _month_edges_s(start_month: str, horizon_months: int) -> tuple[float, ...]:
+    starts = _month_starts(start_month, horizon_months)
+    return tuple((s - starts[0]).total_seconds() for s in starts)
 
 
 def stage_requires(stages: list[Stage], i: int, services: dict[str, Service]) -> list[str]:
