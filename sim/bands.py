@@ -29,47 +29,29 @@ def _group_codes(df: pd.DataFrame, by: str) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), [str(u) for u in uniques]
 
 
-def _cells(df: pd.DataFrame, codes: np.ndarray, n_groups: int, replications: int, horizon: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Flat (replication, month, group) cell of each row, and which rows fall inside the
-    cube (None: all of them)."""
-    rep = df["replication"].to_numpy()
-    month = df["month"].to_numpy()
-    flat = rep.astype(np.int64) * horizon
-    flat += month
-    flat *= n_groups
-    flat += codes
-    if (rep >= 0).all() and (rep < replications).all() and (month >= 0).all() and (month < horizon).all():
-        return flat, None
-    keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
-    return flat[keep], keep
+def _cubes(df: pd.DataFrame, values: tuple[str, ...], codes: np.ndarray, n_groups: int, replications: int,
+           horizon: int) -> list[np.ndarray]:
+    """Sum of each of ``values`` per (replication, month, group), as dense arrays; absent
+    cells are zero, rows outside the replications or the horizon are left out."""
+    sums = _cell_sums(df["replication"].to_numpy(), df["month"].to_numpy(), codes,
+                      tuple(df[v].to_numpy(float) for v in values), replications, horizon, n_groups)
+    return [sums[k].reshape(replications, horizon, n_groups) for k in range(len(values))]
 
 
-def _sum_cells(df: pd.DataFrame, value: str, cells: tuple[np.ndarray, np.ndarray | None], shape: tuple[int, int, int]) -> np.ndarray:
-    """Sum of ``value`` per cell as a dense replication x month x group array; absent cells are zero."""
-    flat, keep = cells
-    w = df[value].to_numpy(float)
-    if keep is not None:
-        w = w[keep]
-    return np.bincount(flat, weights=w, minlength=int(np.prod(shape))).reshape(shape)
-
-
-def _cube(df: pd.DataFrame, value: str, codes: np.ndarray, n_groups: int, replications: int, horizon: int) -> np.ndarray:
-    """Sum of ``value`` per (replication, month, group) as a dense array; absent cells are zero."""
-    cells = _cells(df, codes, n_groups, replications, horizon)
-    return _sum_cells(df, value, cells, (replications, horizon, n_groups))
-
-
-def per_replication(monthly: pd.DataFrame, value: str, by: str, replications: int, horizon: int) -> pd.DataFrame:
-    """Sum ``value`` per (replication, month, group), with absent cells filled by zero."""
-    codes, groups = _group_codes(monthly, by)
-    cube = _cube(monthly, value, codes, len(groups), replications, horizon)
-    g = len(groups)
-    return pd.DataFrame({
-        "replication": np.repeat(np.arange(replications), horizon * g),
-        "month": np.tile(np.repeat(np.arange(horizon), g), replications),
-        "group": np.tile(np.asarray(groups, dtype=object), replications * horizon),
-        value: cube.ravel(),
-    })
+@njit(cache=True)
+def _cell_sums(rep, month, codes, values, replications, horizon, n_groups):
+    """Sums of each array of ``values`` (a tuple) per (replication, month, group) cell, flat,
+    in one pass; rows outside the replications or the horizon are left out. Rows add up in
+    table order, as ``np.bincount`` adds its weights: the same numbers, bit for bit."""
+    out = np.zeros((len(values), replications * horizon * n_groups))
+    for i in range(len(rep)):
+        r, m = rep[i], month[i]
+        if r < 0 or r >= replications or m < 0 or m >= horizon:
+            continue
+        cell = (np.int64(r) * horizon + m) * n_groups + codes[i]
+        for k in range(len(values)):
+            out[k, cell] += values[k][i]
+    return out
 
 
 def _quantiles(cube: np.ndarray, groups: list[str]) -> pd.DataFrame:
@@ -84,15 +66,6 @@ def _quantiles(cube: np.ndarray, groups: list[str]) -> pd.DataFrame:
     for q, arr in zip(QUANTILES, qs):
         out[f"p{q}"] = arr.ravel()
     return pd.DataFrame(out)
-
-
-def quantile_table(df: pd.DataFrame, value: str) -> pd.DataFrame:
-    """mean and P5..P95 of ``value`` over replications, per (month, group)."""
-    g = df.groupby(["month", "group"])[value]
-    out = g.mean().rename("mean").to_frame()
-    qs = g.quantile([q / 100 for q in QUANTILES]).unstack()
-    qs.columns = [f"p{q}" for q in QUANTILES]
-    return out.join(qs).reset_index()
 
 
 def month_labels(start_month: str, horizon: int) -> list[str]:
@@ -116,15 +89,12 @@ def compute_bands(monthly: pd.DataFrame, files: pd.DataFrame, replications: int,
 
     metrics = ("co2e_kg", "energy_kwh", "facility_kwh")
     cubes: dict[tuple[str, str], tuple[np.ndarray, list[str]]] = {}
-    rep, month = monthly["replication"].to_numpy(), monthly["month"].to_numpy()
-    values = [monthly[m].to_numpy(float) for m in metrics]
     # One grouping at a time, all metrics in one pass over its codes: a single code array of
     # the table's length is alive at once, which keeps memory flat on millions of rows.
     for by in GROUPINGS:
         c, groups = _group_codes(monthly, by)
-        sums = _metric_cells(rep, month, c, *values, replications, horizon, len(groups))
-        for metric, cube in zip(metrics, sums):
-            cubes[(metric, by)] = (cube.reshape(replications, horizon, len(groups)), groups)
+        for metric, cube in zip(metrics, _cubes(monthly, metrics, c, len(groups), replications, horizon)):
+            cubes[(metric, by)] = (cube, groups)
         del c
     for metric in metrics:
         for by in GROUPINGS:
@@ -134,29 +104,11 @@ def compute_bands(monthly: pd.DataFrame, files: pd.DataFrame, replications: int,
     for metric in ("requested", "served"):
         for by in ("total", "language", "content_type"):
             c, groups = _group_codes(files, by)
-            add(f"files_{metric}", by, _cube(files, metric, c, len(groups), replications, horizon), groups)
+            add(f"files_{metric}", by, _cubes(files, (metric,), c, len(groups), replications, horizon)[0], groups)
     out = pd.concat(frames, ignore_index=True)
     labels = month_labels(start_month, horizon)
     out.insert(3, "period", [labels[m] for m in out["month"]])
     return out
-
-
-@njit(cache=True)
-def _metric_cells(rep, month, codes, v0, v1, v2, replications, horizon, n_groups):
-    """Sums of ``v0``, ``v1`` and ``v2`` per (replication, month, group) cell, flat; rows
-    outside the replications or the horizon are left out. Rows add up in table order, as
-    ``np.bincount`` adds its weights: the same numbers, bit for bit."""
-    size = replications * horizon * n_groups
-    s0, s1, s2 = np.zeros(size), np.zeros(size), np.zeros(size)
-    for i in range(len(rep)):
-        r, m = rep[i], month[i]
-        if r < 0 or r >= replications or m < 0 or m >= horizon:
-            continue
-        cell = (np.int64(r) * horizon + m) * n_groups + codes[i]
-        s0[cell] += v0[i]
-        s1[cell] += v1[i]
-        s2[cell] += v2[i]
-    return s0, s1, s2
 
 
 def horizon_totals(monthly: pd.DataFrame, replications: int, value: str = "co2e_kg") -> np.ndarray:

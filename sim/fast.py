@@ -469,12 +469,8 @@ def _schedule_arrays(pools):
         always[i] = sch.always
         offset[i] = sch.offset_h
         on[i] = sch.weekly_on
-        idx = np.flatnonzero(sch.weekly_on)
-        ahead = np.concatenate([idx, idx + WEEK_H])
-        hours = np.arange(WEEK_H)
-        wait[i] = ahead[np.searchsorted(ahead, hours)] - hours
-        starts = sch.weekly_on & ~np.roll(sch.weekly_on, 1)
-        starts_cum[i, 1:] = np.cumsum(starts)
+        wait[i] = sch.wait_h
+        starts_cum[i] = sch.starts_cum
     return always, offset, on, wait, starts_cum
 
 

@@ -19,6 +19,7 @@ from numba import njit
 from .distributions import Columns, Normal, Uniform, draw_columns, prepare_columns
 from .epistemic import Draws
 from .indices import ix
+from .memo import keep_last
 from .profile import WINDOW_S
 from .resolve import Resolved
 from .rng import Streams
@@ -121,20 +122,14 @@ class _Plan:
     target_start: np.ndarray  # first month the target language is offered
     slot: np.ndarray
     slots: list[tuple[str, str, object]]  # (service, target or "-", output-token spec)
-    columns: dict[int, Columns] = field(default_factory=dict)  # per language index: its draws (``_columns``)
+    offsets: np.ndarray  # where each quantity's columns start in the draw matrix (``_columns``)
+    columns: list[Columns] = field(default_factory=list)  # per language index: its draws (``_columns``)
 
 
-_LAST_PLAN: dict[str, tuple] = {}  # the last plan built, and what it was built from
-
-
+@keep_last
 def _plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
-    """The plan of ``res``'s scenario; the replications of a run share one (it is cached)."""
-    last = _LAST_PLAN.get("plan")
-    if last is not None and last[0] is res.scenario and last[1] is res.profile and last[2] == languages:
-        return last[3]
-    plan = _build_plan(res, languages)
-    _LAST_PLAN["plan"] = (res.scenario, res.profile, languages, plan)
-    return plan
+    """The plan of ``res``'s scenario; the replications of a run share one."""
+    return _build_plan(res, languages)
 
 
 def _build_plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
@@ -175,7 +170,11 @@ def _build_plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
         entry_range[li, n_c] = count
     types = {"probability": float, "length_ratio": float, "enabled": np.bool_}
     arrays = {k: np.asarray(v, dtype=types.get(k, np.int64)) for k, v in cols.items()}
-    return _Plan(entry_range=entry_range, slots=slots, **arrays)
+    n_services, n_slots = len(services), len(slots)
+    offsets = np.array([0, n_services, 2 * n_services, 2 * n_services + n_slots, 2 * n_services + 2 * n_slots])
+    plan = _Plan(entry_range=entry_range, slots=slots, offsets=offsets, **arrays)
+    plan.columns = [prepare_columns(_columns(res, plan, li, code)) for li, code in enumerate(languages)]
+    return plan
 
 
 def _cost_arrays(res: Resolved, draws: Draws, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -218,12 +217,9 @@ def build_jobs(
     plan = _plan(res, langs)
     n_files, n_services, n_slots = len(files), len(services), len(plan.slots)
     lang_start = np.concatenate([[0], np.cumsum(np.bincount(files.language, minlength=len(langs)))])
-    offsets = np.array([0, n_services, 2 * n_services, 2 * n_services + n_slots, 2 * n_services + 2 * n_slots])
     table = np.empty((n_files, 2 * n_services + 3 * n_slots))
-    for li, code in enumerate(langs):
+    for li in range(len(langs)):
         if lang_start[li + 1] > lang_start[li]:
-            if li not in plan.columns:
-                plan.columns[li] = prepare_columns(_columns(res, plan, li, code, offsets))
             draw_columns(table, slice(lang_start[li], lang_start[li + 1]), plan.columns[li], streams)
     t_int, t_coef, t_sigma = _cost_arrays(res, draws, "time_s")
     e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
@@ -232,7 +228,7 @@ def build_jobs(
     pool_of_service = np.array([pools.index(sc.services[s].pool) for s in services], dtype=np.int16)
     out = _expand(
         files.language, files.content, files.month, files.duration_s, files.text_chars, served, lang_start,
-        table, offsets, pool_of_service,
+        table, plan.offsets, pool_of_service,
         plan.entry_range, plan.stage, plan.service, plan.probability, plan.task, plan.length_ratio, plan.enabled,
         plan.requires, plan.target, plan.target_start, plan.slot, t_int, t_coef, t_sigma, e_int, e_coef, e_sigma, capacity,
         details,
@@ -253,7 +249,7 @@ def build_jobs(
     )
 
 
-def _columns(res: Resolved, plan: _Plan, li: int, code: str, offsets: np.ndarray) -> list[tuple[int, object, tuple]]:
+def _columns(res: Resolved, plan: _Plan, li: int, code: str) -> list[tuple[int, object, tuple]]:
     """The draw matrix's columns for the files of language ``code``: (column, what is drawn,
     stream name), as ``draw_columns`` takes them; columns ``_expand`` never reads for these
     files are left out (their cells stay unset).
@@ -270,6 +266,7 @@ def _columns(res: Resolved, plan: _Plan, li: int, code: str, offsets: np.ndarray
     stages = [st for pipeline in sc.pipelines.values() for st in pipeline]
     thinned = {st.service for st in stages if st.probability < 1}
     staged = {st.service for st in stages}
+    offsets = plan.offsets
     columns: list[tuple[int, object, tuple]] = []
     for si, service in enumerate(services):
         svc = sc.services[service]

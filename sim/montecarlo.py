@@ -147,10 +147,7 @@ def concat_releasing(chunks: list[ChunkResult]) -> pd.DataFrame:
         c.monthly = None
     if not parts:
         return pd.DataFrame()
-    first = parts[0]
-    for p in parts[1:]:
-        if list(p.columns) != list(first.columns) or p.labels != first.labels:
-            raise ValueError("chunks with different monthly columns or labels cannot be concatenated")
+    first = Table.alike(parts)
     out: dict[str, np.ndarray] = {}
     for col in list(first.columns):
         out[col] = np.concatenate([p.columns.pop(col) for p in parts])

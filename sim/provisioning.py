@@ -23,13 +23,16 @@ class Schedule:
         self.weekly_on = np.asarray(weekly_on, dtype=bool)
         self.always = bool(self.weekly_on.all())
         self.offset_h = weekday0 * 24  # hour of week at t = 0 (Monday 00:00 is hour 0)
-        # hours from each hour of the week to the next on-hour (0 when on)
+        # hours from each hour of the week to the next on-hour (0 when on): wait_h
         on = np.flatnonzero(self.weekly_on)
         if len(on) == 0:
             raise ValueError("a schedule must be on for at least one hour a week")
         ahead = np.concatenate([on, on + WEEK_H])
         hours = np.arange(WEEK_H)
-        self._wait_h = ahead[np.searchsorted(ahead, hours)] - hours
+        self.wait_h = ahead[np.searchsorted(ahead, hours)] - hours
+        # switch-ons (off -> on) up to each hour of the week: starts_cum[h + 1] counts hours 0..h
+        starts = self.weekly_on & ~np.roll(self.weekly_on, 1)
+        self.starts_cum = np.concatenate([[0], np.cumsum(starts)])
 
     def is_on(self, t: float) -> bool:
         if self.always:
@@ -41,7 +44,7 @@ class Schedule:
         if self.always:
             return t
         h = int(t // HOUR_S)
-        wait = int(self._wait_h[(self.offset_h + h) % WEEK_H])
+        wait = int(self.wait_h[(self.offset_h + h) % WEEK_H])
         return t if wait == 0 else (h + wait) * HOUR_S
 
     def on_seconds(self, t0: float, t1: float) -> float:
@@ -57,10 +60,8 @@ class Schedule:
         if self.always:
             return 0
         h = self.offset_h + int(t // HOUR_S)
-        # count off->on switches up to hour h
-        week, hw = divmod(h, WEEK_H)
-        starts = self.weekly_on & ~np.roll(self.weekly_on, 1)
-        return int(week * starts.sum() + starts[: hw + 1].sum())
+        week, hw = divmod(h, WEEK_H)  # count off->on switches up to hour h
+        return int(week * self.starts_cum[WEEK_H] + self.starts_cum[hw + 1])
 
 
 def weekly_mask(p: Provisioning) -> np.ndarray:

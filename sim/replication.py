@@ -12,6 +12,7 @@ from .accounting import PoolAccountingSpec, month_step, monthly_table, pool_capa
 from .epistemic import Draws, draw_epistemic
 from .indices import ix
 from .jobs import JobTable, build_jobs, file_mask
+from .memo import keep_last
 from .model import PoolSpec, ServiceSpec, Timings
 from .provisioning import schedule_for
 from .resolve import Resolved
@@ -78,16 +79,11 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None,
     return ReplicationInputs(draws, files, served, jobs, list(pools), services, list(acc))
 
 
-_LAST_POOLS: dict[str, tuple] = {}
-
-
+@keep_last
 def _pool_specs(res: Resolved) -> tuple[tuple[PoolSpec, ...], tuple[PoolAccountingSpec, ...]]:
     """The pools as the engines and the accounting see them: nothing drawn, so the
-    replications of a run share them (the last scenario's are kept)."""
+    replications of a run share them."""
     sc = res.scenario
-    last = _LAST_POOLS.get("specs")
-    if last is not None and last[0] is sc and last[1] is res.skus:
-        return last[2]
     weekday0 = sc.month_starts()[0].weekday()
     pools, acc = [], []
     for name, pool in sc.pools.items():
@@ -96,9 +92,7 @@ def _pool_specs(res: Resolved) -> tuple[tuple[PoolSpec, ...], tuple[PoolAccounti
         gpus_each = max(1, sku.gpus)
         pools.append(PoolSpec(gpus=gpus_each * pool.instances, slots_per_gpu=pool.slots_per_gpu, schedule=sched))
         acc.append(PoolAccountingSpec(name, pool.instances, sku.gpus * sku.gpu_fraction, gpus_each * pool.slots_per_gpu, sched))
-    specs = (tuple(pools), tuple(acc))
-    _LAST_POOLS["specs"] = (sc, res.skus, specs)
-    return specs
+    return tuple(pools), tuple(acc)
 
 
 def service_stats(res: Resolved, inp: ReplicationInputs, t: Timings, replication: int) -> pd.DataFrame:

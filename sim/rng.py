@@ -187,21 +187,20 @@ class Streams:
     def state(self, *names: str | int) -> np.ndarray:
         """The SFC64 state (uint64 a, b, c, counter) that ``rng(*names)`` starts from, for
         the compiled draws (``draw_block``): drawn from, it gives ``rng(*names)``'s numbers."""
-        words, end, _ = self._entropy(names)
-        if end < 0:
-            s = self.seed_sequence(*names).generate_state(3, np.uint64)
-            return _sfc64_seeded(s[0], s[1], s[2])
-        return _stream_state(words, end)
+        return self.states((names,))[0]
 
     def states(self, streams: tuple[tuple[str | int, ...], ...]) -> np.ndarray:
-        """``state(*names)`` for each ``names`` in ``streams``, as rows of a (k, 4) array.
+        """The SFC64 state ``rng(*names)`` starts from, for each ``names`` in ``streams``, as
+        rows of a (k, 4) array.
 
         One compiled call seeds them all; the names' entropy words are computed once per
         ``streams`` tuple and kept (a replication's streams have the same names as the last's).
+        Names the compiled seeding cannot take go to NumPy's SeedSequence, with its errors.
         """
         batch = _batch_of(streams)
         if batch is None or self._prefix < 0 or self._prefix + batch[2] > _WORDS:
-            return np.array([self.state(*names) for names in streams], dtype=np.uint64).reshape(len(streams), 4)
+            seeds = [self.seed_sequence(*names).generate_state(3, np.uint64) for names in streams]
+            return np.array([_sfc64_seeded(s[0], s[1], s[2]) for s in seeds], dtype=np.uint64).reshape(len(streams), 4)
         return _batch_states(self._words, self._prefix, batch[0], batch[1])
 
     def _entropy(self, names: tuple) -> tuple[np.ndarray, int, list[int]]:
@@ -313,13 +312,6 @@ def _sfc64_seeded(s0, s1, s2):
     for _ in range(12):
         _, a, b, c, w = _step(a, b, c, w)
     return np.array([a, b, c, w], dtype=np.uint64)
-
-
-@njit(cache=True)
-def _stream_state(words, n):
-    """SFC64's state once seeded from the SeedSequence of entropy ``words[:n]``."""
-    s = _sfc64_state(words, n)
-    return _sfc64_seeded(s[0], s[1], s[2])
 
 
 @njit(cache=True, inline="always")

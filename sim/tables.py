@@ -46,11 +46,17 @@ class Table:
     @staticmethod
     def concat(tables: Sequence["Table"]) -> "Table":
         """The tables one after the other (they share their columns and label names)."""
+        first = Table.alike(tables)
+        return Table({name: np.concatenate([t.columns[name] for t in tables]) for name in first.columns}, dict(first.labels))
+
+    @staticmethod
+    def alike(tables: Sequence["Table"]) -> "Table":
+        """The first of ``tables``, once checked that all have its columns and label names."""
         first = tables[0]
         for t in tables[1:]:
             if list(t.columns) != list(first.columns) or t.labels != first.labels:
                 raise ValueError("tables with different columns or labels cannot be concatenated")
-        return Table({name: np.concatenate([t.columns[name] for t in tables]) for name in first.columns}, dict(first.labels))
+        return first
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,6 +16,7 @@ from numba import njit
 
 from .distributions import Columns, draw_columns, prepare_columns
 from .indices import ix
+from .memo import keep_last
 from .scenario import CONTENT_TYPES, Scenario, Workload
 from .rng import Streams
 
@@ -85,14 +86,16 @@ class ArrivalProfile:
 
         ``edges_s`` are the month boundaries (s) and ``weekdays`` the weekday each month starts on.
         """
-        n_hours = tuple(int(round((edges_s[m + 1] - edges_s[m]) / HOUR_S)) for m in range(len(weekdays)))
-        cdf, guide, first = self._calendar(tuple(weekdays), n_hours)
+        cdf, guide, first = self.calendar(edges_s, weekdays)
         return _place(np.asarray(u, dtype=float), np.asarray(month, dtype=np.int64), cdf, guide, first,
                       np.asarray(edges_s, dtype=float))
 
-    def _calendar(self, weekdays: tuple[int, ...], n_hours: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The months' CDFs end to end, their guide tables, and where each month's CDF starts
-        (cached: every replication of a run uses the same calendar)."""
+    def calendar(self, edges_s: np.ndarray, weekdays: list[int] | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What ``_place`` reads for months with boundaries ``edges_s`` (s) starting on
+        ``weekdays``: the months' CDFs end to end, their guide tables, and where each month's
+        CDF starts (cached: every replication of a run uses the same calendar)."""
+        n_hours = tuple(int(round((edges_s[m + 1] - edges_s[m]) / HOUR_S)) for m in range(len(weekdays)))
+        weekdays = tuple(weekdays)
         cache = self.__dict__.setdefault("_calendar_cache", {})
         key = (weekdays, n_hours)
         if key not in cache:
@@ -158,18 +161,12 @@ class _FilePlan:
     columns: dict[tuple[str, str], Columns]  # per (language, content type): its draws (``_files_of``)
 
 
-_LAST_FILE_PLAN: dict[str, tuple] = {}
-
-
+@keep_last
 def _file_plan(sc: Scenario) -> _FilePlan:
-    """The file plan of ``sc``; the replications of a run share one (the last is kept)."""
-    last = _LAST_FILE_PLAN.get("plan")
-    if last is not None and last[0] is sc:
-        return last[1]
+    """The file plan of ``sc``; the replications of a run share one."""
     wl = sc.workload
     edges = np.asarray(sc.month_edges_s(), dtype=float)
-    weekdays = tuple(d.weekday() for d in sc.month_starts()[: sc.horizon_months])
-    n_hours = tuple(int(round((edges[m + 1] - edges[m]) / HOUR_S)) for m in range(len(weekdays)))
+    weekdays = [d.weekday() for d in sc.month_starts()[: sc.horizon_months]]
     mixes, columns = {}, {}
     for code, lang in wl.languages.items():
         mix = np.array([lang.content_mix.get(c, 0.0) for c in CONTENT_TYPES])
@@ -184,9 +181,7 @@ def _file_plan(sc: Scenario) -> _FilePlan:
                 cols = [(0, spec.duration_s, ("files", code, ctype)),
                         (1, wl.speech_chars_per_second, ("files", code, ctype, "speech_rate"))]
             columns[code, ctype] = prepare_columns(cols)
-    plan = _FilePlan(edges, ARRIVAL_PROFILES[wl.arrival_profile]._calendar(weekdays, n_hours), mixes, columns)
-    _LAST_FILE_PLAN["plan"] = (sc, plan)
-    return plan
+    return _FilePlan(edges, ARRIVAL_PROFILES[wl.arrival_profile].calendar(edges, weekdays), mixes, columns)
 
 
 def _files_of(plan: _FilePlan, by_type: np.ndarray, streams: Streams, code: str, rows: slice,

@@ -87,7 +87,7 @@ def test_band_sums_are_bincounts_bit_for_bit(rows, replications, horizon, groups
     values = [rng.lognormal(size=rows) for _ in range(3)]
     keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
     cells = ((rep.astype(np.int64) * horizon + month) * groups + code)[keep]
-    got = bands._metric_cells(rep, month, code, *values, replications, horizon, groups)
+    got = bands._cell_sums(rep, month, code, tuple(values), replications, horizon, groups)
     for g, v in zip(got, values):
         assert np.array_equal(g, np.bincount(cells, weights=v[keep], minlength=replications * horizon * groups))
     in_reps = (rep >= 0) & (rep < replications)
