@@ -160,7 +160,7 @@ def _build_plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
                     cols["service"].append(services.index(st.service))
                     cols["probability"].append(st.probability)
                     cols["task"].append(_TASKS[svc.task])
-                    cols["length_ratio"].append(st.length_ratio)
+                    cols["length_ratio"].append(st.length_ratio if svc.task == "translate" else 1.0)  # (read by translation only)
                     cols["enabled"].append(svc.enabled and code not in svc.disabled_languages)
                     cols["requires"].append(mask)
                     cols["target"].append(-1 if tgt is None else languages.index(tgt))
@@ -350,6 +350,7 @@ def _expand(
         last_group = -1
         e = ix(entry_range[li, ci])
         stop = ix(entry_range[li, ci + 1])
+        c = chars[f]
         while e < stop:
             k = e_stage[e]
             s = ix(e_service[e])
@@ -357,6 +358,20 @@ def _expand(
             req = e_requires[e]
             if active and req != 0:  # every required service ran for the file (never, when req < 0)
                 active = req > 0 and (req & ~ran) == 0
+            # What the stage's jobs share: the file's input (one division per stage, not per job)
+            task = e_task[e]
+            if task == 0:  # transcribe: audio in, the transcript's tokens out
+                audio = duration[f]
+                window = max(1.0, np.ceil(audio / WINDOW_S)) if active else 0.0
+                t_in = c_in = 0.0
+            else:  # translate or generate: the text in
+                audio = window = 0.0
+                t_in = c / max(table[p, ix(c_cpt_in + s)], 0.1) if active else 0.0
+                c_in = c
+            # affine means, units in ``_UNITS`` order (the last, request, is 1), up to the
+            # output tokens' term, which is the job's own
+            mt0 = t_intercept[s] + t_coef[s, 0] * audio + t_coef[s, 1] * window + t_coef[s, 2] * t_in
+            me0 = en_intercept[s] + en_coef[s, 0] * audio + en_coef[s, 1] * window + en_coef[s, 2] * t_in
             any_target = False
             while e < stop and e_stage[e] == k:
                 if active and month[f] >= e_target_start[e]:
@@ -371,29 +386,12 @@ def _expand(
                         g += 1
                         any_target = True
                     slot = ix(e_slot[e])
-                    task = e_task[e]
-                    c = chars[f]
-                    if task == 0:  # transcribe: audio in, the transcript's tokens out
-                        audio = duration[f]
-                        window = max(1.0, np.ceil(audio / WINDOW_S))
-                        t_in = 0.0
-                        t_out = c / max(table[p, ix(c_cpt_out + slot)], 0.1)
-                        c_in = 0.0
-                    elif task == 1:  # translate: the text in, its translation out
-                        audio = window = 0.0
-                        t_in = c / max(table[p, ix(c_cpt_in + s)], 0.1)
-                        t_out = c * e_ratio[e] / max(table[p, ix(c_cpt_out + slot)], 0.1)
-                        c_in = c
-                    else:  # generate: the text in, drawn tokens out
-                        audio = window = 0.0
-                        t_in = c / max(table[p, ix(c_cpt_in + s)], 0.1)
+                    if task == 2:  # generate: drawn tokens out
                         t_out = max(table[p, ix(c_tokens + slot)], 0.0)
-                        c_in = c
-                    # affine means, units in ``_UNITS`` order (the last, request, is 1)
-                    mt = (t_intercept[s] + t_coef[s, 0] * audio + t_coef[s, 1] * window + t_coef[s, 2] * t_in
-                          + t_coef[s, 3] * t_out + t_coef[s, 4] * c_in + t_coef[s, 5])
-                    me = (en_intercept[s] + en_coef[s, 0] * audio + en_coef[s, 1] * window + en_coef[s, 2] * t_in
-                          + en_coef[s, 3] * t_out + en_coef[s, 4] * c_in + en_coef[s, 5])
+                    else:  # the transcript, or the translation (length ratio 1 for transcription)
+                        t_out = c * e_ratio[e] / max(table[p, ix(c_cpt_out + slot)], 0.1)
+                    mt = mt0 + t_coef[s, 3] * t_out + t_coef[s, 4] * c_in + t_coef[s, 5]
+                    me = me0 + en_coef[s, 3] * t_out + en_coef[s, 4] * c_in + en_coef[s, 5]
                     zz = table[p, ix(c_residual + slot)]
                     j = ix(j)
                     log_t[j] = t_sigma[s] * zz - 0.5 * t_sigma[s] * t_sigma[s]
@@ -412,7 +410,7 @@ def _expand(
                         tokens_in[j] = t_in
                         tokens_out[j] = t_out
                     j += 1
-                e += 1
+                e = ix(e + 1)
             if any_target:
                 ran |= 1 << s
     group_first[g] = j

@@ -75,6 +75,45 @@ def test_huge_pages_switch_is_numpys():
         _set_madvise_hugepage(before)
 
 
+_HEAP_PROBE = """
+import ctypes, json, re
+from sim.montecarlo import _HEAP_BYTES, huge_pages, reserve_heap, tune_allocator
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")  # glibc 2.33 or later
+libc.mallinfo2.restype = MallInfo2
+tune_allocator()
+huge_pages(True)
+reserve_heap()
+reserve_heap()  # once per process
+info = libc.mallinfo2()
+rollup = open("/proc/self/smaps_rollup").read()
+huge_kb = int(re.search(r"AnonHugePages:\\s+(\\d+) kB", rollup).group(1))
+print(json.dumps({"arena": info.arena, "free": info.fordblks, "huge_kb": huge_kb, "bytes": _HEAP_BYTES}))
+"""
+
+
+def test_the_reserved_heap_stays_in_the_process_on_huge_pages():
+    """The block ``reserve_heap`` frees stays in the heap, free for the replications, and,
+    where the kernel gives huge pages on request, is backed by them."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not sys.platform.startswith("linux") or not Path("/proc/self/smaps_rollup").exists():
+        pytest.skip("needs Linux (glibc's heap, /proc)")
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout)
+    assert got["arena"] >= got["bytes"] and got["free"] >= 0.9 * got["bytes"]
+    if thp.exists() and "[never]" not in thp.read_text():
+        assert got["huge_kb"] * 1024 >= got["bytes"] // 4  # a quarter at least: the kernel may lack free huge pages
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 400), st.integers(1, 5), st.integers(1, 6), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_band_sums_are_bincounts_bit_for_bit(rows, replications, horizon, groups, seed):
