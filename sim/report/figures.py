@@ -95,10 +95,14 @@ def exceedance_by_month(monthly: pd.DataFrame, replications: int, horizon: int, 
     """Share of replications whose cumulative emissions exceed the budget, at the end of each month."""
     if budget_kg is None:
         return None
-    s = monthly.groupby(["replication", "month"])["co2e_kg"].sum()
-    full = pd.MultiIndex.from_product([range(replications), range(horizon)], names=["replication", "month"])
-    grid = s.reindex(full, fill_value=0.0).to_numpy().reshape(replications, horizon)
-    return (np.cumsum(grid, axis=1) > budget_kg).mean(axis=0)
+    # One bincount over (replication, month) cells: a groupby on two keys of millions of
+    # rows held several times the table's size in temporaries (the report's peak memory).
+    rep = monthly["replication"].to_numpy(np.int64)
+    month = monthly["month"].to_numpy(np.int64)
+    keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
+    cell = rep[keep] * horizon + month[keep]
+    grid = np.bincount(cell, weights=monthly["co2e_kg"].to_numpy(float)[keep], minlength=replications * horizon)
+    return (np.cumsum(grid.reshape(replications, horizon), axis=1) > budget_kg).mean(axis=0)
 
 
 def market_totals(monthly: pd.DataFrame, replications: int) -> dict[str, float] | None:

@@ -26,6 +26,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "config.resolved.yaml": ("name", "horizon_months", "start_month", "services", "carbon"),
 }
 
+#: Columns read as well where a table has them.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"monthly.parquet": ("co2e_market_kg",)}
+
 #: Decision files: present together, or the options were not evaluated.
 DECISION_REQUIRED: dict[str, tuple[str, ...]] = {
     "decision.csv": ("option", "criterion", "direction", "unit", "p50", "p95", "score_p50", "weight", "feasible"),
@@ -87,9 +90,15 @@ class RunData:
         return b.sort_values(["group", "month"]).reset_index(drop=True)
 
 
-def _read(path: Path) -> object:
+def _read(path: Path, columns: tuple[str, ...] = ()) -> object:
     if path.suffix == ".parquet":
-        return pd.read_parquet(path)
+        import pyarrow.parquet as pq
+
+        # Only the columns the report reads (the monthly table has millions of rows), each
+        # converted as Arrow lets go of it: the table is never held twice.
+        present = pq.read_schema(path).names
+        wanted = [c for c in present if c in columns or c in OPTIONAL_COLUMNS.get(path.name, ())] if columns else None
+        return pd.read_parquet(path, columns=wanted, to_pandas_kwargs={"self_destruct": True, "split_blocks": True})
     if path.suffix == ".csv":
         return pd.read_csv(path, dtype={"period": str, "group": str})
     if path.suffix == ".json":
@@ -107,7 +116,7 @@ def _load_set(folder: Path, spec: dict[str, tuple[str, ...]], problems: list[str
             problems.append(f"{name} is missing")
             continue
         try:
-            obj = _read(p)
+            obj = _read(p, cols)
         except Exception as exc:  # any reader failure means the same thing to the user: unreadable file
             problems.append(f"{name} cannot be read ({type(exc).__name__}: {exc})")
             continue

@@ -1,4 +1,4 @@
-"""Speed and scale: both engines side by side, the whole default run, peak memory.
+"""Speed and scale: both engines side by side, the whole default run (`simulate` and `run`), peak memory.
 
 Run with `make bench` (or `pytest tests/benchmarks/test_engines_bench.py --benchmark-only
 -o addopts=""`); not part of the default test run. Figures land in the benchmark table and
@@ -123,4 +123,26 @@ def test_default_run_1000_replications_two_workers(benchmark, tmp_path):
 
 def test_peak_memory_100_replications(benchmark, tmp_path):
     result = benchmark.pedantic(_simulate_cli, args=(tmp_path, 100, 2), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+
+
+def test_default_run_command_wall_and_peak_memory(benchmark, tmp_path):
+    """`carbonsim run` on the default config (forecast, the options, the report): wall time
+    and peak memory of its largest process."""
+    out = tmp_path / "run"
+    probe = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    cmd = [sys.executable, "-c", probe, str(CARBONSIM), "run", str(DEFAULT), "--out", str(out), "--no-progress"]
+
+    def run() -> dict:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+        wall, rss_kib = done.stdout.split()
+        manifest = json.loads((out / "manifest.json").read_text())
+        return {"wall_s": float(wall), "peak_mib": int(rss_kib) / 1024, "monte_carlo_s": manifest["wall_s"],
+                "decision_s": manifest["decision"]["wall_s"]}
+
+    result = benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(result)

@@ -167,3 +167,16 @@ def test_decision_charts_are_skipped_without_decision_files(forecast_run):
     for c in CHARTS:
         assert (c.data(run) is None) == (c.name in {"decision", "smaa"})
     assert render(next(c for c in CHARTS if c.name == "smaa"), run, lab) is None
+
+
+def test_the_monthly_table_is_read_with_the_columns_the_report_uses(forecast_run):
+    """Millions of rows at 1,000 replications: the report reads the columns it uses, and
+    their values are the file's."""
+    from sim.report.rundata import OPTIONAL_COLUMNS, REQUIRED
+
+    run = load_run(forecast_run)
+    full = pd.read_parquet(forecast_run / "monthly.parquet")
+    used = set(REQUIRED["monthly.parquet"]) | set(OPTIONAL_COLUMNS["monthly.parquet"])
+    want = [c for c in full.columns if c in used]
+    assert list(run.monthly.columns) == want and {"pool", "busy_s", "energy_kwh"} <= set(full.columns) - set(want)
+    pd.testing.assert_frame_equal(run.monthly, full[want])
