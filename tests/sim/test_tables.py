@@ -139,3 +139,31 @@ def test_band_sums_are_bincounts_bit_for_bit(rows, replications, horizon, groups
     assert np.array_equal(year, by_rep(in_reps & (month >= max(0, horizon - 12)), values[0]))
     assert np.array_equal(last, by_rep(in_reps & (month == horizon - 1), values[0]))
     assert np.array_equal(energy, by_rep(in_reps, values[1])) and np.array_equal(facility, by_rep(in_reps, values[2]))
+
+
+def test_file_counts_are_the_files_requested_and_served_per_cell(tmp_path):
+    """Per month, language and content type: every file counted once as requested, and as
+    served when the volume limits keep it (here: half the Spanish audio thinned away)."""
+    from sim.replication import file_counts, sample_inputs
+
+    data = scenario_dict("default")
+    data["horizon_months"] = 6
+    data["workload"]["limits"] = [{"languages": ["es"], "content_types": ["audio"], "reduce_share": 0.5}]
+    path = tmp_path / "limited.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = load_and_check(path)
+    inp = sample_inputs(res, 2)
+    got = file_counts(res, inp, 2)
+    f = inp.files
+    files = pd.DataFrame({"month": f.month, "language": np.asarray(f.languages)[f.language],
+                          "content_type": np.asarray(["audio", "video", "text"])[f.content], "served": inp.served})
+    want = files.groupby(["month", "language", "content_type"]).agg(requested=("served", "size"), served=("served", "sum"))
+    cells = got.set_index(["month", "language", "content_type"])
+    assert len(got) == 6 * len(f.languages) * 3 and (got["replication"] == 2).all()
+    assert cells["requested"].sum() == len(f) and cells.loc[cells.index.difference(want.index), "requested"].eq(0).all()
+    for key, row in want.iterrows():
+        assert cells.loc[key, "requested"] == row["requested"] and cells.loc[key, "served"] == row["served"]
+    es_audio = cells.xs(("es", "audio"), level=("language", "content_type"))
+    assert 0 < es_audio["served"].sum() < es_audio["requested"].sum()  # the limit thinned them
+    others = cells.drop(index="es", level="language")
+    assert (others["served"] == others["requested"]).all()
