@@ -96,6 +96,7 @@ def tune_allocator() -> None:
 
 _HEAP_RESERVED = False
 _HEAP_BYTES = 256 << 20  # more than a replication of the default scenario allocates at once (about 130 MB)
+_RESERVE_FROM = 100  # replications per process from which the reserved heap pays for itself
 
 
 def reserve_heap() -> None:
@@ -106,9 +107,12 @@ def reserve_heap() -> None:
     on 4 KiB pages, and the kernels' scattered accesses then miss the TLB. Allocating and
     touching a block of the heap as NumPy arrays (huge pages, see ``huge_pages``), then
     freeing it, leaves that block in the heap (``tune_allocator``'s trim threshold), backed
-    by huge pages for whatever is allocated there next: 2-3% faster replications, measured
-    with two processes side by side. Costs the block's memory in each process that runs
-    replications, and about 30 ms. A no-op where NumPy does not ask for huge pages.
+    by huge pages for whatever is allocated there next: 2-4% faster replications, measured
+    with two processes side by side. Costs the block's memory, and 30-50 ms to touch it, so
+    a run reserves it only where a process has enough replications to repay that
+    (``_RESERVE_FROM``): in its local worker processes or the serial loop, not on a Dask
+    cluster's workers, which are not the run's to size. A no-op where NumPy does not ask
+    for huge pages.
     """
     global _HEAP_RESERVED
     if _HEAP_RESERVED:
@@ -121,7 +125,6 @@ def reserve_heap() -> None:
 def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
     """Run replications ``reps`` (their seeds follow from the scenario's seed and their indices)."""
     tune_allocator()
-    reserve_heap()
     results: list[ReplicationResult] = [run_replication(res, r, engine) for r in reps]
     return ChunkResult(
         first=reps[0],
@@ -137,11 +140,15 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
 _WORKER: dict[str, object] = {}  # what a local worker process was started with (``_start_worker``)
 
 
-def _start_worker(res: Resolved, engine: str) -> None:
+def _start_worker(res: Resolved, engine: str, reserve: bool = False) -> None:
     """Keep the scenario in the worker process, once: a task then carries only its
     replication indices (the resolved scenario need not be sent and rebuilt for every
-    chunk, and the plans kept per scenario stay valid from one chunk to the next)."""
+    chunk, and the plans kept per scenario stay valid from one chunk to the next); with
+    ``reserve``, reserve its heap for the replications (``reserve_heap``)."""
     _WORKER["res"], _WORKER["engine"] = res, engine
+    if reserve:
+        tune_allocator()
+        reserve_heap()
 
 
 def _run_chunk_in_worker(reps: list[int]) -> ChunkResult:
@@ -248,13 +255,17 @@ def run_monte_carlo(
             meta = {"executor": "dask", "scheduler": scheduler or f"LocalCluster({dask_local})", "chunks": len(chunks)}
         elif workers <= 1 or n <= 1:
             chunks = chunks_of(reps, 1)
+            if n >= _RESERVE_FROM:
+                tune_allocator()
+                reserve_heap()
             for chunk in chunks:
                 on_done(run_chunk(res, engine, chunk))
             meta = {"executor": "serial", "chunks": len(chunks)}
         else:
             chunks = chunks_of(reps, workers)
+            reserve = n >= _RESERVE_FROM * workers
             with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_start_worker,
-                                     initargs=(res, engine)) as pool:
+                                     initargs=(res, engine, reserve)) as pool:
                 futures = [pool.submit(_run_chunk_in_worker, chunk) for chunk in chunks]
                 for fut in as_completed(futures):
                     on_done(fut.result())
