@@ -38,6 +38,12 @@ def _cubes(df: pd.DataFrame, values: tuple[str, ...], codes: np.ndarray, n_group
     return [sums[k].reshape(replications, horizon, n_groups) for k in range(len(values))]
 
 
+def monthly_sums(df: pd.DataFrame, value: str, replications: int, horizon: int) -> np.ndarray:
+    """Sum of ``value`` per replication and month (replications x horizon), in one pass;
+    absent cells are zero, rows outside the replications or the horizon are left out."""
+    return _cubes(df, (value,), np.zeros(len(df), dtype=np.int64), 1, replications, horizon)[0][:, :, 0]
+
+
 @njit(cache=True)
 def _cell_sums(rep, month, codes, values, replications, horizon, n_groups):
     """Sums of each array of ``values`` (a tuple) per (replication, month, group) cell, flat,

@@ -118,6 +118,7 @@ def reserve_heap() -> None:
     if _HEAP_RESERVED:
         return
     _HEAP_RESERVED = True
+    tune_allocator()  # without its thresholds the block would be unmapped as it is freed
     blocks = [np.ones(_HEAP_BYTES // 2 // 8) for _ in range(2)]  # two halves: each below the mmap threshold
     del blocks
 
@@ -147,7 +148,6 @@ def _start_worker(res: Resolved, engine: str, reserve: bool = False) -> None:
     ``reserve``, reserve its heap for the replications (``reserve_heap``)."""
     _WORKER["res"], _WORKER["engine"] = res, engine
     if reserve:
-        tune_allocator()
         reserve_heap()
 
 
@@ -256,7 +256,6 @@ def run_monte_carlo(
         elif workers <= 1 or n <= 1:
             chunks = chunks_of(reps, 1)
             if n >= _RESERVE_FROM:
-                tune_allocator()
                 reserve_heap()
             for chunk in chunks:
                 on_done(run_chunk(res, engine, chunk))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..bands import monthly_sums
+
 QS = (5, 10, 25, 50, 75, 90, 95)
 
 #: Columns of ``replications.csv`` that are outputs of a replication, not inputs drawn for it.
@@ -95,14 +97,10 @@ def exceedance_by_month(monthly: pd.DataFrame, replications: int, horizon: int, 
     """Share of replications whose cumulative emissions exceed the budget, at the end of each month."""
     if budget_kg is None:
         return None
-    # One bincount over (replication, month) cells: a groupby on two keys of millions of
-    # rows held several times the table's size in temporaries (the report's peak memory).
-    rep = monthly["replication"].to_numpy(np.int64)
-    month = monthly["month"].to_numpy(np.int64)
-    keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
-    cell = rep[keep] * horizon + month[keep]
-    grid = np.bincount(cell, weights=monthly["co2e_kg"].to_numpy(float)[keep], minlength=replications * horizon)
-    return (np.cumsum(grid.reshape(replications, horizon), axis=1) > budget_kg).mean(axis=0)
+    # the bands' one-pass sums: a groupby on two keys of millions of rows held several
+    # times the table's size in temporaries (the report's peak memory)
+    grid = monthly_sums(monthly, "co2e_kg", replications, horizon)
+    return (np.cumsum(grid, axis=1) > budget_kg).mean(axis=0)
 
 
 def market_totals(monthly: pd.DataFrame, replications: int) -> dict[str, float] | None:
