@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numba import njit
 
 from .epistemic import Draws
@@ -26,6 +26,9 @@ from .model import Timings
 from .provisioning import Schedule
 from .scenario import CONTENT_TYPES, Scenario
 from .tables import Table
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (see sim.tables)
+    import pandas as pd
 
 J_PER_KWH = 3.6e6
 COMPONENTS = ("active", "idle", "host", "embodied")

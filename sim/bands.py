@@ -11,53 +11,105 @@ GROUPINGS = ("total", "service", "language", "content_type", "component", "pool"
 
 
 def _group_codes(df: pd.DataFrame, by: str) -> tuple[np.ndarray, list[str]]:
-    """Integer code of each row's group and the sorted group names (``all`` for the total)."""
+    """Each row's group as a code (-1 for a missing label) and every code's name; ``total``
+    has one group, ``all``.
+
+    Categorical columns give their codes as they are (no per-row strings: millions of
+    rows); others are factorised. Which codes have rows, and the groups' order (sorted by
+    name), are settled once the rows are counted (``_groups_present``).
+    """
     if by == "total":
-        return np.zeros(len(df), dtype=np.int64), ["all"]
+        return np.zeros(len(df), dtype=np.int8), ["all"]
     col = df[by]
     if isinstance(col.dtype, pd.CategoricalDtype):
-        # recode the categories present in sorted order: no per-row strings (millions of rows)
-        codes = col.cat.codes.to_numpy()
-        categories = col.cat.categories
-        present = np.flatnonzero(np.bincount(codes + 1, minlength=len(categories) + 1)[1:])  # code -1: missing
-        names = np.asarray([str(categories[i]) for i in present], dtype=object)
-        order = np.argsort(names, kind="stable")
-        rank = np.full(len(categories), -1, dtype=np.int32)
-        rank[present[order]] = np.arange(len(order))
-        return rank[codes], [str(n) for n in names[order]]
+        return col.cat.codes.to_numpy(), [str(c) for c in col.cat.categories]
     codes, uniques = pd.factorize(col if pd.api.types.is_string_dtype(col) else col.astype(str), sort=True)
-    return codes.astype(np.int64), [str(u) for u in uniques]
+    return codes, [str(u) for u in uniques]
 
 
-def _cubes(df: pd.DataFrame, values: tuple[str, ...], codes: np.ndarray, n_groups: int, replications: int,
-           horizon: int) -> list[np.ndarray]:
-    """Sum of each of ``values`` per (replication, month, group), as dense arrays; absent
-    cells are zero, rows outside the replications or the horizon are left out."""
-    sums = _cell_sums(df["replication"].to_numpy(), df["month"].to_numpy(), codes,
-                      tuple(df[v].to_numpy(float) for v in values), replications, horizon, n_groups)
-    return [sums[k].reshape(replications, horizon, n_groups) for k in range(len(values))]
+def _groups_present(counts: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The codes with rows (``counts`` per code), in the order of their names, and those names."""
+    order = sorted(np.flatnonzero(counts).tolist(), key=lambda c: names[c])
+    return np.asarray(order, dtype=np.int64), [names[c] for c in order]
+
+
+def _grouped_cubes(df: pd.DataFrame, values: tuple[str, ...], groupings: tuple[str, ...], replications: int,
+                   horizon: int) -> dict[str, tuple[list[np.ndarray], list[str]]]:
+    """Per grouping: the sum of each of ``values`` per (replication, month, group), as dense
+    replication x month x group arrays over the groups with rows, sorted by name (absent
+    cells are zero; rows outside the replications or the horizon, or without a label, are
+    left out), and the groups' names.
+
+    All groupings and values are summed in one pass over the rows (``_grouped_sums``).
+    """
+    found = [_group_codes(df, by) for by in groupings]
+    codes = [c for c, _ in found]
+    if len({c.dtype for c in codes}) > 1:  # one tuple type for the kernel: one dtype, all read-only
+        codes = [c.astype(np.int64) for c in codes]
+    codes = [_read_only(c) for c in codes]
+    widths = np.array([len(names) for _, names in found], dtype=np.int64)
+    sums, counts, first = _grouped_sums(
+        df["replication"].to_numpy(), df["month"].to_numpy(), tuple(codes), widths,
+        tuple(df[v].to_numpy(float) for v in values), replications, horizon)
+    cells = replications * horizon
+    out = {}
+    for g, by in enumerate(groupings):
+        if by == "total":  # present even without rows: the total is then zero
+            order, names = np.zeros(1, dtype=np.int64), found[g][1]
+        else:
+            order, names = _groups_present(counts[first[g] : first[g + 1]], found[g][1])
+        cubes = [sums[k, cells * first[g] : cells * first[g + 1]].reshape(replications, horizon, widths[g])[:, :, order]
+                 for k in range(len(values))]
+        out[by] = (cubes, names)
+    return out
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (columns read from Parquet are read-only; numba types them apart)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def monthly_sums(df: pd.DataFrame, value: str, replications: int, horizon: int) -> np.ndarray:
     """Sum of ``value`` per replication and month (replications x horizon), in one pass;
     absent cells are zero, rows outside the replications or the horizon are left out."""
-    return _cubes(df, (value,), np.zeros(len(df), dtype=np.int64), 1, replications, horizon)[0][:, :, 0]
+    return _grouped_cubes(df, (value,), ("total",), replications, horizon)["total"][0][0][:, :, 0]
 
 
 @njit(cache=True)
-def _cell_sums(rep, month, codes, values, replications, horizon, n_groups):
-    """Sums of each array of ``values`` (a tuple) per (replication, month, group) cell, flat,
-    in one pass; rows outside the replications or the horizon are left out. Rows add up in
-    table order, as ``np.bincount`` adds its weights: the same numbers, bit for bit."""
-    out = np.zeros((len(values), replications * horizon * n_groups))
+def _grouped_sums(rep, month, codes, widths, values, replications, horizon):
+    """Sums of each array of ``values`` (a tuple) per (grouping, replication, month, code),
+    and rows per (grouping, code), in one pass over the rows.
+
+    Grouping ``g`` has codes 0 to ``widths[g]`` (``codes[g]``, a tuple item per grouping);
+    its codes are ``first[g]`` on in the counts, and its sums, laid out replication x month
+    x code, fill ``[cells * first[g], cells * first[g + 1])`` of each row of the sums
+    (``cells``: replications x months). Rows outside the replications or the horizon, or
+    with code -1 (no label), are left out. Rows add up in table order, as ``np.bincount``
+    adds its weights: the same numbers, bit for bit.
+    """
+    k = len(codes)
+    first = np.zeros(k + 1, dtype=np.int64)
+    for g in range(k):
+        first[g + 1] = first[g] + widths[g]
+    cells = np.int64(replications) * horizon
+    sums = np.zeros((len(values), cells * first[k]))
+    counts = np.zeros(first[k], dtype=np.int64)
     for i in range(len(rep)):
         r, m = rep[i], month[i]
         if r < 0 or r >= replications or m < 0 or m >= horizon:
             continue
-        cell = (np.int64(r) * horizon + m) * n_groups + codes[i]
-        for k in range(len(values)):
-            out[k, cell] += values[k][i]
-    return out
+        rm = np.int64(r) * horizon + m
+        for g in range(k):
+            c = np.int64(codes[g][i])
+            if c < 0:
+                continue
+            counts[first[g] + c] += 1
+            cell = cells * first[g] + rm * widths[g] + c
+            for v in range(len(values)):
+                sums[v, cell] += values[v][i]
+    return sums, counts, first
 
 
 def _quantiles(cube: np.ndarray, groups: list[str]) -> pd.DataFrame:
@@ -81,9 +133,9 @@ def month_labels(start_month: str, horizon: int) -> list[str]:
 def compute_bands(monthly: pd.DataFrame, files: pd.DataFrame, replications: int, horizon: int, start_month: str) -> pd.DataFrame:
     """The bands table written as ``bands.csv``.
 
-    Sums per (replication, month, group) are dense NumPy cubes filled by ``bincount``, and
-    quantiles are taken along the replication axis: linear in the table's size, so
-    thousands of replications cost seconds, not minutes.
+    Sums per (replication, month, group) are dense NumPy cubes, every grouping's filled
+    in one pass over the rows, and quantiles are taken along the replication axis: linear
+    in the table's size, so thousands of replications cost a fraction of a second.
     """
     frames = []
 
@@ -94,23 +146,18 @@ def compute_bands(monthly: pd.DataFrame, files: pd.DataFrame, replications: int,
         frames.append(q)
 
     metrics = ("co2e_kg", "energy_kwh", "facility_kwh")
-    cubes: dict[tuple[str, str], tuple[np.ndarray, list[str]]] = {}
-    # One grouping at a time, all metrics in one pass over its codes: a single code array of
-    # the table's length is alive at once, which keeps memory flat on millions of rows.
-    for by in GROUPINGS:
-        c, groups = _group_codes(monthly, by)
-        for metric, cube in zip(metrics, _cubes(monthly, metrics, c, len(groups), replications, horizon)):
-            cubes[(metric, by)] = (cube, groups)
-        del c
-    for metric in metrics:
+    cubes = _grouped_cubes(monthly, metrics, GROUPINGS, replications, horizon)
+    for k, metric in enumerate(metrics):
         for by in GROUPINGS:
-            add(metric, by, *cubes[(metric, by)])
-    cube, groups = cubes[("co2e_kg", "total")]
+            add(metric, by, cubes[by][0][k], cubes[by][1])
+    cube, groups = cubes["total"][0][0], cubes["total"][1]
     add("co2e_kg_cumulative", "total", np.cumsum(cube, axis=1), groups)
-    for metric in ("requested", "served"):
-        for by in ("total", "language", "content_type"):
-            c, groups = _group_codes(files, by)
-            add(f"files_{metric}", by, _cubes(files, (metric,), c, len(groups), replications, horizon)[0], groups)
+    del cubes
+    file_groupings = ("total", "language", "content_type")
+    counted = _grouped_cubes(files, ("requested", "served"), file_groupings, replications, horizon)
+    for k, metric in enumerate(("requested", "served")):
+        for by in file_groupings:
+            add(f"files_{metric}", by, counted[by][0][k], counted[by][1])
     out = pd.concat(frames, ignore_index=True)
     labels = month_labels(start_month, horizon)
     out.insert(3, "period", [labels[m] for m in out["month"]])
@@ -161,7 +208,9 @@ def headline(monthly: pd.DataFrame, files: pd.DataFrame, replications: int, hori
         monthly["facility_kwh"].to_numpy(float), replications, horizon)
     served = horizon_totals(files, replications, "served")
     codes, names = _group_codes(monthly, "component")
-    comp = pd.Series(np.bincount(codes, weights=co2e, minlength=len(names)), index=names)
+    labelled = codes >= 0
+    order, present = _groups_present(np.bincount(codes[labelled], minlength=len(names)), names)
+    comp = pd.Series(np.bincount(codes[labelled], weights=co2e[labelled], minlength=len(names))[order], index=present)
     per_file = np.divide(totals, served, out=np.full_like(totals, np.nan), where=served > 0)
 
     def q(a):

@@ -18,13 +18,17 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from .replication import ReplicationResult, run_replication
 from .resolve import Resolved
 from .tables import Table
+
+if TYPE_CHECKING:  # imported while the workers run (``run_monte_carlo``)
+    import pandas as pd
 
 MAX_CHUNK = 10  # replications per task: a smooth progress bar, and a short tail when the last chunks run
 
@@ -94,35 +98,6 @@ def tune_allocator() -> None:
         pass
 
 
-_HEAP_RESERVED = False
-_HEAP_BYTES = 256 << 20  # more than a replication of the default scenario allocates at once (about 130 MB)
-_RESERVE_FROM = 100  # replications per process from which the reserved heap pays for itself
-
-
-def reserve_heap() -> None:
-    """Give the heap the replications reuse huge pages, once per process.
-
-    NumPy asks for huge pages only for its own arrays of 4 MB or more; the arrays a
-    compiled kernel allocates (the jobs, the engine's timings) come from the same heap but
-    on 4 KiB pages, and the kernels' scattered accesses then miss the TLB. Allocating and
-    touching a block of the heap as NumPy arrays (huge pages, see ``huge_pages``), then
-    freeing it, leaves that block in the heap (``tune_allocator``'s trim threshold), backed
-    by huge pages for whatever is allocated there next: 2-4% faster replications, measured
-    with two processes side by side. Costs the block's memory, and 30-50 ms to touch it, so
-    a run reserves it only where a process has enough replications to repay that
-    (``_RESERVE_FROM``): in its local worker processes or the serial loop, not on a Dask
-    cluster's workers, which are not the run's to size. A no-op where NumPy does not ask
-    for huge pages.
-    """
-    global _HEAP_RESERVED
-    if _HEAP_RESERVED:
-        return
-    _HEAP_RESERVED = True
-    tune_allocator()  # without its thresholds the block would be unmapped as it is freed
-    blocks = [np.ones(_HEAP_BYTES // 2 // 8) for _ in range(2)]  # two halves: each below the mmap threshold
-    del blocks
-
-
 def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
     """Run replications ``reps`` (their seeds follow from the scenario's seed and their indices)."""
     tune_allocator()
@@ -141,14 +116,11 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
 _WORKER: dict[str, object] = {}  # what a local worker process was started with (``_start_worker``)
 
 
-def _start_worker(res: Resolved, engine: str, reserve: bool = False) -> None:
+def _start_worker(res: Resolved, engine: str) -> None:
     """Keep the scenario in the worker process, once: a task then carries only its
     replication indices (the resolved scenario need not be sent and rebuilt for every
-    chunk, and the plans kept per scenario stay valid from one chunk to the next); with
-    ``reserve``, reserve its heap for the replications (``reserve_heap``)."""
+    chunk, and the plans kept per scenario stay valid from one chunk to the next)."""
     _WORKER["res"], _WORKER["engine"] = res, engine
-    if reserve:
-        reserve_heap()
 
 
 def _run_chunk_in_worker(reps: list[int]) -> ChunkResult:
@@ -174,6 +146,8 @@ def concat_releasing(chunks: list[ChunkResult]) -> pd.DataFrame:
     Concatenating whole tables holds every input and the output at once (twice the
     table); this holds the inputs and one output column.
     """
+    import pandas as pd
+
     parts = [c.monthly for c in chunks if c.monthly is not None]
     for c in chunks:
         c.monthly = None
@@ -197,6 +171,8 @@ def release_free_memory() -> None:
 
 def collect(chunks: list[ChunkResult], engine: str, wall_s: float) -> MonteCarloResult:
     """Concatenate chunk tables in replication order; labels stay categorical (compact)."""
+    import pandas as pd
+
     chunks = sorted(chunks, key=lambda c: c.first)
     monthly = concat_releasing(chunks)
     return MonteCarloResult(
@@ -233,10 +209,6 @@ def run_monte_carlo(
     n = res.scenario.replications if replications is None else replications
     reps = list(range(n))
     show = sys.stderr.isatty() if progress is None else progress
-    if engine == "fast" and workers > 1 and n > 1 and scheduler is None and dask_local is None:
-        # One replication here brings every compiled kernel into memory before the worker
-        # processes fork, so that none of them loads (or compiles) its own copy.
-        run_replication(res, 0, engine)
     t0 = time.perf_counter()
     done: list[ChunkResult] = []
     meta: dict = {}
@@ -255,20 +227,29 @@ def run_monte_carlo(
             meta = {"executor": "dask", "scheduler": scheduler or f"LocalCluster({dask_local})", "chunks": len(chunks)}
         elif workers <= 1 or n <= 1:
             chunks = chunks_of(reps, 1)
-            if n >= _RESERVE_FROM:
-                reserve_heap()
             for chunk in chunks:
                 on_done(run_chunk(res, engine, chunk))
             meta = {"executor": "serial", "chunks": len(chunks)}
         else:
+            if engine == "fast":
+                # Replication 0 runs here first: it brings every compiled kernel into memory
+                # before the worker processes fork, so that none of them loads its own copy.
+                on_done(run_chunk(res, engine, reps[:1]))
+                reps = reps[1:]
+                # Its freed arrays go back to the OS: left in the heap, the workers would
+                # inherit them shared, and copy every page they reuse (copy on write).
+                release_free_memory()
             chunks = chunks_of(reps, workers)
-            reserve = n >= _RESERVE_FROM * workers
             with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_start_worker,
-                                     initargs=(res, engine, reserve)) as pool:
+                                     initargs=(res, engine)) as pool:
                 futures = [pool.submit(_run_chunk_in_worker, chunk) for chunk in chunks]
+                # Collecting the tables needs pandas, which the replications do not: the
+                # workers are forked first, and this process imports it while they run.
+                import pandas  # noqa: F401
+
                 for fut in as_completed(futures):
                     on_done(fut.result())
-            meta = {"executor": "processes", "workers": workers, "chunks": len(chunks)}
+            meta = {"executor": "processes", "workers": workers, "chunks": len(chunks) + (engine == "fast")}
     huge_pages(False)  # the tables are built once (see huge_pages)
     mc = collect(done, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now

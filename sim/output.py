@@ -17,13 +17,15 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
-from .bands import compute_bands, headline
 from .montecarlo import MonteCarloResult
 from .resolve import Resolved
+
+if TYPE_CHECKING:  # imported where tables are written: a run opens its folder before (sim.montecarlo)
+    import pandas as pd
 
 MANIFEST = "manifest.json"
 _PACKAGES = ("carbonsim", "simpy", "numpy", "pandas", "scipy", "pydantic", "pyarrow", "dask", "distributed", "pymcdm", "matplotlib")
@@ -77,6 +79,8 @@ class RunWriter:
         self.path(name).write_text(text, encoding="utf-8")
 
     def write_table(self, name: str, df: pd.DataFrame) -> None:
+        import pandas as pd
+
         if name.endswith(".parquet"):
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -166,6 +170,8 @@ def _write_tables(writer: RunWriter, tables: dict[str, pd.DataFrame]) -> None:
 
 def write_forecast(writer: RunWriter, res: Resolved, mc: MonteCarloResult) -> dict:
     """Write the forecast's data files into ``writer``; return the headline figures."""
+    from .bands import compute_bands, headline
+
     sc = res.scenario
     n = int(mc.replications["replication"].nunique())
     budget = sc.carbon.budget.total_kg if sc.carbon.budget else None

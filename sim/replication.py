@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numba import njit
 
 from .accounting import PoolAccountingSpec, month_step, monthly_table, pool_capacity_s
@@ -21,6 +21,9 @@ from .rng import Streams
 from .scenario import CONTENT_TYPES
 from .tables import Table
 from .workload import FileTable, generate_files
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (see sim.tables)
+    import pandas as pd
 
 
 @dataclass

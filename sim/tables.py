@@ -5,16 +5,21 @@ building a pandas DataFrame for each, then concatenating and pickling the frames
 more than a millisecond per replication. A ``Table`` is plain arrays with label columns
 held as integer codes: concatenated and pickled at memory speed, and made into a
 DataFrame once, when the run collects them.
+
+The replications never need pandas: it is imported where a DataFrame is made, so that
+a run's worker processes can start before the parent has imported it (``sim.montecarlo``).
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -30,6 +35,8 @@ class Table:
     def frame(self, categorical: bool = False) -> pd.DataFrame:
         """The DataFrame: label columns as ``pandas.Categorical`` over all their names (the
         same categories in every table, so frames concatenate without widening), or as strings."""
+        import pandas as pd
+
         out: dict[str, object] = {}
         for name, column in self.columns.items():
             names = self.labels.get(name)
@@ -63,4 +70,6 @@ class Table:
 def categories(names: tuple[str, ...]) -> pd.CategoricalDtype:
     """The categorical dtype over ``names``, built once: pandas validates categories at
     every construction, which costs more than the rest of a small table."""
+    import pandas as pd
+
     return pd.CategoricalDtype(list(names))

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from sim.cli import main
-from sim import output
+from sim import bands
 
 from .conftest import scenario_dict
 
@@ -51,7 +51,7 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(tiny, tmp_path, monk
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(output, "compute_bands", boom)
+    monkeypatch.setattr(bands, "compute_bands", boom)  # the forecast's last step, after the tables
     r = CliRunner().invoke(main, ["simulate", str(tiny), "--out", str(out), "--no-progress", "-w", "1"])
     assert r.exit_code != 0
     assert not out.exists()

@@ -75,60 +75,28 @@ def test_huge_pages_switch_is_numpys():
         _set_madvise_hugepage(before)
 
 
-_HEAP_PROBE = """
-import ctypes, json, re
-from sim.montecarlo import _HEAP_BYTES, huge_pages, reserve_heap, tune_allocator
-
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-libc = ctypes.CDLL("libc.so.6")  # glibc 2.33 or later
-libc.mallinfo2.restype = MallInfo2
-tune_allocator()
-huge_pages(True)
-reserve_heap()
-reserve_heap()  # once per process
-info = libc.mallinfo2()
-rollup = open("/proc/self/smaps_rollup").read()
-huge_kb = int(re.search(r"AnonHugePages:\\s+(\\d+) kB", rollup).group(1))
-print(json.dumps({"arena": info.arena, "free": info.fordblks, "huge_kb": huge_kb, "bytes": _HEAP_BYTES}))
-"""
-
-
-def test_the_reserved_heap_stays_in_the_process_on_huge_pages():
-    """The block ``reserve_heap`` frees stays in the heap, free for the replications, and,
-    where the kernel gives huge pages on request, is backed by them."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    if not sys.platform.startswith("linux") or not Path("/proc/self/smaps_rollup").exists():
-        pytest.skip("needs Linux (glibc's heap, /proc)")
-    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], capture_output=True, text=True, check=True)
-    got = json.loads(out.stdout)
-    assert got["arena"] >= got["bytes"] and got["free"] >= 0.9 * got["bytes"]
-    if thp.exists() and "[never]" not in thp.read_text():
-        assert got["huge_kb"] * 1024 >= got["bytes"] // 4  # a quarter at least: the kernel may lack free huge pages
-
-
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 400), st.integers(1, 5), st.integers(1, 6), st.integers(1, 4), st.integers(0, 2**32 - 1))
-def test_band_sums_are_bincounts_bit_for_bit(rows, replications, horizon, groups, seed):
-    """The one-pass kernels add rows in table order, as ``np.bincount`` does, and leave out
-    rows outside the replications or the horizon."""
+@given(st.integers(1, 400), st.integers(1, 5), st.integers(1, 6), st.lists(st.integers(1, 4), min_size=1, max_size=4),
+       st.integers(0, 2**32 - 1))
+def test_band_sums_are_bincounts_bit_for_bit(rows, replications, horizon, widths, seed):
+    """The one-pass kernels add rows in table order, as ``np.bincount`` does, for every
+    grouping at once, and leave out rows outside the replications or the horizon and rows
+    without a label (code -1); they count each grouping's rows per code."""
     rng = np.random.default_rng(seed)
     rep = rng.integers(-1, replications + 1, rows).astype(np.int32)
     month = rng.integers(-1, horizon + 1, rows).astype(np.int16)
-    code = rng.integers(0, groups, rows)
+    codes = tuple(rng.integers(-1, w, rows).astype(np.int8) for w in widths)
     values = [rng.lognormal(size=rows) for _ in range(3)]
     keep = (rep >= 0) & (rep < replications) & (month >= 0) & (month < horizon)
-    cells = ((rep.astype(np.int64) * horizon + month) * groups + code)[keep]
-    got = bands._cell_sums(rep, month, code, tuple(values), replications, horizon, groups)
-    for g, v in zip(got, values):
-        assert np.array_equal(g, np.bincount(cells, weights=v[keep], minlength=replications * horizon * groups))
+    sums, counts, first = bands._grouped_sums(rep, month, codes, np.array(widths), tuple(values), replications, horizon)
+    cells = replications * horizon
+    for g, (code, w) in enumerate(zip(codes, widths)):
+        kept = keep & (code >= 0)
+        cell = ((rep.astype(np.int64) * horizon + month) * w + code)[kept]
+        for k, v in enumerate(values):
+            got = sums[k, cells * first[g] : cells * first[g + 1]]
+            assert np.array_equal(got, np.bincount(cell, weights=v[kept], minlength=cells * w))
+        assert np.array_equal(counts[first[g] : first[g + 1]], np.bincount(code[kept], minlength=w))
     in_reps = (rep >= 0) & (rep < replications)
     total, year, last, energy, facility = bands._replication_totals(rep, month, *values, replications, horizon)
 
@@ -139,6 +107,42 @@ def test_band_sums_are_bincounts_bit_for_bit(rows, replications, horizon, groups
     assert np.array_equal(year, by_rep(in_reps & (month >= max(0, horizon - 12)), values[0]))
     assert np.array_equal(last, by_rep(in_reps & (month == horizon - 1), values[0]))
     assert np.array_equal(energy, by_rep(in_reps, values[1])) and np.array_equal(facility, by_rep(in_reps, values[2]))
+
+
+def test_bands_group_the_labels_present_sorted_and_leave_out_rows_without_one():
+    """A grouping's bands cover the labels that have rows, sorted by name, whatever the
+    categories' order; a category without rows gives no band and a row without a label
+    counts in the total only. Each band is the quantile, over replications, of the
+    group's monthly sum, as pandas computes it."""
+    rng = np.random.default_rng(7)
+    rows, replications, horizon = 600, 20, 3
+    service = pd.Categorical.from_codes(rng.integers(-1, 2, rows), categories=["zeta", "alpha", "unused"])
+    monthly = pd.DataFrame({
+        "replication": rng.integers(0, replications, rows).astype(np.int32),
+        "month": rng.integers(0, horizon, rows).astype(np.int16),
+        "pool": pd.Categorical(["gpu"] * rows), "service": service,
+        "language": pd.Categorical(rng.choice(["fr", "en"], rows)), "content_type": pd.Categorical(["text"] * rows),
+        "component": pd.Categorical(rng.choice(["idle", "active"], rows)),
+        "co2e_kg": rng.lognormal(size=rows), "energy_kwh": rng.lognormal(size=rows), "facility_kwh": rng.lognormal(size=rows),
+    })
+    files = pd.DataFrame({"replication": np.repeat(np.arange(replications), horizon), "month": np.tile(np.arange(horizon), replications),
+                          "language": "fr", "content_type": "text", "requested": 2.0, "served": 1.0})
+    got = bands.compute_bands(monthly, files, replications, horizon, "2027-01")
+    by_service = got[(got.metric == "co2e_kg") & (got.group_by == "service")]
+    assert list(dict.fromkeys(by_service.group)) == ["alpha", "zeta"]
+    labelled = monthly[monthly.service.notna()]
+    grid = labelled.groupby(["replication", "month", "service"], observed=False).co2e_kg.sum().unstack(["month", "service"])
+    grid = grid.reindex(range(replications)).fillna(0.0)
+    for (month, name), column in grid.items():
+        if name == "unused":
+            continue
+        row = by_service[(by_service.month == month) & (by_service.group == name)].iloc[0]
+        assert row.p50 == pytest.approx(np.percentile(column, 50)) and row["mean"] == pytest.approx(column.mean())
+    total = got[(got.metric == "co2e_kg") & (got.group_by == "total")]
+    sums = monthly.groupby(["replication", "month"]).co2e_kg.sum().unstack().reindex(range(replications)).fillna(0.0)
+    assert total.sort_values("month")["mean"].to_numpy() == pytest.approx(sums.mean().to_numpy())
+    served = got[(got.metric == "files_served") & (got.group_by == "language")]
+    assert set(served.group) == {"fr"} and (served.p50 == 1.0).all()
 
 
 def test_file_counts_are_the_files_requested_and_served_per_cell(tmp_path):
