@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim import bands
-from sim.montecarlo import ChunkResult, concat_releasing, huge_pages
+from sim.montecarlo import ChunkResult, MonthlyCollector, huge_pages
 from sim.replication import run_replication
 from sim.resolve import load_and_check
 from sim.tables import Table
@@ -44,22 +44,44 @@ def test_concat_keeps_order_and_refuses_other_labels():
         Table.concat([_table(0), other])
 
 
-def test_collected_monthly_equals_the_replications_frames(tmp_path):
-    """Chunks' tables, concatenated column by column, give what concatenating each
-    replication's own DataFrame gives."""
+def _chunks_of_replications(tmp_path, n):
     path = tmp_path / "s.yaml"
     data = scenario_dict("default")
     data["horizon_months"] = 4
     data["workload"]["base_files_per_month"] = 50
     path.write_text(yaml.safe_dump(data))
     res = load_and_check(path)
-    results = [run_replication(res, r, "fast", categorical=True) for r in range(3)]
+    results = [run_replication(res, r, "fast", categorical=True) for r in range(n)]
     chunks = [ChunkResult(r, results[r].monthly_table, results[r].stats_table, results[r].files_table,
-                          [results[r].summary], results[r].jobs, results[r].events) for r in range(3)]
+                          [results[r].summary], results[r].jobs, results[r].events) for r in range(n)]
+    return results, chunks
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 1, 0, 2], [2, 3, 1, 0]])
+def test_collected_monthly_equals_the_replications_frames_whatever_order_chunks_arrive(tmp_path, order):
+    """Chunks' monthly tables, collected as they arrive in any order, give what
+    concatenating each replication's own DataFrame in replication order gives; each
+    chunk's table is released once copied."""
+    results, chunks = _chunks_of_replications(tmp_path, 4)
     want = pd.concat([r.monthly for r in results], ignore_index=True)
-    got = concat_releasing(chunks)
-    pd.testing.assert_frame_equal(got, want, check_exact=True)
-    assert all(c.monthly is None for c in chunks)  # each input released as it was taken
+    collector = MonthlyCollector(4)
+    collector._MARGIN = 0.5  # foresee too few rows: the columns must grow
+    for k, i in enumerate(order):
+        collector.add(chunks[i])
+        arrived = set(order[: k + 1])
+        prefix = next(j for j in range(5) if j not in arrived)  # the replications 0..prefix-1 have all come
+        assert [c.monthly is None for c in chunks] == [j < prefix for j in range(4)]  # copied once in order
+    assert all(c.monthly is None for c in chunks)
+    pd.testing.assert_frame_equal(collector.frame(), want, check_exact=True)
+
+
+def test_collecting_before_every_chunk_came_is_refused(tmp_path):
+    _, chunks = _chunks_of_replications(tmp_path, 3)
+    collector = MonthlyCollector(3)
+    collector.add(chunks[0])
+    collector.add(chunks[2])
+    with pytest.raises(ValueError, match="from replication 2 on wait for replication 1"):
+        collector.frame()
 
 
 def test_huge_pages_switch_is_numpys():
