@@ -13,6 +13,8 @@ with the size of the tables the run writes, not with the number of jobs simulate
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -121,11 +123,36 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
 _WORKER: dict[str, object] = {}  # what a local worker process was started with (``_start_worker``)
 
 
-def _start_worker(res: Resolved, engine: str) -> None:
+def _start_worker(res: Resolved, engine: str, cores: tuple[int, ...] = (), started=None) -> None:
     """Keep the scenario in the worker process, once: a task then carries only its
     replication indices (the resolved scenario need not be sent and rebuilt for every
-    chunk, and the plans kept per scenario stay valid from one chunk to the next)."""
+    chunk, and the plans kept per scenario stay valid from one chunk to the next).
+
+    With ``cores`` (see ``worker_cores``), the worker stays on one of them, the next in
+    turn (``started`` counts the workers started, across processes).
+    """
     _WORKER["res"], _WORKER["engine"] = res, engine
+    if cores and started is not None:
+        with started.get_lock():
+            index = started.value
+            started.value += 1
+        try:
+            os.sched_setaffinity(0, {cores[index % len(cores)]})
+        except OSError:  # the core is no longer ours: the scheduler places the worker
+            pass
+
+
+def worker_cores(workers: int) -> tuple[int, ...]:
+    """The cores to keep the local workers on, one each: the cores this process may use,
+    when there are exactly as many as workers (the run has the machine; each worker then
+    keeps its core's caches, where the scheduler would move workers about whenever the
+    run's own process wakes: 1% faster, measured over whole runs side by side). None
+    where workers and cores differ, or off Linux: the scheduler places them."""
+    try:
+        cores = tuple(sorted(os.sched_getaffinity(0)))
+    except AttributeError:
+        return ()
+    return cores if len(cores) == workers else ()
 
 
 def _run_chunk_in_worker(reps: list[int]) -> ChunkResult:
@@ -305,8 +332,10 @@ def run_monte_carlo(
                 # inherit them shared, and copy every page they reuse (copy on write).
                 release_free_memory()
             chunks = chunks_of(reps, workers)
-            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_start_worker,
-                                     initargs=(res, engine)) as pool:
+            context = multiprocessing.get_context()
+            started = context.Value("i", 0)
+            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context, initializer=_start_worker,
+                                     initargs=(res, engine, worker_cores(workers), started)) as pool:
                 futures = [pool.submit(_run_chunk_in_worker, chunk) for chunk in chunks]
                 # Collecting the tables needs pandas, which the replications do not: the
                 # workers are forked first, and this process imports it while they run.

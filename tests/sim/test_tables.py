@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -193,3 +195,36 @@ def test_file_counts_are_the_files_requested_and_served_per_cell(tmp_path):
     assert 0 < es_audio["served"].sum() < es_audio["requested"].sum()  # the limit thinned them
     others = cells.drop(index="es", level="language")
     assert (others["served"] == others["requested"]).all()
+
+
+def _affinity_of_worker(cores, started, queue):
+    from sim.montecarlo import _start_worker
+
+    _start_worker(None, "fast", cores, started)
+    queue.put(sorted(os.sched_getaffinity(0)))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux's CPU affinity")
+def test_local_workers_take_one_core_each_in_turn_when_they_have_the_machine():
+    """Workers as many as the cores this process may use keep one core each, in turn
+    (the count is shared between processes); otherwise they are left to the scheduler."""
+    import multiprocessing
+
+    from sim.montecarlo import worker_cores
+
+    mine = tuple(sorted(os.sched_getaffinity(0)))
+    assert worker_cores(len(mine)) == mine
+    assert worker_cores(len(mine) + 1) == () and (len(mine) == 1 or worker_cores(1) == ())
+    context = multiprocessing.get_context("fork")
+    started, queue = context.Value("i", 0), context.Queue()
+    for _ in range(len(mine) + 1):
+        p = context.Process(target=_affinity_of_worker, args=(mine, started, queue))
+        p.start()
+        p.join(30)
+    got = [queue.get(timeout=5) for _ in range(len(mine) + 1)]
+    assert got == [[mine[i % len(mine)]] for i in range(len(mine) + 1)]
+    assert started.value == len(mine) + 1
+    p = context.Process(target=_affinity_of_worker, args=((), started, queue))  # no cores: left alone
+    p.start()
+    p.join(30)
+    assert queue.get(timeout=5) == list(mine)
