@@ -186,11 +186,11 @@ def write_forecast(writer: RunWriter, res: Resolved, mc: MonteCarloResult) -> di
         ]
         bands = compute_bands(mc.monthly, mc.files, n, sc.horizon_months, sc.start_month)
         head = headline(mc.monthly, mc.files, n, sc.horizon_months, budget)
+        head["replications"] = n
+        writer.write_table("replications.csv", mc.replications)  # (while the monthly table is written)
+        writer.write_table("bands.csv", bands)
+        writer.write_text("headline.json", json.dumps(head, indent=2))
+        writer.write_text("summary.md", summary_markdown(res, head))
         for w in written:
             w.result()  # re-raises a failed write
-    writer.write_table("replications.csv", mc.replications)
-    writer.write_table("bands.csv", bands)
-    head["replications"] = n
-    writer.write_text("headline.json", json.dumps(head, indent=2))
-    writer.write_text("summary.md", summary_markdown(res, head))
     return head
