@@ -18,9 +18,9 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -146,7 +146,7 @@ def worker_cores(workers: int) -> tuple[int, ...]:
     """The cores to keep the local workers on, one each: the cores this process may use,
     when there are exactly as many as workers (the run has the machine; each worker then
     keeps its core's caches, where the scheduler would move workers about whenever the
-    run's own process wakes: 1% faster, measured over whole runs side by side). None
+    run's own process wakes: 1% faster, measured over whole runs side by side). Empty
     where workers and cores differ, or off Linux: the scheduler places them."""
     try:
         cores = tuple(sorted(os.sched_getaffinity(0)))
@@ -234,14 +234,14 @@ class MonthlyCollector:
         return Table(columns, self._labels).frame(categorical=True)
 
 
-class _no_huge_pages:
-    """NumPy's huge pages switched off for the arrays allocated inside, then restored."""
-
-    def __enter__(self) -> None:
-        self._before = _set_huge_pages(False)
-
-    def __exit__(self, *exc) -> None:
-        _set_huge_pages(self._before)
+@contextmanager
+def _no_huge_pages() -> Iterator[None]:
+    """NumPy's huge pages switched off for the arrays allocated inside, then as they were."""
+    before = _set_huge_pages(False)
+    try:
+        yield
+    finally:
+        _set_huge_pages(before)
 
 
 def release_free_memory() -> None:
