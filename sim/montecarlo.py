@@ -146,7 +146,7 @@ def worker_cores(workers: int) -> tuple[int, ...]:
     """The cores to keep the local workers on, one each: the cores this process may use,
     when there are exactly as many as workers (the run has the machine; each worker then
     keeps its core's caches, where the scheduler would move workers about whenever the
-    run's own process wakes: 1% faster, measured over whole runs side by side). Empty
+    run's own process wakes: about 1% faster over whole runs on a quiet machine). Empty
     where workers and cores differ, or off Linux: the scheduler places them."""
     try:
         cores = tuple(sorted(os.sched_getaffinity(0)))
