@@ -183,9 +183,9 @@ class MonthlyCollector:
 
     _MARGIN = 1.1  # room beyond the rows per replication seen first, for replications with more rows
 
-    def __init__(self, replications: int, first: int = 0):
+    def __init__(self, replications: int):
         self._replications = replications
-        self._next = first  # the first replication not yet copied
+        self._next = 0  # the first replication not yet copied
         self._waiting: dict[int, ChunkResult] = {}  # arrived early, by first replication
         self._columns: dict[str, np.ndarray] = {}
         self._labels: dict[str, tuple[str, ...]] | None = None
@@ -252,19 +252,12 @@ def release_free_memory() -> None:
         pass
 
 
-def collect(chunks: list[ChunkResult], engine: str, wall_s: float, monthly: MonthlyCollector | None = None) -> MonteCarloResult:
+def collect(chunks: list[ChunkResult], monthly: MonthlyCollector, engine: str, wall_s: float) -> MonteCarloResult:
     """Concatenate chunk tables in replication order; labels stay categorical (compact).
-
-    ``monthly``: the collector the chunks' monthly tables went to as they arrived (by
-    default, they go to one here).
-    """
+    The monthly tables are already in ``monthly``, which took them as the chunks arrived."""
     import pandas as pd
 
     chunks = sorted(chunks, key=lambda c: c.first)
-    if monthly is None:
-        monthly = MonthlyCollector(sum(len(c.summaries) for c in chunks), chunks[0].first if chunks else 0)
-        for c in chunks:
-            monthly.add(c)
     return MonteCarloResult(
         monthly=monthly.frame(),
         service_stats=Table.concat([c.service_stats for c in chunks]).frame(),
@@ -345,7 +338,7 @@ def run_monte_carlo(
                     on_done(fut.result())
             meta = {"executor": "processes", "workers": workers, "chunks": len(chunks) + (engine == "fast")}
     huge_pages(False)  # the tables are built once (see huge_pages)
-    mc = collect(done, engine, time.perf_counter() - t0, monthly)
+    mc = collect(done, monthly, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now
     release_free_memory()
     mc.meta.update(meta)
