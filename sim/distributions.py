@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .rng import CONSTANT, LOGNORMAL, NORMAL, SKIP, UNIFORM, Streams, draw_block, standard_normal
+from .rng import CONSTANT, LOGNORMAL, NORMAL, SKIP, TRIANGULAR, UNIFORM, Streams, draw_block, standard_normal
 
 # z-score of the 90th percentile of a standard normal: lognormal sigma = ln(p90/median)/Z90.
 Z90 = 1.2815515655446004
@@ -267,7 +267,7 @@ def is_uncertain(value: Uncertain) -> bool:
 
 def compiled_form(value: Uncertain) -> tuple[int, tuple[float, float, float, float]] | None:
     """How ``rng.draw_block`` draws ``value``: its kind and parameters, or None for the
-    distributions only ``draw`` samples (triangular, exponential, gamma, empirical)."""
+    distributions only ``draw`` samples (exponential, gamma, empirical)."""
     if not isinstance(value, _Dist):
         return CONSTANT, (float(value), 0.0, 0.0, 0.0)
     if isinstance(value, Fixed) or (isinstance(value, Normal) and value.sd == 0):
@@ -278,6 +278,8 @@ def compiled_form(value: Uncertain) -> tuple[int, tuple[float, float, float, flo
         return LOGNORMAL, (math.log(value.median), value.log_sigma, 0.0, 0.0)
     if isinstance(value, Uniform):
         return UNIFORM, (value.low, value.high - value.low, 0.0, 0.0)
+    if isinstance(value, Triangular):
+        return TRIANGULAR, (value.low, value.mode, value.high, 0.0)
     return None
 
 

@@ -380,7 +380,7 @@ def _normals(state, size):
 
 
 # Kinds of column for ``draw_block``; parameters p0..p3 per column.
-SKIP, CONSTANT, UNIFORM, NORMAL, LOGNORMAL = 0, 1, 2, 3, 4
+SKIP, CONSTANT, UNIFORM, NORMAL, LOGNORMAL, TRIANGULAR = 0, 1, 2, 3, 4, 5
 _BLOCK = 32  # rows drawn per column in turn: the block's rows (a few KB) stay in L1 meanwhile
 
 
@@ -392,7 +392,9 @@ def draw_block(out, r0, r1, cols, kinds, params, states):
 
     Kinds (``params[k]`` = p0, p1, p2, p3): ``CONSTANT`` p0 (no draw); ``UNIFORM`` p0 + p1 * u;
     ``NORMAL`` p0 + p1 * z, counting the values outside [p2, p3]; ``LOGNORMAL``
-    exp(p0 + p1 * z); ``SKIP`` leaves the column. Returns the counts per column.
+    exp(p0 + p1 * z); ``TRIANGULAR`` from p0 (low) to p2 (high), mode p1, by NumPy's
+    inverse CDF of one uniform (``random_triangular``: the same values, bit for bit);
+    ``SKIP`` leaves the column. Returns the counts per column.
     """
     outside = np.zeros(len(cols), dtype=np.int64)
     for b0 in range(r0, r1, _BLOCK):
@@ -420,9 +422,18 @@ def draw_block(out, r0, r1, cols, kinds, params, states):
                     n_out += not (p2 <= v <= p3)
                     out[r, col] = v
                 outside[k] += n_out
-            else:
+            elif kind == LOGNORMAL:
                 for r in range(b0, b1):
                     z, a, b, c, w = _normal(a, b, c, w)
                     out[r, col] = np.exp(p0 + p1 * z)
+            else:  # TRIANGULAR, with NumPy's arithmetic
+                base = p2 - p0
+                left_base = p1 - p0
+                ratio = left_base / base
+                left_prod = left_base * base
+                right_prod = (p2 - p1) * base
+                for r in range(b0, b1):
+                    u, a, b, c, w = _random(a, b, c, w)
+                    out[r, col] = p0 + np.sqrt(u * left_prod) if u <= ratio else p2 - np.sqrt((1.0 - u) * right_prod)
             states[k, 0], states[k, 1], states[k, 2], states[k, 3] = a, b, c, w
     return outside

@@ -42,9 +42,9 @@ def _flat(d) -> dict[str, float]:
 @pytest.mark.parametrize("replication", [0, 1, 7])
 def test_draws_are_what_a_generator_per_quantity_gives(replication):
     """One compiled call gives the values of one NumPy generator per quantity: normals,
-    uniforms and the NumPy-only families (the regions' triangular PUE and grid intensity)
-    bit for bit, lognormals to the last bit of ``exp``, truncated normals mapped inside
-    their bounds to 1e-12."""
+    uniforms and triangulars (the regions' PUE and grid intensity, the translation and
+    generation time per output token) bit for bit, lognormals to the last bit of ``exp``,
+    truncated normals mapped inside their bounds to 1e-12."""
     res = load_and_check("configs/default.yaml")
     wanted = _recorded(res)
     assert {Normal, LogNormal, Uniform, Triangular} <= {type(v) for v, _ in wanted}  # every path is exercised
