@@ -29,8 +29,10 @@ from .replication import ReplicationResult, run_replication
 from .resolve import Resolved
 from .tables import Table
 
-if TYPE_CHECKING:  # imported while the workers run (``run_monte_carlo``)
-    import pandas as pd
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
+
+    import pandas as pd  # imported while the workers run (``run_monte_carlo``)
 
 MAX_CHUNK = 10  # replications per task: a smooth progress bar, and a short tail when the last chunks run
 
@@ -123,7 +125,7 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
 _WORKER: dict[str, object] = {}  # what a local worker process was started with (``_start_worker``)
 
 
-def _start_worker(res: Resolved, engine: str, cores: tuple[int, ...] = (), started=None) -> None:
+def _start_worker(res: Resolved, engine: str, cores: tuple[int, ...] = (), started: Synchronized | None = None) -> None:
     """Keep the scenario in the worker process, once: a task then carries only its
     replication indices (the resolved scenario need not be sent and rebuilt for every
     chunk, and the plans kept per scenario stay valid from one chunk to the next).
@@ -188,7 +190,7 @@ class MonthlyCollector:
         self._next = 0  # the first replication not yet copied
         self._waiting: dict[int, ChunkResult] = {}  # arrived early, by first replication
         self._columns: dict[str, np.ndarray] = {}
-        self._labels: dict[str, tuple[str, ...]] | None = None
+        self._layout: Table | None = None  # the first table's columns, without rows, and labels
         self._rows = 0
 
     def add(self, chunk: ChunkResult) -> None:
@@ -202,14 +204,14 @@ class MonthlyCollector:
             self._next += len(ready.summaries)
 
     def _append(self, table: Table, replications: int) -> None:
-        if self._labels is None:
-            self._labels = dict(table.labels)
+        if self._layout is None:
+            self._layout = Table({name: col[:0] for name, col in table.columns.items()}, dict(table.labels))
             left = self._replications - self._next  # replications still to come, this one included
             size = int(len(table) / max(replications, 1) * left * self._MARGIN) + len(table)
             with _no_huge_pages():  # built once: see huge_pages
                 self._columns = {name: np.empty(size, dtype=col.dtype) for name, col in table.columns.items()}
-        elif list(table.columns) != list(self._columns) or table.labels != self._labels:
-            raise ValueError("tables with different columns or labels cannot be concatenated")
+        else:
+            Table.alike([self._layout, table])
         end = self._rows + len(table)
         if end > len(next(iter(self._columns.values()))):  # more rows than foreseen: grow by half
             with _no_huge_pages():
@@ -227,11 +229,11 @@ class MonthlyCollector:
 
         if self._waiting:
             raise ValueError(f"chunks from replication {min(self._waiting)} on wait for replication {self._next}")
-        if self._labels is None:
+        if self._layout is None:
             return pd.DataFrame()
         columns = {name: col[: self._rows] for name, col in self._columns.items()}
         self._columns = {}
-        return Table(columns, self._labels).frame(categorical=True)
+        return Table(columns, self._layout.labels).frame(categorical=True)
 
 
 @contextmanager
@@ -309,12 +311,12 @@ def run_monte_carlo(
             with dask_client(scheduler, dask_local) as client:
                 chunks = chunks_of(reps, cluster_threads(client))
                 run_chunks(client, run_chunk, chunks, res, engine, on_done=on_done)
-            meta = {"executor": "dask", "scheduler": scheduler or f"LocalCluster({dask_local})", "chunks": len(chunks)}
+            meta = {"executor": "dask", "scheduler": scheduler or f"LocalCluster({dask_local})"}
         elif workers <= 1 or n <= 1:
             chunks = chunks_of(reps, 1)
             for chunk in chunks:
                 on_done(run_chunk(res, engine, chunk))
-            meta = {"executor": "serial", "chunks": len(chunks)}
+            meta = {"executor": "serial"}
         else:
             if engine == "fast":
                 # Replication 0 runs here first: it brings every compiled kernel into memory
@@ -336,7 +338,8 @@ def run_monte_carlo(
 
                 for fut in as_completed(futures):
                     on_done(fut.result())
-            meta = {"executor": "processes", "workers": workers, "chunks": len(chunks) + (engine == "fast")}
+            meta = {"executor": "processes", "workers": workers}
+    meta["chunks"] = len(done)  # replication 0's, run here first, included
     huge_pages(False)  # the tables are built once (see huge_pages)
     mc = collect(done, monthly, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now
