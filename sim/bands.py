@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numba import njit
+
+from .compiled import njit
 
 QUANTILES = (5, 10, 25, 50, 75, 90, 95)
 GROUPINGS = ("total", "service", "language", "content_type", "component", "pool")

@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .normal import cdf, map_inside
 from .rng import CONSTANT, LOGNORMAL, NORMAL, SKIP, TRIANGULAR, UNIFORM, Streams, draw_block, standard_normal
 
 # z-score of the 90th percentile of a standard normal: lognormal sigma = ln(p90/median)/Z90.
@@ -94,19 +95,12 @@ class Normal(_Dist):
         return (low - self.mean_) / self.sd, (high - self.mean_) / self.sd
 
     def _inside(self, z: np.ndarray) -> np.ndarray:
-        """Standard normals drawn outside the bounds, mapped inside them by inverse CDF.
-
-        Given rejection, a rejected value's tail probability is uniform and independent of
-        the kept values, so it serves as the uniform: kept values plus these are exactly the
-        truncated normal, one draw per value (streams stay aligned). The costly inverse CDF
-        runs only for the rejected share, mostly nothing for bounds far in the tails.
-        """
-        from scipy.special import ndtr, ndtri  # imported when first needed: SciPy takes 0.2 s to import
-
+        """Standard normals drawn outside the bounds, mapped inside them by inverse CDF
+        (``sim.normal.map_inside``: one draw per value, so streams stay aligned). The
+        inverse CDF runs only for the rejected share, mostly nothing for bounds far in
+        the tails."""
         alpha, beta = self._bounds_z()
-        a, upper = float(ndtr(alpha)), float(ndtr(-beta))  # the masses below and above the bounds
-        v = np.where(z < alpha, ndtr(z) / (a + upper), 1.0 - ndtr(-z) / (a + upper))
-        return ndtri(a + v * (1.0 - upper - a))
+        return map_inside(np.ascontiguousarray(z, dtype=float), alpha, beta)
 
     def fix_outside(self, values: np.ndarray) -> None:
         """Map values of ``mean + sd * z`` that fell outside the bounds inside them (in place),
@@ -120,10 +114,8 @@ class Normal(_Dist):
         if not self._truncated() or self.sd == 0:
             return self.mean_
         alpha, beta = self._bounds_z()
-        from scipy.special import ndtr
-
         pdf = lambda x: 0.0 if math.isinf(x) else math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
-        z = float(ndtr(beta) - ndtr(alpha))
+        z = cdf(beta) - cdf(alpha)
         return self.mean_ + self.sd * (pdf(alpha) - pdf(beta)) / z
 
 

@@ -43,8 +43,8 @@ says why a scenario needs the SimPy engine instead.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .compiled import njit
 from .indices import ix as _ix
 from .model import Timings
 from .provisioning import WEEK_H

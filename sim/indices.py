@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .compiled import njit
 
 @njit(cache=True, inline="always")
 def ix(x):

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
+from .compiled import njit
 from .distributions import Columns, Normal, Uniform, draw_columns, prepare_columns
 from .epistemic import Draws
 from .indices import ix

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from .accounting import PoolAccountingSpec, month_step, monthly_table, pool_capacity_s
+from .compiled import njit
 from .epistemic import Draws, draw_epistemic
 from .indices import ix
 from .jobs import JobTable, build_jobs, file_mask

@@ -12,7 +12,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from numba import njit
 # NumPy's ziggurat tables, as numba copies them for its own Generator support (the tests
 # check the draws against NumPy's bit for bit, so a change there cannot pass unnoticed).
 from numba.np.random._constants import fi_double as _FI
@@ -21,6 +20,8 @@ from numba.np.random._constants import wi_double as _WI
 from numba.np.random._constants import ziggurat_nor_inv_r as _NOR_INV_R
 from numba.np.random._constants import ziggurat_nor_r as _NOR_R
 from numpy.random.bit_generator import ISpawnableSeedSequence
+
+from .compiled import njit
 
 # Below this many values NumPy's own call is cheaper: reading and writing back the
 # generator's state costs a few µs.

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from .compiled import njit
 from .distributions import Columns, draw_columns, prepare_columns
 from .indices import ix
 from .memo import keep_last
