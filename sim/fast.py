@@ -36,11 +36,18 @@ the order they took them (the first job of a service on a GPU pays the cold load
 others find it loading and start warm); jobs released together queue in (file, stage,
 target) order and go to the slots that have waited longest.
 
+Where every pool is always on and nothing ties, SimPy's order settles nothing: the queue
+is then a FIFO recursion over the groups in order of release (``_fifo``), which gives the
+same timings without an event per job's end, 20% faster on the default scenario. It runs
+first there, and stops at the first tie, for the event loop to run instead.
+
 The engine supports the provisioning policies in ``SUPPORTED_POLICIES``; ``unsupported``
 says why a scenario needs the SimPy engine instead.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -446,11 +453,186 @@ def _simulate(
                 _push(ht, hk, hsize, t_new, (seq << 24) | (w << 3) | t_kind)
                 seq += 1
                 hsize += 1
-    # per job, in order (sequential, vectorised): as SimPy's end - start and energy + extra
-    for j in range(n):
+    _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy)
+    return ready, start, end, cold, service_s, energy, file_end, events, True
+
+
+@njit(cache=True, inline="always")
+def _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy):
+    """Per job, in order (sequential, vectorised): SimPy's end - start, and energy plus the
+    model's load where the job loaded it."""
+    for j in range(start.shape[0]):
         service_s[j] = end[j] - start[j]
         energy[j] = energy_j[j] + (load_energy_j[np.int64(service[j])] if cold[j] else 0.0)
-    return ready, start, end, cold, service_s, energy, file_end, events, True
+
+
+@njit(cache=True, error_model="numpy")
+def _fifo(
+    time_s, energy_j, service, pool_of_job, group_first_job, group_next, group_file, n_files, arr_groups, arr_times,
+    worker_pool, worker_gpu, keep_alive_s, load_time_s, load_energy_j, n_services, n_pools,
+):
+    """The event loop's timings for always-on pools, without an event list, when nothing
+    ties; ``ok`` is False at the first tie (the event loop then runs).
+
+    With every pool always on, a pool is a FIFO queue of jobs in front of slots that take
+    the next job as soon as they are free, the one free longest first (SimPy's get queue).
+    So the groups can be taken in order of release, each job going to its pool's slot free
+    earliest, starting when both are ready: no job's end is an event of its own, which is
+    half of the event loop's events. Groups are released by the arrivals (with the arrival
+    process's arithmetic) and by a heap of groups whose previous group has ended, each
+    when its last job ends; starts never decrease, so a slot's earlier jobs have ended and
+    its last one is the only one that can still run.
+
+    Ties would need SimPy's event order to settle: two groups released at the same time
+    (other than arrivals at the same time, which the arrival process releases in order),
+    two slots free at the same time other than never used at all (those wait in
+    registration order, as at t = 0), a job that ends when it starts. At any of them this
+    stops. Model residency is decided as the event loop decides it, from the jobs of the
+    service running on the GPU at the start and the last end of one; a job of it ending at
+    that very instant leaves it warm either way.
+
+    Events are counted as the event loop counts them: each slot's start, the arrival
+    process's start, waits and end, and a put, a get and an end per job.
+    """
+    n = time_s.shape[0]
+    n_workers = worker_pool.shape[0]
+    ready = np.empty(n)
+    start = np.empty(n)
+    end = np.empty(n)
+    service_s = np.empty(n)
+    energy = np.empty(n)
+    cold = np.zeros(n, dtype=np.bool_)
+    file_end = np.full(n_files, np.nan)
+    # slots of a pool, and of a GPU, are contiguous: [lo[i], lo[i + 1])
+    pool_lo = np.zeros(n_pools + 1, np.int64)
+    n_gpus = 1
+    for w in range(n_workers):
+        pool_lo[worker_pool[w] + 1] = w + 1
+        n_gpus = max(n_gpus, worker_gpu[w] + 1)
+    gpu_lo = np.zeros(n_gpus + 1, np.int64)
+    for w in range(n_workers):
+        gpu_lo[worker_gpu[w] + 1] = w + 1
+    for p in range(n_pools):
+        pool_lo[p + 1] = max(pool_lo[p + 1], pool_lo[p])
+    for g in range(n_gpus):
+        gpu_lo[g + 1] = max(gpu_lo[g + 1], gpu_lo[g])
+    free_t = np.full(max(n_workers, 1), -np.inf)  # when each slot is free (-inf: never used)
+    slot_service = np.full(max(n_workers, 1), -1, np.int64)  # the service of its last job, -1 once recorded
+    last_end = np.full(n_gpus * n_services, -np.inf)  # per (GPU, service): the last end recorded
+    cap = 64
+    ht = np.empty(cap)  # heap of released groups: release time, group
+    hg = np.empty(cap, np.int64)
+    hsize = 0
+    n_arr = arr_groups.shape[0]
+    arr_i = 0
+    arr_now = 0.0  # the arrival process's clock
+    waits = 0
+    tied = (ready, start, end, cold, service_s, energy, file_end, np.int64(0), False)
+    while True:
+        # the next group: the heap's root or the next arrival, whichever is released first
+        if arr_i < n_arr:
+            t = arr_times[arr_i]
+            t_arr = arr_now + (t - arr_now) if t > arr_now else arr_now
+        else:
+            t_arr = np.inf
+        if hsize > 0 and ht[0] <= t_arr:
+            if ht[0] == t_arr:
+                return tied
+            now = ht[0]
+            gr = _ix(hg[0])
+            hsize -= 1
+            if hsize > 0:  # sift the last entry down from the root
+                t, key = ht[hsize], hg[hsize]
+                i = 0
+                while True:
+                    c = _ix(2 * i + 1)
+                    if c >= hsize:
+                        break
+                    r = _ix(c + 1)
+                    if r < hsize and ht[r] < ht[c]:
+                        c = r
+                    if t <= ht[c]:
+                        break
+                    ht[i], hg[i] = ht[c], hg[c]
+                    i = c
+                ht[i], hg[i] = t, key
+                if ht[0] == now:
+                    return tied
+        elif arr_i < n_arr:
+            if t_arr > arr_now:
+                waits += 1
+                arr_now = t_arr
+            now = t_arr
+            gr = _ix(arr_groups[arr_i])
+            arr_i += 1
+        else:
+            break
+        done = -np.inf
+        for j in range(_ix(group_first_job[gr]), _ix(group_first_job[gr + 1])):
+            j = _ix(j)
+            p = _ix(pool_of_job[j])
+            best = np.inf  # the pool's slot free earliest
+            w = 0
+            tie = False
+            for u in range(pool_lo[p], pool_lo[p + 1]):
+                f = free_t[u]
+                if f < best:
+                    best, w, tie = f, u, False
+                elif f == best:
+                    tie = True
+            if tie and best != -np.inf:
+                return tied
+            at = now if best <= now else best
+            k = _ix(service[j])
+            g = _ix(worker_gpu[w])
+            if slot_service[w] >= 0:  # the slot's last job has ended: record its end
+                gx = _ix(g * n_services + slot_service[w])
+                last_end[gx] = max(last_end[gx], free_t[w])
+                slot_service[w] = -1
+            running = 0
+            latest = last_end[_ix(g * n_services + k)]
+            for u in range(gpu_lo[g], gpu_lo[g + 1]):  # the GPU's other slots' last jobs of the service
+                if slot_service[u] == k:
+                    e = free_t[u]
+                    if e > at:
+                        running += 1
+                    elif e > latest:
+                        latest = e
+            dur = time_s[j]
+            if running == 0 and (latest == -np.inf or at - latest > keep_alive_s[k]):
+                cold[j] = True
+                dur += load_time_s[k]
+            e = at + dur
+            if not e > at:  # ends as it starts (or NaN)
+                return tied
+            ready[j] = now
+            start[j] = at
+            end[j] = e
+            free_t[w] = e
+            slot_service[w] = k
+            done = max(done, e)
+        nxt = group_next[gr]
+        if nxt >= 0:  # the file's next group is released when this one's last job ends
+            if hsize == cap:
+                cap *= 2
+                grown_t, grown_g = np.empty(cap), np.empty(cap, np.int64)
+                grown_t[:hsize] = ht[:hsize]
+                grown_g[:hsize] = hg[:hsize]
+                ht, hg = grown_t, grown_g
+            i = _ix(hsize)
+            while i > 0:  # sift up
+                parent = _ix((i - 1) >> 1)
+                if ht[parent] <= done:
+                    break
+                ht[i], hg[i] = ht[parent], hg[parent]
+                i = parent
+            ht[i], hg[i] = done, nxt
+            hsize += 1
+        else:
+            file_end[_ix(group_file[gr])] = done
+    _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy)
+    events = n_workers + 1 + waits + 1 + 3 * n
+    return ready, start, end, cold, service_s, energy, file_end, np.int64(events), True
 
 
 # -- Python side -----------------------------------------------------------------------------
@@ -496,8 +678,42 @@ def _unsigned(column) -> np.ndarray:
     return a.view(a.dtype.str.replace("i", "u")) if a.dtype.kind == "i" and a.dtype.itemsize <= 4 else a
 
 
-def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
-    """Run the compiled engine on pre-sampled jobs; same contract as ``model.simulate``."""
+class _Args(NamedTuple):
+    """The kernels' arguments: ``_simulate`` takes them all (and its ring's size), ``_fifo``
+    those of ``fifo_args``."""
+
+    time_s: np.ndarray
+    energy_j: np.ndarray
+    service: np.ndarray
+    pool_of_job: np.ndarray
+    group_of_job: np.ndarray
+    group_first_job: np.ndarray
+    group_next: np.ndarray
+    group_file: np.ndarray
+    n_files: int
+    arr_groups: np.ndarray
+    arr_times: np.ndarray
+    worker_pool: np.ndarray
+    worker_gpu: np.ndarray
+    pool_always: np.ndarray
+    pool_offset_h: np.ndarray
+    pool_on: np.ndarray
+    pool_wait_h: np.ndarray
+    pool_starts_cum: np.ndarray
+    keep_alive_s: np.ndarray
+    load_time_s: np.ndarray
+    load_energy_j: np.ndarray
+    n_services: int
+    n_pools: int
+
+    def fifo_args(self) -> tuple:
+        return (self.time_s, self.energy_j, self.service, self.pool_of_job, self.group_first_job, self.group_next,
+                self.group_file, self.n_files, self.arr_groups, self.arr_times, self.worker_pool, self.worker_gpu,
+                self.keep_alive_s, self.load_time_s, self.load_energy_j, self.n_services, self.n_pools)
+
+
+def _kernel_args(jobs, file_arrival_s: np.ndarray, pools, services) -> _Args:
+    """Pre-sampled jobs, arrivals (s), pools and services as the kernels read them."""
     gfile = _ints(jobs.group_file)
     arrival = np.ascontiguousarray(file_arrival_s, dtype=float)
     arr_groups, arr_times = _first_groups(gfile, arrival)
@@ -506,7 +722,7 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     if not np.all(arr_times[1:] >= arr_times[:-1]):
         order = np.argsort(arr_times, kind="stable")
         arr_groups, arr_times = arr_groups[order], arr_times[order]
-    worker_pool, worker_gpu = [], []
+    worker_pool, worker_gpu = [], []  # slots pool by pool, GPU by GPU
     gpu0 = 0
     for pi, p in enumerate(pools):
         for g in range(p.gpus):
@@ -517,21 +733,38 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     keep = np.array([np.inf if s.keep_alive_s is None else float(s.keep_alive_s) for s in services], dtype=float)
     load_t = np.array([float(s.load_time_s) for s in services], dtype=float)
     load_e = np.array([float(s.load_energy_j) for s in services], dtype=float)
-    args = (
+    return _Args(
         np.ascontiguousarray(jobs.time_s, dtype=float), np.ascontiguousarray(jobs.energy_j, dtype=float),
         _unsigned(jobs.service), _unsigned(jobs.pool), _unsigned(jobs.group), _unsigned(jobs.group_first_job),
         _ints(jobs.group_next), _unsigned(gfile), len(arrival), arr_groups, arr_times,
         np.asarray(worker_pool, dtype=np.uint32), np.asarray(worker_gpu, dtype=np.uint32),
         always, offset, on, wait, starts_cum, keep, load_t, load_e, max(len(services), 1), max(len(pools), 1),
     )
+
+
+def _event_loop(args: _Args) -> tuple:
+    """``_simulate``'s results, its ring of events due now made large enough."""
     fifo = 1024
-    while fifo < 8 * (len(worker_pool) + 2):
+    while fifo < 8 * (len(args.worker_pool) + 2):
         fifo *= 2
     while True:
-        ready, start, end, cold, service_s, energy, file_end, events, ok = _simulate(*args, fifo)
-        if ok:
-            break
+        out = _simulate(*args, fifo)
+        if out[-1]:
+            return out
         fifo *= 4  # more events fell due at one instant than the ring holds: run again, larger
+
+
+def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
+    """Run the compiled engine on pre-sampled jobs; same contract as ``model.simulate``.
+
+    Where every pool is always on, the FIFO recursion (``_fifo``) runs first, and the
+    event loop only if it met a tie; both give SimPy's timings.
+    """
+    args = _kernel_args(jobs, file_arrival_s, pools, services)
+    out = _fifo(*args.fifo_args()) if args.pool_always.all() else None
+    if out is None or not out[-1]:
+        out = _event_loop(args)
+    ready, start, end, cold, service_s, energy, file_end, events, _ = out
     return Timings(
         ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=service_s,
         energy_j=energy, file_end_s=file_end, events=int(events),
@@ -554,4 +787,5 @@ def warm_up() -> None:
     )
     mask = np.zeros(WEEK_H, dtype=bool)
     mask[9:17] = True
-    simulate_fast(jobs, np.array([1.0]), [PoolSpec(1, 1, Schedule(mask, 0))], [ServiceSpec(None, 1.0, 1.0)])
+    for on in (mask, np.ones(WEEK_H, dtype=bool)):  # the event loop, then the FIFO recursion
+        simulate_fast(jobs, np.array([1.0]), [PoolSpec(1, 1, Schedule(on, 0))], [ServiceSpec(None, 1.0, 1.0)])

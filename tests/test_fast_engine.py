@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.engines import choose_engine, fast_engine, simpy_engine
-from sim.fast import simulate_fast, unsupported
+from sim.fast import _event_loop, _fifo, _kernel_args, simulate_fast, unsupported
 from sim.jobs import JobTable
 from sim.model import PoolSpec, ServiceSpec, simulate
 from sim.montecarlo import run_monte_carlo
@@ -154,6 +154,67 @@ def test_fast_engine_equals_simpy_job_by_job(case):
     assert_same_timings(simulate_fast(jobs, arrivals, pools, services), simulate(jobs, arrivals, pools, services))
 
 
+# -- the FIFO recursion (always-on pools) ------------------------------------------------------------
+
+
+def fifo_and_event_loop(jobs, arrivals, pools, services):
+    args = _kernel_args(jobs, arrivals, pools, services)
+    return _fifo(*args.fifo_args()), _event_loop(args)
+
+
+def assert_same_outputs(a, b) -> None:
+    """The kernels' outputs (timings, event count) are the same, bit for bit."""
+    for x, y in zip(a[:7], b[:7]):
+        np.testing.assert_array_equal(x, y)
+    assert a[7] == b[7]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_fifo_recursion_gives_the_event_loops_timings_or_stops_at_a_tie(case):
+    jobs, arrivals, pools, services = case
+    pools = [PoolSpec(p.gpus, p.slots_per_gpu, always()) for p in pools]
+    fifo, loop = fifo_and_event_loop(jobs, arrivals, pools, services)
+    if fifo[-1]:
+        assert_same_outputs(fifo, loop)
+
+
+def test_fifo_recursion_runs_through_random_continuous_cases():
+    """Without ties (continuous random times) the recursion never stops, and matches the
+    event loop, with one or two pools, one or two GPUs a pool, fan-outs and keep-alives."""
+    rng = np.random.default_rng(7)
+    for case in range(60):
+        n_services, n_pools = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+        pool_of_service = [0] + [int(rng.integers(0, n_pools)) for _ in range(n_services - 1)]
+        n_pools = max(pool_of_service) + 1
+        files = [[[(float(rng.exponential(600.0)), int(rng.integers(0, n_services))) for _ in range(rng.integers(1, 4))]
+                  for _ in range(rng.integers(1, 4))] for _ in range(int(rng.integers(20, 200)))]
+        arrivals = np.sort(rng.uniform(0.0, 5 * 86400.0, len(files)))
+        pools = [PoolSpec(int(rng.integers(1, 3)), int(rng.integers(1, 4)), always()) for _ in range(n_pools)]
+        services = [ServiceSpec(None if rng.random() < 0.3 else float(rng.uniform(0, 3000)), float(rng.uniform(0, 60)),
+                                float(rng.uniform(0, 500))) for _ in range(n_services)]
+        jobs = job_table(files, n_services, pool_of_service)
+        fifo, loop = fifo_and_event_loop(jobs, arrivals, pools, services)
+        assert fifo[-1], f"case {case} stopped"
+        assert_same_outputs(fifo, loop)
+        if case < 10:
+            assert_same_timings(simulate_fast(jobs, arrivals, pools, services), simulate(jobs, arrivals, pools, services))
+
+
+@pytest.mark.parametrize("files, arrivals, slots", [
+    ([[[(10.0, 0)]], [[(10.0, 0)]], [[(5.0, 0)]]], [0.0, 0.0, 1.0], 2),  # two slots free at 10 s, a job waiting
+    ([[[(5.0, 0)], [(1.0, 0)]], [[(2.0, 0)]]], [0.0, 5.0], 2),  # a group released as a file arrives
+    ([[[(0.0, 0)]], [[(3.0, 0)]]], [0.0, 1.0], 1),  # a job that ends as it starts
+], ids=["slots-free-together", "release-at-an-arrival", "zero-duration"])
+def test_fifo_recursion_stops_at_ties_and_the_event_loop_settles_them(files, arrivals, slots):
+    jobs = job_table(files, 1, [0])
+    arrivals = np.array(arrivals)
+    pools, services = [PoolSpec(1, slots, always())], [ServiceSpec(30.0, 0.0, 4.0)]  # no load: ends as given
+    fifo, _ = fifo_and_event_loop(jobs, arrivals, pools, services)
+    assert not fifo[-1]
+    assert_same_timings(simulate_fast(jobs, arrivals, pools, services), simulate(jobs, arrivals, pools, services))
+
+
 # -- real scenarios --------------------------------------------------------------------------------
 
 
@@ -170,6 +231,8 @@ def test_fast_engine_equals_simpy_on_sampled_scenarios(tmp_path, changes):
         inp = sample_inputs(res, rep)
         assert len(inp.jobs) > 100
         assert_same_timings(fast_engine(inp), simpy_engine(inp))
+        if all(p.schedule.always for p in inp.pools):  # sampled times do not tie: the recursion ran
+            assert _fifo(*_kernel_args(inp.jobs, inp.files.arrival_s, inp.pools, inp.services).fifo_args())[-1]
 
 
 def test_monte_carlo_tables_are_identical_with_either_engine(tmp_path):
