@@ -489,7 +489,9 @@ def _fifo(
     registration order, as at t = 0), a job that ends when it starts. At any of them this
     stops. Model residency is decided as the event loop decides it, from the jobs of the
     service running on the GPU at the start and the last end of one; a job of it ending at
-    that very instant leaves it warm either way.
+    that very instant leaves it warm either way. The GPU's slots are looked at only when
+    the ends recorded so far (those of jobs whose slot has moved on) leave the model
+    possibly cold: with a keep-alive longer than the gaps between jobs, almost never.
 
     Events are counted as the event loop counts them: each slot's start, the arrival
     process's start, waits and end, and a put, a get and an end per job.
@@ -592,19 +594,20 @@ def _fifo(
                 gx = _ix(g * n_services + slot_service[w])
                 last_end[gx] = max(last_end[gx], free_t[w])
                 slot_service[w] = -1
-            running = 0
-            latest = last_end[_ix(g * n_services + k)]
-            for u in range(gpu_lo[g], gpu_lo[g + 1]):  # the GPU's other slots' last jobs of the service
-                if slot_service[u] == k:
-                    e = free_t[u]
-                    if e > at:
-                        running += 1
-                    elif e > latest:
-                        latest = e
             dur = time_s[j]
-            if running == 0 and (latest == -np.inf or at - latest > keep_alive_s[k]):
-                cold[j] = True
-                dur += load_time_s[k]
+            latest = last_end[_ix(g * n_services + k)]
+            if not (latest > -np.inf and at - latest <= keep_alive_s[k]):  # not warm from an end recorded already
+                running = 0
+                for u in range(gpu_lo[g], gpu_lo[g + 1]):  # the GPU's other slots' last jobs of the service
+                    if slot_service[u] == k:
+                        e = free_t[u]
+                        if e > at:
+                            running += 1
+                        elif e > latest:
+                            latest = e
+                if running == 0 and (latest == -np.inf or at - latest > keep_alive_s[k]):
+                    cold[j] = True
+                    dur += load_time_s[k]
             e = at + dur
             if not e > at:  # ends as it starts (or NaN)
                 return tied
