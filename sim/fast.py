@@ -98,7 +98,8 @@ def _pack(kind, a, b):
 @njit(cache=True, inline="always")
 def _push(ht, hk, size, t, key):
     """Push the timeout (t, key) on the heap of ``size`` entries (times ``ht``, keys ``hk``)
-    and sift it up: the heap orders by time, then key (creation counter first)."""
+    and sift it up: the heap orders by time, then key (the event loop's creation counter
+    first; the FIFO recursion's group)."""
     i = _ix(size)
     while i > 0:
         parent = _ix((i - 1) >> 1)
@@ -106,6 +107,26 @@ def _push(ht, hk, size, t, key):
             break
         ht[i], hk[i] = ht[parent], hk[parent]
         i = parent
+    ht[i], hk[i] = t, key
+
+
+@njit(cache=True, inline="always")
+def _refill_root(ht, hk, size):
+    """After the root of a heap of ``size + 1`` entries (see ``_push``) was taken: move its
+    last entry, at ``size``, into the root's place and sift it down."""
+    t, key = ht[size], hk[size]
+    i = 0
+    while True:
+        c = _ix(2 * i + 1)
+        if c >= size:
+            break
+        r = _ix(c + 1)
+        if r < size and (ht[r] < ht[c] or (ht[r] == ht[c] and hk[r] < hk[c])):
+            c = r
+        if t < ht[c] or (t == ht[c] and key < hk[c]):
+            break
+        ht[i], hk[i] = ht[c], hk[c]
+        i = c
     ht[i], hk[i] = t, key
 
 
@@ -121,6 +142,13 @@ def _first_groups(group_file, file_arrival_s):
         times[n] = file_arrival_s[group_file[gr]]
         n += (gr == 0) | (group_file[gr] != group_file[gr - 1])
     return groups[:n].copy(), times[:n].copy()
+
+
+@njit(cache=True, inline="always")
+def _timing_arrays(n, n_files):
+    """What the kernels return, allocated: per job, ready, start, end, service time (s),
+    energy (J) and cold; per file, when its last job ended (NaN until then)."""
+    return np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.zeros(n, dtype=np.bool_), np.full(n_files, np.nan)
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,13 +167,7 @@ def _simulate(
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
     # every job is released, started and ended before the loop runs out of events
-    ready = np.empty(n)
-    start = np.empty(n)
-    end = np.empty(n)
-    service_s = np.empty(n)
-    energy = np.empty(n)
-    cold = np.zeros(n, dtype=np.bool_)
-    file_end = np.full(n_files, np.nan)
+    ready, start, end, service_s, energy, cold, file_end = _timing_arrays(n, n_files)
     n_groups = group_first_job.shape[0] - 1
     group_left = np.empty(n_groups, dtype=np.uint32)
     max_group = 1
@@ -244,20 +266,7 @@ def _simulate(
                 now = ht[0]
                 code = hk[0]
                 hsize = _ix(hsize - 1)
-                t, key = ht[hsize], hk[hsize]
-                i = 0
-                while True:
-                    c = _ix(2 * i + 1)
-                    if c >= hsize:
-                        break
-                    r = _ix(c + 1)
-                    if r < hsize and (ht[r] < ht[c] or (ht[r] == ht[c] and hk[r] < hk[c])):
-                        c = r
-                    if t < ht[c] or (t == ht[c] and key < hk[c]):
-                        break
-                    ht[i], hk[i] = ht[c], hk[c]
-                    i = c
-                ht[i], hk[i] = t, key
+                _refill_root(ht, hk, hsize)
                 quiet = f_head == f_tail and not ((hsize > 0 and ht[0] == now) or (arr_pending and arr_t == now))
         else:
             code = fq[f_head & mask]
@@ -498,13 +507,7 @@ def _fifo(
     """
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
-    ready = np.empty(n)
-    start = np.empty(n)
-    end = np.empty(n)
-    service_s = np.empty(n)
-    energy = np.empty(n)
-    cold = np.zeros(n, dtype=np.bool_)
-    file_end = np.full(n_files, np.nan)
+    ready, start, end, service_s, energy, cold, file_end = _timing_arrays(n, n_files)
     # slots of a pool, and of a GPU, are contiguous: [lo[i], lo[i + 1])
     pool_lo = np.zeros(n_pools + 1, np.int64)
     n_gpus = 1
@@ -521,9 +524,9 @@ def _fifo(
     free_t = np.full(max(n_workers, 1), -np.inf)  # when each slot is free (-inf: never used)
     slot_service = np.full(max(n_workers, 1), -1, np.int64)  # the service of its last job, -1 once recorded
     last_end = np.full(n_gpus * n_services, -np.inf)  # per (GPU, service): the last end recorded
-    # heap of released groups (release time, group): each group enters it at most once, so
-    # it is never full (an array rebound inside the loop, to grow it, would cost reference
-    # counts on every iteration: a sixth of the time)
+    # heap of released groups (release time, group: see ``_push``): each group enters it at
+    # most once, so it is never full (an array rebound inside the loop, to grow it, would
+    # cost reference counts on every iteration: a sixth of the time)
     n_groups = group_first_job.shape[0] - 1
     ht = np.empty(max(n_groups, 1))
     hg = np.empty(max(n_groups, 1), np.int64)
@@ -546,21 +549,8 @@ def _fifo(
             now = ht[0]
             gr = _ix(hg[0])
             hsize -= 1
-            if hsize > 0:  # sift the last entry down from the root
-                t, key = ht[hsize], hg[hsize]
-                i = 0
-                while True:
-                    c = _ix(2 * i + 1)
-                    if c >= hsize:
-                        break
-                    r = _ix(c + 1)
-                    if r < hsize and ht[r] < ht[c]:
-                        c = r
-                    if t <= ht[c]:
-                        break
-                    ht[i], hg[i] = ht[c], hg[c]
-                    i = c
-                ht[i], hg[i] = t, key
+            if hsize > 0:
+                _refill_root(ht, hg, hsize)
                 if ht[0] == now:
                     return tied
         elif arr_i < n_arr:
@@ -619,14 +609,7 @@ def _fifo(
             done = max(done, e)
         nxt = group_next[gr]
         if nxt >= 0:  # the file's next group is released when this one's last job ends
-            i = _ix(hsize)
-            while i > 0:  # sift up
-                parent = _ix((i - 1) >> 1)
-                if ht[parent] <= done:
-                    break
-                ht[i], hg[i] = ht[parent], hg[parent]
-                i = parent
-            ht[i], hg[i] = done, nxt
+            _push(ht, hg, hsize, done, nxt)
             hsize += 1
         else:
             file_end[_ix(group_file[gr])] = done
