@@ -747,6 +747,11 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     out = _fifo(*args.fifo_args()) if args.pool_always.all() else None
     if out is None or not out[-1]:
         out = _event_loop(args)
+    return _timings(out)
+
+
+def _timings(out: tuple) -> Timings:
+    """A kernel's results (``_simulate``'s or ``_fifo``'s) as ``Timings``."""
     ready, start, end, cold, service_s, energy, file_end, events, _ = out
     return Timings(
         ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=service_s,

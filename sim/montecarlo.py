@@ -319,8 +319,10 @@ def run_monte_carlo(
             meta = {"executor": "serial"}
         else:
             if engine == "fast":
-                # Replication 0 runs here first: it brings every compiled kernel into memory
-                # before the worker processes fork, so that none of them loads its own copy.
+                # Replication 0 runs here first: it brings the compiled kernels a replication
+                # uses into memory before the worker processes fork, so that none of them
+                # loads its own copy (a kernel needed only now and then, such as the fast
+                # engine's event loop after a tie, is loaded by the worker that needs it).
                 on_done(run_chunk(res, engine, reps[:1]))
                 reps = reps[1:]
                 # Its freed arrays go back to the OS: left in the heap, the workers would
