@@ -62,7 +62,7 @@ def tokens(tokenizers, corpus, flores, profile_path, model_keys) -> None:
         for r in results[spec].values():
             click.echo(f"  {r.lang}: {r.mean:.3f} chars/token (sd {r.sd:.3f}, {r.chunks} chunks, {r.tokens} tokens)")
     if profile_path:
-        from sim.profile import dump_profile, load_profile
+        from sim.config.profile import dump_profile, load_profile
 
         prof = load_profile(profile_path)
         keys = list(model_keys) or [k for k, m in prof.models.items() if m.service == "generate"]
@@ -88,7 +88,7 @@ def workload(folder, manifest, out, max_files, files_per_month, tokenizer, seed)
     import numpy as np
     import yaml
 
-    from sim.errors import atomic_write_text
+    from sim.config.errors import atomic_write_text
 
     from .tokens import make_tokenizer
     from .workload import scan, summary_rows, workload_fragment
@@ -200,9 +200,9 @@ def run(out, samples_dir, services, whisper_model, nllb_model, ollama_model, oll
 @click.argument("profile_path", type=click.Path(path_type=Path))
 def show(profile_path: Path) -> None:
     """Summarise a calibration profile: method, hardware, per-model costs and fit quality."""
-    from sim.distributions import mean_of
-    from sim.errors import ConfigError
-    from sim.profile import load_profile
+    from sim.config.distributions import mean_of
+    from sim.config.errors import ConfigError
+    from sim.config.profile import load_profile
 
     try:
         prof = load_profile(profile_path)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import nnls
 
-from sim.distributions import Normal, Uncertain
-from sim.profile import AffineCost, FitQuality
+from sim.config.distributions import Normal, Uncertain
+from sim.config.profile import AffineCost, FitQuality
 
 # Robust z (MAD-based) beyond which a log residual is called an outlier.
 OUTLIER_Z = 4.0
@@ -82,7 +82,7 @@ def fit_affine_detailed(
 ) -> FitResult:
     """Fit ``y ~ (intercept + sum coef[u]*units[u]) * lognormal`` and report how well it fits.
 
-    ``units`` maps a unit name (sim.profile.UNITS) to per-sample amounts; ``y`` holds the
+    ``units`` maps a unit name (sim.config.profile.UNITS) to per-sample amounts; ``y`` holds the
     positive measured values (seconds or joules above idle). Non-finite or non-positive
     ``y`` are counted as failed rows in the notes and excluded. Raises ValueError when
     fewer usable samples remain than parameters + 1.

@@ -1,4 +1,4 @@
-"""Turn a calibration run into a ``sim.profile.Profile`` and write it as YAML.
+"""Turn a calibration run into a ``sim.config.profile.Profile`` and write it as YAML.
 
 Describes the hardware (GPU name, driver and count from NVML; CPU; memory; the Azure VM
 SKU when the user gives it), the measurement (method, tool versions, date, sample count,
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.profile import AffineCost, Failure, FitQuality, GPUInfo, Hardware, LoadCost, Measurement, ModelProfile, Profile, dump_profile
+from sim.config.profile import AffineCost, Failure, FitQuality, GPUInfo, Hardware, LoadCost, Measurement, ModelProfile, Profile, dump_profile
 
 from .fit import fit_affine
 from .meters import Meter

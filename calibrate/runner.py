@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sim.profile import Failure
+from sim.config.profile import Failure
 
 from .backends import Backend, BackendUnavailable, SampleError, make_backend
 from .meters import Meter, measure, measure_idle_power_w

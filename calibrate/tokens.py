@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from sim.distributions import Normal, Uncertain
+from sim.config.distributions import Normal, Uncertain
 
 from .texts import chunk_text
 

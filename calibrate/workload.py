@@ -3,7 +3,7 @@
 Reads a sample of files laid out as ``DIR/<lang>/*`` (or listed in a CSV manifest with
 columns ``path,lang``), measures media durations (PyAV, ffprobe fallback) and text
 lengths (characters, and tokens when a tokenizer is given), fits lognormal distributions
-and writes the ``workload`` section of a scenario (sim.scenario.Workload). Unreadable files
+and writes the ``workload`` section of a scenario (sim.config.scenario.Workload). Unreadable files
 are listed and skipped.
 """
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError
+from sim.config.errors import ConfigError
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 DEFAULT_OPTIONS = Path("configs/options/default.yaml")
@@ -99,9 +99,9 @@ def run(config, replications, months, seed, workers, engine, out, progress, opti
               help="Decision options to evaluate.")
 def decide(config, replications, months, seed, workers, engine, out, progress, options):
     """Forecast CONFIG, run every option of OPTIONS on the same seeds, rank them and recommend."""
-    from .decision import decision_step
-    from .options import load_options
-    from .runner import forecast, open_run, resolve_workers
+    from sim.decide.options import load_options
+
+    from .runner import decision_step, forecast, open_run, resolve_workers
 
     try:
         res, writer = open_run(config, _overrides(replications, months, seed), out)
@@ -152,7 +152,7 @@ def _report_done(final: Path, head: dict, mc) -> None:
 @click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(configs):
     """Check scenario files: every problem, with file, field and fix."""
-    from .resolve import load_and_check
+    from sim.config.resolve import load_and_check
 
     failed = False
     for path in configs:
@@ -170,10 +170,10 @@ def validate(configs):
 @click.option("--kind", type=click.Choice(["scenario", "profile", "skus", "regions", "options"]), default="scenario", show_default=True)
 def schema(kind):
     """Print the JSON Schema of a config file kind."""
-    from .azure import RegionCatalogue, SkuCatalogue
-    from .options import OptionsFile
-    from .profile import Profile
-    from .scenario import Scenario
+    from sim.config.catalogues import RegionCatalogue, SkuCatalogue
+    from sim.config.profile import Profile
+    from sim.config.scenario import Scenario
+    from sim.decide.options import OptionsFile
 
     model = {"scenario": Scenario, "profile": Profile, "skus": SkuCatalogue, "regions": RegionCatalogue, "options": OptionsFile}[kind]
     click.echo(json.dumps(model.model_json_schema(by_alias=True), indent=2))

@@ -8,9 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .montecarlo import MonteCarloResult, run_monte_carlo
-from .output import RunWriter, base_manifest, run_folder_name, write_forecast
-from .resolve import Resolved, load_and_check
+from sim.config.resolve import Resolved, load_and_check
+from sim.montecarlo.output import (
+    RunWriter,
+    base_manifest,
+    run_folder_name,
+    write_forecast,
+)
+from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
 
 
 @dataclass
@@ -59,14 +64,33 @@ def forecast(
 def later_steps() -> list[Callable[[RunContext], None]]:
     """Steps that follow the forecast in ``carbonsim run``; each takes the context.
 
-    Order matters: the report reads the files the decision step writes. Imported here, not
-    at the top: they pull in scipy.stats, pymcdm and matplotlib (seconds), which a forecast
-    alone does not need.
+    Order matters: the report reads the files the decision step writes.
     """
-    from .decision import decision_step
-    from .report import report_step
-
     return [decision_step, release_forecast_tables, report_step]
+
+
+def decision_step(ctx: RunContext) -> None:
+    """Evaluate the options file, if any, into the run folder.
+
+    The decision is imported here, not at the top: it pulls in scipy.stats and pymcdm
+    (seconds), which a forecast alone does not need.
+    """
+    if ctx.options_path is None:
+        ctx.log("decision: no options file, step skipped")
+        return
+    from .decide.decision import decide_into
+
+    ctx.manifest["decision"] = decide_into(ctx.writer, ctx.res, ctx.mc, ctx.options_path, workers=ctx.workers,
+                                           engine=ctx.engine, progress=ctx.progress, log=ctx.log)
+
+
+def report_step(ctx: RunContext) -> None:
+    """The report, in the run's language, after the decision (matplotlib is imported here)."""
+    from .report import REPORT_FILES, build_report
+
+    path = build_report(ctx.writer.tmp, ctx.lang, manifest=ctx.manifest)
+    ctx.manifest["report"] = {"lang": ctx.lang, "files": REPORT_FILES}
+    ctx.log(f"report: {path.name} ({ctx.lang})")
 
 
 def release_forecast_tables(ctx: RunContext) -> None:
@@ -76,7 +100,7 @@ def release_forecast_tables(ctx: RunContext) -> None:
     against about 0.8 GB)."""
     import pandas as pd
 
-    from .montecarlo import release_free_memory
+    from sim.montecarlo.run import release_free_memory
 
     empty = pd.DataFrame()
     ctx.mc.monthly, ctx.mc.service_stats, ctx.mc.files = empty, empty, empty

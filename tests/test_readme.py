@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pydantic import TypeAdapter
 
 from sim.cli import main
-from sim.distributions import Uncertain, draw
+from sim.config.distributions import Uncertain, draw
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

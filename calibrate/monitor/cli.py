@@ -21,7 +21,7 @@ import click
 def telemetry(db: Path, out: Path, months: tuple[str, ...], services: tuple[str, ...], max_concurrency: int | None,
               min_samples: int, name: str) -> None:  # fmt: skip
     """Fit time and energy models per service from the request records in DB (a monitor store)."""
-    from sim.profile import dump_profile
+    from sim.config.profile import dump_profile
 
     from .store import StoreError
     from .telemetry import Selection, fit_telemetry

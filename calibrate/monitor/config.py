@@ -89,6 +89,6 @@ class MonitorConfig(_Strict):
 
 def load_monitor_config(path: str | Path) -> MonitorConfig:
     """Read a YAML monitor config; errors name the file, the field and the fix."""
-    from sim.errors import load_yaml_model
+    from sim.config.errors import load_yaml_model
 
     return load_yaml_model(Path(path), MonitorConfig)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from calibrate.fit import fit_affine
-from sim.profile import Failure, GPUInfo, Hardware, Measurement, ModelProfile, Profile
+from sim.config.profile import Failure, GPUInfo, Hardware, Measurement, ModelProfile, Profile
 
 from .store import connect
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .charts import render_all
 from .content import build_content
@@ -18,10 +17,8 @@ from .i18n import Strings
 from .markdown import render_markdown
 from .rundata import load_run
 
-if TYPE_CHECKING:
-    from ..runner import RunContext
-
 HTML, MARKDOWN, FIGURES = "report.html", "report.md", "figures"
+REPORT_FILES = [HTML, MARKDOWN, FIGURES + "/"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -64,14 +61,3 @@ def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None 
     atomic_write_bytes(run.folder / MARKDOWN, md.encode("utf-8"))
     atomic_write_bytes(run.folder / HTML, html.encode("utf-8"))
     return run.folder / HTML
-
-
-def report_step(ctx: "RunContext") -> None:
-    """Later step of ``carbonsim run``: the report, in the run's language, after the decision."""
-    sc = ctx.res.scenario
-    region = ctx.res.regions.regions.get(sc.region)
-    if region is not None:
-        ctx.manifest.setdefault("carbon_sources", {})["region"] = f"{region.name} ({sc.region}): {region.source}"
-    path = build_report(ctx.writer.tmp, ctx.lang, manifest=ctx.manifest)
-    ctx.manifest["report"] = {"lang": ctx.lang, "files": [HTML, MARKDOWN, FIGURES + "/"]}
-    ctx.log(f"report: {path.name} ({ctx.lang})")

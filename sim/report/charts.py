@@ -14,8 +14,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from .chartkit import (BUDGET, COMPONENT_COLOURS, PALETTE, PNG_DPI, STYLE, Chart, ChartData, Labels, _bands, _figure,
-                       _month_axis, _nonzero_groups, _periods, _thousands)
+from .chartkit import (
+    BUDGET,
+    COMPONENT_COLOURS,
+    PALETTE,
+    PNG_DPI,
+    STYLE,
+    Chart,
+    ChartData,
+    Labels,
+    _bands,
+    _figure,
+    _month_axis,
+    _nonzero_groups,
+    _periods,
+    _thousands,
+)
 from .decision_charts import decision_data, decision_plot, smaa_data, smaa_plot
 from .figures import exceedance_by_month, tornado
 from .i18n import Strings

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from .figures import market_totals, quantiles, sci_per_unit
 from .i18n import Strings
 from .rundata import RunData
-
 
 METHOD_ORDER = ("weighted_sum", "topsis", "smaa")
 
@@ -187,22 +185,9 @@ def _drawn(run: RunData, t: Strings, col: str, digits: int | None = None) -> str
 
 
 def region_source(run: RunData) -> str | None:
-    """Where the region's grid intensity and PUE come from, if the run or its scenario says."""
+    """Where the region's grid intensity and PUE come from, as the run's manifest records it."""
     recorded = (run.manifest.get("carbon_sources") or {}).get("region")
-    if recorded:
-        return str(recorded)
-    scen = (run.manifest.get("scenario") or {}).get("path")
-    region = run.config.get("region")
-    if not scen or not region:
-        return None
-    path = Path(scen).parent / str(run.config.get("regions_file", "azure/regions.yaml"))
-    try:
-        from ..azure import load_regions
-
-        reg = load_regions(path).regions.get(region)
-    except Exception:  # the catalogue may have moved since the run: the report says so instead
-        return None
-    return f"{reg.name} ({region}): {reg.source}" if reg else None
+    return str(recorded) if recorded else None
 
 
 def assumptions_table(run: RunData, t: Strings) -> Table:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..bands import monthly_sums
+from sim.montecarlo.bands import monthly_sums
 
 QS = (5, 10, 25, 50, 75, 90, 95)
 

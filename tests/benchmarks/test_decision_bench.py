@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.mcda import smaa2
+from sim.decide.mcda import smaa2
 
 
 def test_smaa2_default_size(benchmark):

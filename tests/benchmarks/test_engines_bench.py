@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from sim.engines import fast_engine, simpy_engine
-from sim.fast import warm_up
-from sim.montecarlo import tune_allocator
-from sim.replication import sample_inputs
-from sim.resolve import load_and_check
+from sim.config.resolve import load_and_check
+from sim.engine.fast import warm_up
+from sim.engine.registry import fast_engine, simpy_engine
+from sim.forecast.replication import sample_inputs
+from sim.montecarlo.run import tune_allocator
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "configs" / "default.yaml"
@@ -40,7 +40,7 @@ def inputs():
 @pytest.mark.parametrize("name, engine, rounds", [("simpy", simpy_engine, 3), ("fast", fast_engine, 30)])
 def test_engine_jobs_per_second(benchmark, inputs, name, engine, rounds):
     warm_up()
-    timings = benchmark.pedantic(engine, args=(inputs,), rounds=rounds, iterations=1, warmup_rounds=1)
+    timings = benchmark.pedantic(engine, args=(inputs.for_engine,), rounds=rounds, iterations=1, warmup_rounds=1)
     assert len(timings.start_s) == len(inputs.jobs)
     benchmark.extra_info["jobs"] = len(inputs.jobs)
     benchmark.extra_info["jobs_per_s"] = round(len(inputs.jobs) / benchmark.stats.stats.min)
@@ -49,8 +49,8 @@ def test_engine_jobs_per_second(benchmark, inputs, name, engine, rounds):
 def test_fast_engine_speed_up_over_simpy_side_by_side(benchmark, inputs):
     """Both engines on the same inputs in one run: best of 3 for SimPy, the benchmark's best for fast."""
     warm_up()
-    simpy_s = min(_timed(simpy_engine, inputs) for _ in range(3))
-    benchmark.pedantic(fast_engine, args=(inputs,), rounds=30, iterations=1, warmup_rounds=1)
+    simpy_s = min(_timed(simpy_engine, inputs.for_engine) for _ in range(3))
+    benchmark.pedantic(fast_engine, args=(inputs.for_engine,), rounds=30, iterations=1, warmup_rounds=1)
     fast_s = benchmark.stats.stats.min
     n = len(inputs.jobs)
     benchmark.extra_info.update(jobs=n, simpy_jobs_per_s=round(n / simpy_s), fast_jobs_per_s=round(n / fast_s),
@@ -60,8 +60,8 @@ def test_fast_engine_speed_up_over_simpy_side_by_side(benchmark, inputs):
 def test_replication_stage_breakdown(benchmark):
     """Milliseconds per replication in each stage (one core, fast engine), over replications 0-19,
     with the tables built as the Monte Carlo builds them (NumPy columns, no DataFrame)."""
-    from sim.accounting import monthly_table
-    from sim.replication import file_table, service_table
+    from sim.forecast.accounting import monthly_table
+    from sim.forecast.replication import file_table, service_table
 
     res = load_and_check(DEFAULT)
     tune_allocator()
@@ -75,7 +75,7 @@ def test_replication_stage_breakdown(benchmark):
             t0 = time.perf_counter()
             inp = sample_inputs(res, rep, details=False)  # as the Monte Carlo samples them
             t1 = time.perf_counter()
-            timings = fast_engine(inp)
+            timings = fast_engine(inp.for_engine)
             t2 = time.perf_counter()
             monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, rep)
             service_table(res, inp, timings, rep)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from calibrate.meters import measure, make_meter
+from calibrate.meters import make_meter, measure
 
 
 def _inference_like(seconds: float = 0.05) -> None:

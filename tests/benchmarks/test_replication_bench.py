@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.replication import run_replication, sample_inputs
-from sim.engines import simpy_engine
-from sim.resolve import load_and_check
+from sim.config.resolve import load_and_check
+from sim.engine.registry import simpy_engine
+from sim.forecast.replication import run_replication, sample_inputs
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
 
@@ -25,7 +25,7 @@ def test_simpy_replication_jobs_per_second(benchmark):
 def test_simpy_engine_alone_jobs_per_second(benchmark):
     res = load_and_check(DEFAULT)
     inp = sample_inputs(res, 0)
-    timings = benchmark.pedantic(simpy_engine, args=(inp,), rounds=3, iterations=1)
+    timings = benchmark.pedantic(simpy_engine, args=(inp.for_engine,), rounds=3, iterations=1)
     assert len(timings.start_s) == len(inp.jobs)
     benchmark.extra_info["jobs"] = len(inp.jobs)
     benchmark.extra_info["jobs_per_s_engine"] = len(inp.jobs) / benchmark.stats.stats.mean

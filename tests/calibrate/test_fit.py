@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from calibrate.fit import fit_affine, fit_affine_detailed
-from sim.distributions import mean_of
+from sim.config.distributions import mean_of
 
 
 def _synthetic(rng, n=400, sigma=0.05):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from calibrate.meters import (
-    MeterUnavailable, NvmlMeter, PowerIntegrator, RaplMeter, WrappingCounter, detect_meter, make_meter, measure,
+    MeterUnavailable,
+    NvmlMeter,
+    PowerIntegrator,
+    RaplMeter,
+    WrappingCounter,
+    detect_meter,
+    make_meter,
+    measure,
 )
 
 

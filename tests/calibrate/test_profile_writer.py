@@ -8,7 +8,7 @@ import numpy as np
 from calibrate.meters import Meter
 from calibrate.profile_writer import build_profile, write_profile
 from calibrate.runner import CalibrationRun, Record, ServiceRun, ServiceSpec
-from sim.profile import Failure, load_profile
+from sim.config.profile import Failure, load_profile
 
 
 class _Meter(Meter):

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from calibrate.cli import calibrate
-from sim.profile import load_profile
+from sim.config.profile import load_profile
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def test_a_calibrated_profile_runs_in_the_simulator(run_samples, whisper_dir, ti
     """Round trip: calibrate (transcription and generation), then one replication on the profile."""
     import yaml
 
-    from sim.replication import run_replication
-    from sim.resolve import load_and_check
+    from sim.config.resolve import load_and_check
+    from sim.forecast.replication import run_replication
 
     out = tmp_path / "cal.yaml"
     args = ["run", "--out", str(out), "--samples", str(run_samples), "--device", "cpu", "--repeats", "1", "--warmup", "0",

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from calibrate.texts import chunk_text, flores_dir, read_flores, shipped_texts, split_sentences
+from calibrate.texts import (
+    chunk_text,
+    flores_dir,
+    read_flores,
+    shipped_texts,
+    split_sentences,
+)
 
 pytest.importorskip("mistral_common")
 from calibrate.tokens import chars_per_token, make_tokenizer  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 
 from calibrate.samples import media_duration_s
 from calibrate.workload import scan, workload_fragment
-from sim.scenario import Workload
+from sim.config.scenario import Workload
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from calibrate.monitor.cli import telemetry
 from calibrate.monitor.store import IntervalRecord, RequestRecord, Store, json_units
-from sim.distributions import Normal
-from sim.profile import load_profile
+from sim.config.distributions import Normal
+from sim.config.profile import load_profile
 
 SIGMA = 0.2
 # Known truth per service: (time intercept, time coefs), (energy intercept, energy coefs).

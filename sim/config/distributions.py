@@ -1,0 +1,338 @@
+"""Uncertain quantities.
+
+Any number in a carbonsim config may instead be a distribution, written in YAML as
+``{dist: NAME, ...params}``. Whether it is drawn once per replication (epistemic) or once
+per job (aleatory) is decided by the field that holds it, never by the value itself.
+
+Every distribution samples from a ``numpy.random.Generator`` passed in, in one vectorised
+call, and knows its analytic mean so tests can check sampled moments against theory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sim.kernels.normal import cdf, map_inside
+from sim.kernels.rng import (
+    CONSTANT,
+    LOGNORMAL,
+    NORMAL,
+    SKIP,
+    TRIANGULAR,
+    UNIFORM,
+    Streams,
+    draw_block,
+    standard_normal,
+)
+
+# z-score of the 90th percentile of a standard normal: lognormal sigma = ln(p90/median)/Z90.
+Z90 = 1.2815515655446004
+
+
+class _Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray | float:
+        """Draw ``size`` values (a float when ``size`` is None)."""
+        raise NotImplementedError
+
+    def mean(self) -> float:
+        """Analytic mean of the distribution."""
+        raise NotImplementedError
+
+
+class Fixed(_Dist):
+    """A constant written as a distribution: ``{dist: fixed, value: 3}``."""
+
+    dist: Literal["fixed"]
+    value: float
+
+    def sample(self, rng, size=None):
+        return self.value if size is None else np.full(size, self.value, dtype=float)
+
+    def mean(self) -> float:
+        return self.value
+
+
+class Normal(_Dist):
+    """Normal with optional truncation to [low, high] (exact, by inverse CDF)."""
+
+    dist: Literal["normal"]
+    mean_: float = Field(alias="mean")
+    sd: float = Field(ge=0)
+    low: float | None = None
+    high: float | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Normal":
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError("low must be below high")
+        return self
+
+    def _truncated(self) -> bool:
+        return self.low is not None or self.high is not None
+
+    def sample(self, rng, size=None):
+        if self.sd == 0:
+            return Fixed(dist="fixed", value=self.mean_).sample(rng, size)
+        if not self._truncated():
+            return self.mean_ + self.sd * standard_normal(rng, size)  # as ``rng.normal`` computes it
+        # One standard normal per value; those outside the bounds are mapped inside (``_inside``).
+        z = np.atleast_1d(standard_normal(rng, size))
+        alpha, beta = self._bounds_z()
+        if z.size and (z.min() < alpha or z.max() > beta):  # two quick passes: mostly nothing to redo
+            bad = (z < alpha) | (z > beta)
+            z[bad] = self._inside(z[bad])
+        z *= self.sd
+        z += self.mean_
+        return float(z[0]) if size is None else z
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high), infinite where not given."""
+        return (-math.inf if self.low is None else self.low, math.inf if self.high is None else self.high)
+
+    def _bounds_z(self) -> tuple[float, float]:
+        """The bounds in standard units."""
+        low, high = self.bounds
+        return (low - self.mean_) / self.sd, (high - self.mean_) / self.sd
+
+    def _inside(self, z: np.ndarray) -> np.ndarray:
+        """Standard normals drawn outside the bounds, mapped inside them by inverse CDF
+        (``sim.kernels.normal.map_inside``: one draw per value, so streams stay aligned). The
+        inverse CDF runs only for the rejected share, mostly nothing for bounds far in
+        the tails."""
+        alpha, beta = self._bounds_z()
+        return map_inside(np.ascontiguousarray(z, dtype=float), alpha, beta)
+
+    def fix_outside(self, values: np.ndarray) -> None:
+        """Map values of ``mean + sd * z`` that fell outside the bounds inside them (in place),
+        as ``sample`` does: what compiled draws of this distribution finish with."""
+        low, high = self.bounds
+        bad = ~((values >= low) & (values <= high))
+        if bad.any():
+            values[bad] = self.mean_ + self.sd * self._inside((values[bad] - self.mean_) / self.sd)
+
+    def mean(self) -> float:
+        if not self._truncated() or self.sd == 0:
+            return self.mean_
+        alpha, beta = self._bounds_z()
+        pdf = lambda x: 0.0 if math.isinf(x) else math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+        z = cdf(beta) - cdf(alpha)
+        return self.mean_ + self.sd * (pdf(alpha) - pdf(beta)) / z
+
+
+class LogNormal(_Dist):
+    """Lognormal given by ``median`` and either ``p90`` or ``sigma`` (of the log)."""
+
+    dist: Literal["lognormal"]
+    median: float = Field(gt=0)
+    p90: float | None = None
+    sigma: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_spread(self) -> "LogNormal":
+        if (self.p90 is None) == (self.sigma is None):
+            raise ValueError("give exactly one of p90 or sigma")
+        if self.p90 is not None and self.p90 < self.median:
+            raise ValueError("p90 must be at least the median")
+        return self
+
+    @property
+    def log_sigma(self) -> float:
+        if self.sigma is not None:
+            return self.sigma
+        return math.log(self.p90 / self.median) / Z90
+
+    def sample(self, rng, size=None):
+        # exp of a normal, as ``rng.lognormal`` does, but with numpy's vectorised exp (faster)
+        x = np.exp(math.log(self.median) + self.log_sigma * standard_normal(rng, size))
+        return float(x) if size is None else x
+
+    def mean(self) -> float:
+        return self.median * math.exp(self.log_sigma**2 / 2)
+
+
+class Uniform(_Dist):
+    dist: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _order(self) -> "Uniform":
+        if self.low > self.high:
+            raise ValueError("low must not exceed high")
+        return self
+
+    def sample(self, rng, size=None):
+        return rng.uniform(self.low, self.high, size)
+
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+
+class Triangular(_Dist):
+    dist: Literal["triangular"]
+    low: float
+    mode: float
+    high: float
+
+    @model_validator(mode="after")
+    def _order(self) -> "Triangular":
+        if not self.low <= self.mode <= self.high or self.low == self.high:
+            raise ValueError("need low <= mode <= high and low < high")
+        return self
+
+    def sample(self, rng, size=None):
+        return rng.triangular(self.low, self.mode, self.high, size)
+
+    def mean(self) -> float:
+        return (self.low + self.mode + self.high) / 3
+
+
+class Exponential(_Dist):
+    dist: Literal["exponential"]
+    mean_: float = Field(alias="mean", gt=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def sample(self, rng, size=None):
+        return rng.exponential(self.mean_, size)
+
+    def mean(self) -> float:
+        return self.mean_
+
+
+class Gamma(_Dist):
+    """Gamma given by ``mean`` and coefficient of variation ``cv``."""
+
+    dist: Literal["gamma"]
+    mean_: float = Field(alias="mean", gt=0)
+    cv: float = Field(gt=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def sample(self, rng, size=None):
+        shape = 1.0 / self.cv**2
+        return rng.gamma(shape, self.mean_ / shape, size)
+
+    def mean(self) -> float:
+        return self.mean_
+
+
+class Empirical(_Dist):
+    """Resample observed values with replacement (e.g. durations read from real files)."""
+
+    dist: Literal["empirical"]
+    values: list[float] = Field(min_length=1)
+
+    def sample(self, rng, size=None):
+        arr = np.asarray(self.values, dtype=float)
+        idx = rng.integers(0, len(arr), size)
+        return arr[idx]
+
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+
+Distribution = Annotated[
+    Union[Fixed, Normal, LogNormal, Uniform, Triangular, Exponential, Gamma, Empirical],
+    Field(discriminator="dist"),
+]
+#: A plain number or a distribution.
+Uncertain = Union[float, Distribution]
+
+
+def draw(value: Uncertain, rng: np.random.Generator, size: int | None = None) -> np.ndarray | float:
+    """Sample an uncertain quantity; a plain number is returned as is (or broadcast)."""
+    if isinstance(value, _Dist):
+        return value.sample(rng, size)
+    return float(value) if size is None else np.full(size, float(value))
+
+
+def mean_of(value: Uncertain) -> float:
+    """Analytic mean of an uncertain quantity."""
+    return value.mean() if isinstance(value, _Dist) else float(value)
+
+
+def is_uncertain(value: Uncertain) -> bool:
+    """True when the value is a distribution that is not a fixed constant."""
+    return isinstance(value, _Dist) and not isinstance(value, Fixed)
+
+
+def compiled_form(value: Uncertain) -> tuple[int, tuple[float, float, float, float]] | None:
+    """How ``rng.draw_block`` draws ``value``: its kind and parameters, or None for the
+    distributions only ``draw`` samples (exponential, gamma, empirical)."""
+    if not isinstance(value, _Dist):
+        return CONSTANT, (float(value), 0.0, 0.0, 0.0)
+    if isinstance(value, Fixed) or (isinstance(value, Normal) and value.sd == 0):
+        return CONSTANT, (value.mean(), 0.0, 0.0, 0.0)
+    if isinstance(value, Normal):
+        return NORMAL, (value.mean_, value.sd, *value.bounds)
+    if isinstance(value, LogNormal):
+        return LOGNORMAL, (math.log(value.median), value.log_sigma, 0.0, 0.0)
+    if isinstance(value, Uniform):
+        return UNIFORM, (value.low, value.high - value.low, 0.0, 0.0)
+    if isinstance(value, Triangular):
+        return TRIANGULAR, (value.low, value.mode, value.high, 0.0)
+    return None
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Columns to draw (``draw_columns``), prepared once: what ``draw_block`` takes, and the
+    streams to seed. Build with ``prepare_columns``; a replication's columns are the last's."""
+
+    cols: np.ndarray  # the out column of each entry
+    kinds: np.ndarray  # draw_block's kind (SKIP: drawn by ``draw`` instead)
+    params: np.ndarray  # (k, 4)
+    drawn: np.ndarray  # entries drawn compiled from a stream
+    streams: tuple[tuple, ...]  # their stream names, in that order
+    truncated: tuple[tuple[int, int, "Normal"], ...]  # (entry, column, value): bounds to enforce after
+    others: tuple[tuple[int, Uncertain, tuple], ...]  # (column, value, names) that only ``draw`` samples
+
+
+def prepare_columns(columns: list[tuple[int, Uncertain, tuple]]) -> Columns:
+    """``columns`` ((column, value, stream names) each) in the form ``draw_columns`` uses."""
+    k = len(columns)
+    cols = np.empty(k, dtype=np.int64)
+    kinds = np.empty(k, dtype=np.int64)
+    params = np.zeros((k, 4))
+    truncated, others = [], []
+    for i, (col, value, names) in enumerate(columns):
+        cols[i] = col
+        form = compiled_form(value)
+        kinds[i], params[i] = form if form is not None else (SKIP, (0.0, 0.0, 0.0, 0.0))
+        if form is None:
+            others.append((col, value, tuple(names)))
+        elif kinds[i] == NORMAL and np.isfinite(params[i, 2:]).any():
+            truncated.append((i, col, value))
+    drawn = np.flatnonzero((kinds != SKIP) & (kinds != CONSTANT))
+    return Columns(cols, kinds, params, drawn, tuple(tuple(columns[i][2]) for i in drawn), tuple(truncated), tuple(others))
+
+
+def draw_columns(out: np.ndarray, rows: slice, columns: list[tuple[int, Uncertain, tuple]] | Columns, streams: Streams) -> None:
+    """Fill ``out[rows, col]`` with ``draw(value, streams.rng(*names), n)`` for each
+    ``(col, value, names)`` in ``columns`` (or those ``prepare_columns`` made of them): the
+    same values (normals and uniforms bit for bit, lognormals to the last bit of ``exp``),
+    drawn in one compiled pass that writes the rows of ``out`` in order, instead of a
+    strided column at a time.
+    """
+    prep = columns if isinstance(columns, Columns) else prepare_columns(columns)
+    n = rows.stop - rows.start
+    states = np.zeros((len(prep.cols), 4), dtype=np.uint64)
+    if len(prep.drawn):
+        states[prep.drawn] = streams.states(prep.streams)
+    outside = draw_block(out, rows.start, rows.stop, prep.cols, prep.kinds, prep.params, states)
+    for i, col, value in prep.truncated:
+        if outside[i]:  # a truncated normal drew values outside its bounds
+            value.fix_outside(out[rows, col])  # a view: fixed in place
+    for col, value, names in prep.others:
+        out[rows, col] = draw(value, streams.rng(*names), n)

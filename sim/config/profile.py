@@ -1,0 +1,162 @@
+"""Calibration profile: what one model costs on one hardware target.
+
+Written by ``calibrate`` (or shipped as literature priors), read by the simulator. The
+contract is DESIGN.md's: per model an affine model ``intercept + sum(coef[unit] * units)``
+for each of ``time_s`` and ``energy_j``, with a multiplicative lognormal residual.
+
+Conventions, relied on by both sides:
+- ``energy_j`` is energy **above the idle baseline** (joules); idle power is accounted
+  separately over all provisioned time, so concurrent jobs never double count it.
+- The affine model gives the **mean**; the residual factor is ``exp(sigma*z - sigma**2/2)``
+  (mean one). One ``z`` per job is shared by time and energy: a slow job also draws more.
+- Coefficients, intercepts, load costs and idle powers may be distributions: they are
+  epistemic and drawn once per replication. ``chars_per_token`` is aleatory (per text).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .distributions import Uncertain
+
+PROFILE_SCHEMA_VERSION = 1
+
+#: Whisper's encoder always runs on windows of this many seconds (the unit ``audio_window``).
+WINDOW_S = 30.0
+
+#: Units of work a model may be priced in; the simulator knows how to compute each one.
+UNITS: dict[str, str] = {
+    "audio_second": "seconds of input audio",
+    "audio_window": "30-second encoder windows, ceil(duration/30), at least 1",
+    "input_token": "tokens of input text, from characters and chars_per_token",
+    "output_token": "tokens generated",
+    "input_char": "characters of input text",
+    "request": "one per job (use it for per-call overhead)",
+}
+
+MEASUREMENT_METHODS = ("nvml", "rapl", "codecarbon-cpu-load", "codecarbon-constant", "literature", "telemetry")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AffineCost(_Strict):
+    """``intercept + sum(coef[unit] * units)``, times a mean-one lognormal residual."""
+
+    intercept: Uncertain = 0.0
+    coef: dict[str, Uncertain] = Field(default_factory=dict)
+    sigma: float = Field(default=0.0, ge=0, description="sd of the log residual")
+
+    @field_validator("coef")
+    @classmethod
+    def _known_units(cls, v: dict[str, Uncertain]) -> dict[str, Uncertain]:
+        unknown = sorted(set(v) - set(UNITS))
+        if unknown:
+            raise ValueError(f"unknown unit(s) {unknown}; use one of {sorted(UNITS)}")
+        return v
+
+
+class LoadCost(_Strict):
+    """Cold load of a model into memory: time (s) and energy above idle (J)."""
+
+    time_s: Uncertain = 0.0
+    energy_j: Uncertain = 0.0
+
+
+class FitQuality(_Strict):
+    """Goodness of fit, as the calibration stage reports it (informative only)."""
+
+    n: int = 0
+    r2: float | None = None
+    rmse: float | None = None
+    outliers: int = 0
+    notes: str = ""
+
+
+class ModelProfile(_Strict):
+    """Cost of one model on this hardware."""
+
+    service: str = Field(description="task it serves: transcribe, translate, generate, ...")
+    units: list[str] = Field(default_factory=list)
+    time_s: AffineCost
+    energy_j: AffineCost
+    load: LoadCost = Field(default_factory=LoadCost)
+    gpu_memory_gb: float | None = Field(default=None, ge=0)
+    chars_per_token: dict[str, Uncertain] = Field(
+        default_factory=dict, description="characters per token by language code (aleatory)"
+    )
+    fit: dict[str, FitQuality] = Field(default_factory=dict)
+    source: str = Field(min_length=1)
+
+    @field_validator("units")
+    @classmethod
+    def _units_known(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(UNITS))
+        if unknown:
+            raise ValueError(f"unknown unit(s) {unknown}; use one of {sorted(UNITS)}")
+        return v
+
+
+class GPUInfo(_Strict):
+    model: str = "none"
+    count: int = Field(default=0, ge=0)
+    driver: str | None = None
+    memory_gb: float | None = None
+
+
+class Hardware(_Strict):
+    gpu: GPUInfo = Field(default_factory=GPUInfo)
+    cpu: str | None = None
+    memory_gb: float | None = None
+    vm_sku: str | None = None
+    gpu_idle_power_w: Uncertain | None = Field(default=None, description="per GPU")
+    host_idle_power_w: Uncertain | None = None
+    source: str = ""
+
+
+class Measurement(_Strict):
+    method: Literal["nvml", "rapl", "codecarbon-cpu-load", "codecarbon-constant", "literature", "telemetry"]
+    tools: dict[str, str] = Field(default_factory=dict)
+    date: dt.date | None = None
+    samples: int = Field(default=0, ge=0)
+    uncertainty: str = ""
+    source: str = ""
+
+
+class Failure(_Strict):
+    """A sample or model that could not be measured, recorded rather than dropped."""
+
+    model: str
+    sample: str = ""
+    error: str
+
+
+class Profile(_Strict):
+    schema_version: Literal[1] = PROFILE_SCHEMA_VERSION
+    name: str = "profile"
+    hardware: Hardware = Field(default_factory=Hardware)
+    measurement: Measurement
+    models: dict[str, ModelProfile]
+    failures: list[Failure] = Field(default_factory=list)
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile YAML; errors name the file and field (see sim.config.errors)."""
+    from .errors import load_yaml_model
+
+    return load_yaml_model(Path(path), Profile)
+
+
+def dump_profile(profile: Profile, path: str | Path) -> None:
+    """Write a profile atomically as YAML (distributions kept in their YAML form)."""
+    import yaml
+
+    from .errors import atomic_write_text
+
+    data = profile.model_dump(mode="json", by_alias=True, exclude_none=True)
+    atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

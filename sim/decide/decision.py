@@ -1,0 +1,336 @@
+"""The decision step: run every option on the baseline's seeds, score, rank, recommend.
+
+Every option runs replications 0..n-1 with the scenario's root seed, so replication r of
+an option and of the baseline share their growth rate, files, durations and per-job noise
+wherever the option leaves them alone (common random numbers). Differences between
+options are then measured replication by replication, with far less noise than
+independent runs would give; ``diff_se_crn`` and ``crn_variance_ratio`` show how much.
+
+Only per-replication criterion values and job counts are kept per option: an option's
+monthly tables are dropped as soon as they are summarised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import pandas as pd
+
+from sim.config.resolve import Resolved
+from sim.config.scenario import Scenario
+from sim.kernels.rng import Streams
+from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
+
+from .criteria import CRITERIA, coverage, jobs_cube, replication_values, value_matrix
+from .mcda import (
+    METHODS,
+    SmaaResult,
+    double_counting,
+    normalise,
+    ranks_of,
+    shared_bounds,
+    smaa2,
+)
+from .options import BASELINE, OptionsFile, apply_option, load_options, option_label
+from .recommendation import recommendation_markdown
+
+if TYPE_CHECKING:
+    from sim.montecarlo.output import RunWriter
+
+METHOD_NAMES = ("weighted_sum", "topsis", "smaa")
+
+
+@dataclass
+class DecisionResult:
+    """Everything the outputs are written from."""
+
+    options: list[str]  # baseline first
+    labels: dict[str, dict[str, str]]  # lang -> option -> label
+    criteria: list[str]
+    values: np.ndarray  # options x criteria x replications
+    weights: np.ndarray  # criteria (0 = reported, not ranked)
+    bounds: np.ndarray  # criteria x 2
+    benefit: np.ndarray  # criteria, bool
+    p_exceed: np.ndarray  # options (NaN without a budget)
+    feasible: np.ndarray  # options, bool
+    threshold: float | None
+    budget_kg: float | None
+    scores: dict[str, np.ndarray]  # method -> options
+    smaa: SmaaResult
+    ranked: list[str]  # criteria with a positive weight, in the SMAA order
+    double_counts: dict[str, list[str]]
+    correlation: dict[str, dict[str, float | None]]
+    replications: int
+    smaa_weights: str = "intervals"  # how SMAA-2 drew the weights: uniform | intervals
+    smaa_half_width: float = 0.1
+    engines: dict[str, str] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    # ---- derived figures ---------------------------------------------------------------
+    def index(self, criterion: str) -> int:
+        return self.criteria.index(criterion)
+
+    def diffs(self) -> np.ndarray:
+        """Option minus baseline, per replication (options x criteria x replications)."""
+        return self.values - self.values[:1]
+
+    def diff_se(self) -> np.ndarray:
+        """Standard error of the mean difference under common random numbers (options x criteria)."""
+        d = self.diffs()
+        n = d.shape[2]
+        return np.nanstd(d, axis=2, ddof=1) / np.sqrt(n) if n > 1 else np.full(d.shape[:2], np.nan)
+
+    def crn_variance_ratio(self) -> np.ndarray:
+        """Var(option - baseline) with CRN over Var with independent seeds (= Var(option) + Var(baseline))."""
+        var_d = np.nanvar(self.diffs(), axis=2, ddof=1)
+        var = np.nanvar(self.values, axis=2, ddof=1)
+        indep = var + var[:1]
+        return np.divide(var_d, indep, out=np.full_like(var_d, np.nan), where=indep > 0)
+
+    def best(self, method: str) -> str:
+        """Best feasible option by ``method`` (best overall when none is feasible)."""
+        s = self.scores[method]
+        pool = np.flatnonzero(self.feasible) if self.feasible.any() else np.arange(len(self.options))
+        return self.options[int(pool[np.argmax(s[pool])])]
+
+
+def _summarise(res: Resolved, mc: MonteCarloResult, n: int, spec: OptionsFile, services: list[str],
+               languages: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    vals = replication_values(res, mc, n, prices_per_hour=spec.prices_per_hour,
+                              saturation_utilisation=spec.saturation_utilisation)
+    return vals, jobs_cube(mc, services, languages, n)
+
+
+def _full_demand(res: Resolved) -> Resolved | None:
+    """The baseline with every service on and no volume limit, when it differs from the baseline."""
+    sc = res.scenario
+    if not sc.workload.limits and all(s.enabled and not s.disabled_languages for s in sc.services.values()):
+        return None
+    data = sc.model_dump(mode="json", by_alias=True)
+    data["workload"]["limits"] = []
+    for svc in data["services"].values():
+        svc["enabled"], svc["disabled_languages"] = True, []
+    return replace(res, scenario=Scenario.model_validate(data))
+
+
+def evaluate(res: Resolved, spec: OptionsFile, *, baseline_mc: MonteCarloResult | None = None, workers: int = 1,
+             engine: str = "auto", progress: bool | None = None, log: Callable[[str], None] = print) -> DecisionResult:
+    """Run every option on the baseline's replication seeds and rank them."""
+    t0 = time.perf_counter()
+    sc = res.scenario
+    available = sc.replications
+    if baseline_mc is not None:
+        available = min(available, int(baseline_mc.replications["replication"].nunique()))
+    n = min(spec.replications or available, available)
+    services, languages = list(sc.services), list(sc.workload.languages)
+    names = [BASELINE] + [o.name for o in spec.options]
+    engines: dict[str, str] = {}
+
+    def run(name: str, r: Resolved) -> MonteCarloResult:
+        mc = run_monte_carlo(r, replications=n, workers=workers, engine=engine, progress=progress)
+        engines[name] = mc.engine
+        log(f"decision: {name}: {n} replications in {mc.wall_s:.1f} s ({mc.engine})")
+        return mc
+
+    per_option: list[dict[str, np.ndarray]] = []
+    jobs: list[np.ndarray] = []
+    for name in names:
+        r = apply_option(res, spec, name)
+        if name == BASELINE and baseline_mc is not None:
+            mc = baseline_mc
+            engines[name] = mc.engine
+        else:
+            mc = run(name, r)
+        vals, cube = _summarise(r, mc, n, spec, services, languages)
+        per_option.append(vals)
+        jobs.append(cube)
+        del mc
+    full = _full_demand(res)
+    requested = jobs[0] if full is None else jobs_cube(run("(full demand)", full), services, languages, n)
+    values_m = value_matrix(services, languages, spec.coverage_values.services, spec.coverage_values.languages)
+    for vals, cube in zip(per_option, jobs):
+        vals["coverage"] = coverage(cube, requested, values_m)
+
+    criteria = list(CRITERIA)
+    values = np.stack([np.stack([v[c] for c in criteria]) for v in per_option])  # options x criteria x reps
+    benefit = np.array([CRITERIA[c].direction == "benefit" for c in criteria])
+    # A draw without a value (no file served in the final year: no latency) counts as the worst seen.
+    for j in range(len(criteria)):
+        col = values[:, j]
+        if np.isnan(col).any():
+            finite = col[np.isfinite(col)]
+            worst = (finite.min() if benefit[j] else finite.max()) if len(finite) else 0.0
+            values[:, j] = np.where(np.isnan(col), worst, col)
+    bounds = shared_bounds(values, {criteria.index(c): b for c, b in spec.bounds.items()})
+    weights = np.array([spec.weights.get(c, 0.0) for c in criteria])
+
+    budget = sc.carbon.budget
+    budget_kg = budget.total_kg if budget else None
+    threshold = spec.exceed_threshold if spec.exceed_threshold is not None else (budget.exceed_threshold if budget else None)
+    carbon = values[:, criteria.index("carbon")]
+    if budget_kg is None:
+        p_exceed = np.full(len(names), np.nan)
+        feasible = np.ones(len(names), dtype=bool)
+    else:
+        p_exceed = (carbon > budget_kg).mean(axis=1)
+        feasible = p_exceed <= threshold + 1e-12
+
+    ranked_idx = np.flatnonzero(weights > 0)
+    ranked = [criteria[j] for j in ranked_idx]
+    w = weights[ranked_idx]
+    p50 = np.percentile(values, 50, axis=2)
+    scores = {m: METHODS[m](p50[:, ranked_idx], bounds[ranked_idx], benefit[ranked_idx], w) for m in ("weighted_sum", "topsis")}
+    norm = normalise(values[:, ranked_idx], bounds[ranked_idx], benefit[ranked_idx])
+    rng = Streams(sc.seed, 0).rng("decision", "smaa")
+    uniform = spec.smaa.weights == "uniform"
+    sm = smaa2(norm, rng, draws_per_outcome=spec.smaa.draws_per_replication,
+               centre=None if uniform else w, half_width=None if uniform else spec.smaa.half_width)
+    scores["smaa"] = sm.acceptability[:, 0]
+    flags, corr = double_counting(p50, criteria, benefit, spec.double_count_threshold)
+    # Criteria computed from one another double count whatever the options at hand show.
+    flags = {c: sorted(set(flags[c]) | set(CRITERIA[c].linked), key=criteria.index) for c in criteria}
+    labels = {lang: {nm: option_label(spec, nm, lang) for nm in names} for lang in ("en", "fr")}
+    return DecisionResult(
+        options=names, labels=labels, criteria=criteria, values=values, weights=weights, bounds=bounds, benefit=benefit,
+        p_exceed=p_exceed, feasible=feasible, threshold=threshold, budget_kg=budget_kg, scores=scores, smaa=sm,
+        ranked=ranked, double_counts=flags, correlation=corr, replications=n,
+        smaa_weights=spec.smaa.weights, smaa_half_width=spec.smaa.half_width, engines=engines,
+        wall_s=time.perf_counter() - t0,
+    )
+
+
+# ---- tables ----------------------------------------------------------------------------
+
+
+def decision_table(d: DecisionResult) -> pd.DataFrame:
+    """``decision.csv``: option x criterion, long."""
+    p50 = np.percentile(d.values, 50, axis=2)
+    p95 = np.percentile(d.values, 95, axis=2)
+    score = normalise(p50, d.bounds, d.benefit)
+    diff_mean = d.diffs().mean(axis=2)
+    se = d.diff_se()
+    rows = []
+    for i, opt in enumerate(d.options):
+        for j, c in enumerate(d.criteria):
+            crit = CRITERIA[c]
+            rows.append({
+                "option": opt, "criterion": c, "direction": crit.direction, "unit": crit.unit,
+                "mean": float(d.values[i, j].mean()), "p50": float(p50[i, j]), "p95": float(p95[i, j]),
+                "norm_low": float(d.bounds[j, 0]), "norm_high": float(d.bounds[j, 1]), "score_p50": float(score[i, j]),
+                "weight": float(d.weights[j]), "diff_mean": float(diff_mean[i, j]), "diff_se_crn": float(se[i, j]),
+                "feasible": bool(d.feasible[i]), "p_exceed_budget": float(d.p_exceed[i]),
+            })
+    return pd.DataFrame(rows)
+
+
+def ranking_table(d: DecisionResult) -> pd.DataFrame:
+    """``ranking.csv``: per method, every option's score and rank (1 = best)."""
+    rows = []
+    for m in METHOD_NAMES:
+        s = d.scores[m]
+        for opt, score, rank, ok in zip(d.options, s, ranks_of(s), d.feasible):
+            rows.append({"method": m, "option": opt, "score": float(score), "rank": int(rank), "feasible": bool(ok)})
+    return pd.DataFrame(rows).sort_values(["method", "rank", "option"], kind="stable").reset_index(drop=True)
+
+
+def smaa_tables(d: DecisionResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``smaa.csv`` (rank acceptability indices) and ``smaa_central.csv`` (central weights, confidence)."""
+    m = len(d.options)
+    acc = pd.DataFrame({
+        "option": np.repeat(d.options, m), "rank": np.tile(np.arange(1, m + 1), m),
+        "acceptability": d.smaa.acceptability.ravel(), "acceptability_se": d.smaa.acceptability_se.ravel(),
+    })
+    central = pd.DataFrame({"option": d.options, "confidence_factor": d.smaa.confidence})
+    for j, c in enumerate(d.ranked):
+        central[f"w_{c}"] = d.smaa.central_weights[:, j]
+    return acc, central
+
+
+def replication_table(d: DecisionResult) -> pd.DataFrame:
+    """Per option, criterion and replication: the value and its difference to the baseline."""
+    o, c, r = np.meshgrid(np.arange(len(d.options)), np.arange(len(d.criteria)), np.arange(d.replications), indexing="ij")
+    return pd.DataFrame({
+        "option": np.asarray(d.options)[o.ravel()], "criterion": np.asarray(d.criteria)[c.ravel()],
+        "replication": r.ravel(), "value": d.values.ravel(), "diff": d.diffs().ravel(),
+    })
+
+
+def decision_json(d: DecisionResult, spec: OptionsFile) -> dict:
+    best = {m: d.best(m) for m in METHOD_NAMES}
+    ratio = d.crn_variance_ratio()
+    jc = d.index("carbon")
+
+    def num(x: float) -> float | None:
+        return None if not np.isfinite(x) else round(float(x), 6)
+
+    return {
+        "baseline": BASELINE,
+        "options": d.options,
+        "labels": d.labels["en"],
+        "labels_fr": d.labels["fr"],
+        "replications": d.replications,
+        "criteria": [
+            {"name": c, "direction": CRITERIA[c].direction, "unit": CRITERIA[c].unit, "label": CRITERIA[c].label,
+             "weight": float(d.weights[j]), "ranked": c in d.ranked, "bounds": [float(x) for x in d.bounds[j]],
+             "double_counts_with": d.double_counts[c]}
+            for j, c in enumerate(d.criteria)
+        ],
+        "best": best,
+        "agree": len(set(best.values())) == 1,
+        "feasible": {o: bool(f) for o, f in zip(d.options, d.feasible)},
+        "infeasible": [o for o, f in zip(d.options, d.feasible) if not f],
+        "none_feasible": not bool(d.feasible.any()),
+        "budget_kg": d.budget_kg,
+        "exceed_threshold": d.threshold,
+        "p_exceed_budget": {o: num(p) for o, p in zip(d.options, d.p_exceed)},
+        "crn_variance_ratio": {o: num(ratio[i, jc]) for i, o in enumerate(d.options) if o != BASELINE},
+        "crn_variance_ratio_by_criterion": {
+            o: {c: num(ratio[i, j]) for j, c in enumerate(d.criteria)} for i, o in enumerate(d.options) if o != BASELINE
+        },
+        "criteria_correlation": d.correlation,
+        "smaa": {"weights": spec.smaa.weights, "half_width": spec.smaa.half_width if spec.smaa.weights == "intervals" else None,
+                 "draws": d.smaa.draws, "draws_per_replication": spec.smaa.draws_per_replication},
+        "engines": d.engines,
+        "wall_s": round(d.wall_s, 3),
+    }
+
+
+DECISION_FILES = ("decision.csv", "ranking.csv", "smaa.csv", "smaa_central.csv", "decision_replications.parquet",
+                  "decision.json", "recommendation.md", "recommendation.fr.md")
+
+
+def write_decision(writer: "RunWriter", d: DecisionResult, spec: OptionsFile, options_path: Path | None = None) -> dict:
+    """Write the decision's files into the run folder; return the essentials for the manifest."""
+    acc, central = smaa_tables(d)
+    writer.write_table("decision.csv", decision_table(d))
+    writer.write_table("ranking.csv", ranking_table(d))
+    writer.write_table("smaa.csv", acc)
+    writer.write_table("smaa_central.csv", central)
+    writer.write_table("decision_replications.parquet", replication_table(d))
+    info = decision_json(d, spec)
+    writer.write_text("decision.json", json.dumps(info, indent=2))
+    writer.write_text("recommendation.md", recommendation_markdown(d, "en"))
+    writer.write_text("recommendation.fr.md", recommendation_markdown(d, "fr"))
+    essentials = {k: info[k] for k in ("baseline", "options", "replications", "best", "agree", "infeasible", "crn_variance_ratio",
+                                        "engines", "wall_s")}
+    essentials["weights"] = {c: float(w) for c, w in zip(d.criteria, d.weights) if w > 0}
+    essentials["files"] = list(DECISION_FILES)
+    if options_path is not None:
+        p = Path(options_path)
+        essentials["options_file"] = {"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+    return essentials
+
+
+def decide_into(writer: "RunWriter", res: Resolved, baseline_mc: MonteCarloResult, options_path: Path, *, workers: int,
+                engine: str, progress: bool | None, log: Callable[[str], None]) -> dict:
+    """Evaluate the options file against the forecast ``baseline_mc`` and write the decision's
+    files into the run; return the manifest's ``decision`` entry."""
+    spec = load_options(options_path, res)
+    d = evaluate(res, spec, baseline_mc=baseline_mc, workers=workers, engine=engine, progress=progress, log=log)
+    return write_decision(writer, d, spec, options_path)
