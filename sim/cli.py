@@ -99,7 +99,7 @@ def run(config, replications, months, seed, workers, engine, out, progress, opti
               help="Decision options to evaluate.")
 def decide(config, replications, months, seed, workers, engine, out, progress, options):
     """Forecast CONFIG, run every option of OPTIONS on the same seeds, rank them and recommend."""
-    from sim.decide.options import load_options
+    from sim.decide.loading import load_options
 
     from .runner import decision_step, forecast, open_run, resolve_workers
 

@@ -28,6 +28,7 @@ from sim.kernels.rng import Streams
 from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
 
 from .criteria import CRITERIA, coverage, jobs_cube, replication_values, value_matrix
+from .loading import load_options
 from .mcda import (
     METHODS,
     SmaaResult,
@@ -37,7 +38,8 @@ from .mcda import (
     shared_bounds,
     smaa2,
 )
-from .options import BASELINE, OptionsFile, apply_option, load_options, option_label
+from .options import BASELINE, OptionsFile, option_label
+from .overlay import apply_option
 from .recommendation import recommendation_markdown
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from sim.config.resolve import load_and_check
 from sim.decide.criteria import jobs_cube, replication_values, value_matrix
 from sim.decide.decision import evaluate
-from sim.decide.options import apply_option, load_options
+from sim.decide.loading import load_options
+from sim.decide.overlay import apply_option
 from sim.forecast.replication import run_replication
 from sim.montecarlo.run import run_monte_carlo
 

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from sim.cli import main
 from sim.config.errors import ConfigError
 from sim.config.resolve import load_and_check
-from sim.decide.options import apply_option, load_options
+from sim.decide.loading import load_options
+from sim.decide.overlay import apply_option
 from tests.helpers import CONFIGS
 
 from .conftest import small_scenario
