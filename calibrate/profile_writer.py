@@ -67,12 +67,11 @@ def gpu_info(nvml: object | None = None) -> GPUInfo:
 def describe_hardware(meter: Meter, idle_w: float, vm_sku: str | None = None, nvml: object | None = None) -> Hardware:
     """Hardware block; the measured idle power goes to the GPU (NVML) or the host (others)."""
     gpu = gpu_info(nvml) if meter.method == "nvml" else GPUInfo()
-    hw = Hardware(gpu=gpu, cpu=cpu_name(), memory_gb=memory_gb(), vm_sku=vm_sku, source=f"detected on this machine; idle measured with {meter.method}")
-    if meter.method == "nvml" and gpu.count:
-        hw.gpu_idle_power_w = round(idle_w / gpu.count, 2)
-    else:
-        hw.host_idle_power_w = round(idle_w, 2)
-    return hw
+    on_gpu = meter.method == "nvml" and gpu.count
+    return Hardware(gpu=gpu, cpu=cpu_name(), memory_gb=memory_gb(), vm_sku=vm_sku,
+                    gpu_idle_power_w=round(idle_w / gpu.count, 2) if on_gpu else None,
+                    host_idle_power_w=None if on_gpu else round(idle_w, 2),
+                    source=f"detected on this machine; idle measured with {meter.method}")
 
 
 def _fit_one(run: ServiceRun, target: str, failures: list[Failure]) -> tuple[AffineCost, FitQuality | None]:

@@ -42,7 +42,7 @@ MEASUREMENT_METHODS = ("nvml", "rapl", "codecarbon-cpu-load", "codecarbon-consta
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AffineCost(_Strict):

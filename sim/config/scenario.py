@@ -35,7 +35,7 @@ def check_shares(v: dict[str, float], allowed: list[str], keys: str, values: str
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Budget(_Strict):

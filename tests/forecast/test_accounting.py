@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from sim.config.resolve import load_and_check
+from sim.config.resolve import Resolved, load_and_check
 from sim.engine.registry import simpy_engine
 from sim.forecast.accounting import J_PER_KWH, grid_by_month, monthly_records
 from sim.forecast.replication import run_replication, sample_inputs
@@ -19,6 +22,12 @@ def small(data: dict, months: int = 3, base: float = 150) -> dict:
     data["workload"]["base_files_per_month"] = base
     data["workload"]["languages"]["ar"]["start_month"] = 1
     return data
+
+
+def with_slots(res: Resolved, slots: int) -> Resolved:
+    """The same scenario with another slot count: a new scenario object (scenarios are frozen)."""
+    pool = res.scenario.pools["gpu"].model_copy(update={"slots_per_gpu": slots})
+    return replace(res, scenario=res.scenario.model_copy(update={"pools": {**res.scenario.pools, "gpu": pool}}))
 
 
 @pytest.fixture
@@ -55,8 +64,7 @@ def test_components_sum_to_independently_computed_totals(small_res):
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rep=st.integers(0, 10_000), slots=st.integers(1, 6))
 def test_parts_sum_to_the_total_for_every_month_and_replication(small_res, rep, slots):
-    res = small_res
-    res.scenario.pools["gpu"].slots_per_gpu = slots
+    res = with_slots(small_res, slots)
     rr = run_replication(res, rep)
     m = rr.monthly
     total = m.groupby("month").co2e_kg.sum()
@@ -91,3 +99,17 @@ def test_an_idle_month_books_overheads_as_unused(write_yaml):
     assert set(early.service) == {"(unused)"}
     assert set(early.component) == {"idle", "host", "embodied"}
     assert early.co2e_kg.sum() > 0
+
+
+def test_a_scenario_cannot_be_changed_in_place_and_a_rebuilt_one_is_seen(small_res):
+    """Replications cache what follows from the scenario alone: an in-place change is refused,
+    and a rebuilt scenario (another object) is seen by the very next replication."""
+    with pytest.raises(ValidationError, match="frozen"):
+        small_res.scenario.pools["gpu"].slots_per_gpu = 6
+    single = with_slots(small_res, 1)
+    one = run_replication(single, 0)
+    six = run_replication(with_slots(single, 6), 0)
+    again = run_replication(single, 0)
+    wait = lambda rr: rr.stats_table.frame().wait_mean_s.sum()  # noqa: E731
+    assert wait(six) < wait(one)  # six slots serve the same jobs with less waiting
+    assert wait(again) == wait(one)
