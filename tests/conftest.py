@@ -18,3 +18,14 @@ def write_yaml(tmp_path):
         return path
 
     return _write
+
+
+# Fixtures that load a real model (Whisper tiny.en, a tiny NLLB, Mistral's tokenizer): a test
+# that uses one is marked ``models`` (the slowest part of the run: `-m "not models"` skips it).
+MODEL_FIXTURES = frozenset({"whisper", "whisper_dir", "tiny_nllb", "mistral", "run_samples"})
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)

@@ -47,3 +47,15 @@ def pool(gpus=1, slots=1, schedule=None) -> PoolSpec:
 
 def service(keep_alive=None, load_time=0.0, load_energy=0.0) -> ServiceSpec:
     return ServiceSpec(keep_alive, load_time, load_energy)
+
+
+FIELDS = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "file_end_s")
+
+
+def assert_same_timings(a, b) -> None:
+    for name in FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        # values, bit for bit (SimPy's clock is the int 0 until the first timeout: compare as floats)
+        assert x.shape == y.shape, name
+        np.testing.assert_array_equal(x, y.astype(x.dtype), err_msg=name)
+    assert a.events == b.events

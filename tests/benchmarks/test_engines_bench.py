@@ -21,6 +21,7 @@ from sim.engine.fast import warm_up
 from sim.engine.registry import fast_engine, simpy_engine
 from sim.forecast.replication import sample_inputs
 from sim.montecarlo.run import tune_allocator
+from tests.jobhelpers import assert_same_timings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "configs" / "default.yaml"
@@ -37,20 +38,27 @@ def inputs():
     return sample_inputs(load_and_check(DEFAULT), 0)
 
 
+@pytest.fixture(scope="module")
+def reference(inputs):
+    """SimPy's timings of the same inputs: what every engine must reproduce job by job."""
+    return simpy_engine(inputs.for_engine)
+
+
 @pytest.mark.parametrize("name, engine, rounds", [("simpy", simpy_engine, 3), ("fast", fast_engine, 30)])
-def test_engine_jobs_per_second(benchmark, inputs, name, engine, rounds):
+def test_engine_jobs_per_second(benchmark, inputs, reference, name, engine, rounds):
     warm_up()
     timings = benchmark.pedantic(engine, args=(inputs.for_engine,), rounds=rounds, iterations=1, warmup_rounds=1)
-    assert len(timings.start_s) == len(inputs.jobs)
+    assert_same_timings(timings, reference)
     benchmark.extra_info["jobs"] = len(inputs.jobs)
     benchmark.extra_info["jobs_per_s"] = round(len(inputs.jobs) / benchmark.stats.stats.min)
 
 
-def test_fast_engine_speed_up_over_simpy_side_by_side(benchmark, inputs):
+def test_fast_engine_speed_up_over_simpy_side_by_side(benchmark, inputs, reference):
     """Both engines on the same inputs in one run: best of 3 for SimPy, the benchmark's best for fast."""
     warm_up()
     simpy_s = min(_timed(simpy_engine, inputs.for_engine) for _ in range(3))
-    benchmark.pedantic(fast_engine, args=(inputs.for_engine,), rounds=30, iterations=1, warmup_rounds=1)
+    timings = benchmark.pedantic(fast_engine, args=(inputs.for_engine,), rounds=30, iterations=1, warmup_rounds=1)
+    assert_same_timings(timings, reference)
     fast_s = benchmark.stats.stats.min
     n = len(inputs.jobs)
     benchmark.extra_info.update(jobs=n, simpy_jobs_per_s=round(n / simpy_s), fast_jobs_per_s=round(n / fast_s),
@@ -77,7 +85,7 @@ def test_replication_stage_breakdown(benchmark):
             t1 = time.perf_counter()
             timings = fast_engine(inp.for_engine)
             t2 = time.perf_counter()
-            monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, rep)
+            monthly = monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, rep)
             service_table(res, inp, timings, rep)
             file_table(res, inp, rep)
             t3 = time.perf_counter()
@@ -85,8 +93,14 @@ def test_replication_stage_breakdown(benchmark):
             spent["engine"] += t2 - t1
             spent["accounting"] += t3 - t2
             jobs += len(inp.jobs)
+            checked.append((monthly, timings))
 
+    checked: list = []
     benchmark.pedantic(run_all, rounds=1, iterations=1)
+    for monthly, timings in checked:  # conservation: the active component books every job's energy once
+        frame = monthly.frame()
+        active_j = frame[frame.component == "active"].energy_kwh.sum() * 3.6e6
+        assert active_j == pytest.approx(timings.energy_j.sum(), rel=1e-9)
     benchmark.extra_info.update({f"{k}_ms_per_replication": round(v / 20 * 1000, 1) for k, v in spent.items()})
     benchmark.extra_info["jobs_per_replication"] = jobs // 20
 
@@ -110,8 +124,20 @@ def _simulate_cli(tmp_path: Path, replications: int, workers: int) -> dict:
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ})
     wall, rss_kib = done.stdout.split()
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["replications"] == replications
+    assert_totals_conserved(out)
     return {"wall_s": float(wall), "peak_mib": int(rss_kib) / 1024, "engine": manifest["engine"],
             "monte_carlo_s": manifest["wall_s"], "jobs": manifest["jobs_simulated"]}
+
+
+def assert_totals_conserved(out: Path) -> None:
+    """The run's monthly bands and its per-replication totals tell the same emissions: the mean
+    over replications of the horizon total equals the sum over months of the monthly means."""
+    import pandas as pd
+
+    bands = pd.read_csv(out / "bands.csv")
+    monthly_mean = bands[(bands.metric == "co2e_kg") & (bands.group_by == "total")]["mean"].sum()
+    assert pd.read_csv(out / "replications.csv")["co2e_kg"].mean() == pytest.approx(monthly_mean, rel=1e-9)
 
 
 def test_default_run_1000_replications_two_workers(benchmark, tmp_path):
@@ -141,6 +167,8 @@ def test_default_run_command_wall_and_peak_memory(benchmark, tmp_path):
         done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         wall, rss_kib = done.stdout.split()
         manifest = json.loads((out / "manifest.json").read_text())
+        assert_totals_conserved(out)
+        assert (out / "decision.csv").exists() and (out / "report.html").exists()
         return {"wall_s": float(wall), "peak_mib": int(rss_kib) / 1024, "monte_carlo_s": manifest["wall_s"],
                 "decision_s": manifest["decision"]["wall_s"]}
 

@@ -36,19 +36,7 @@ from sim.forecast.jobs import JobTable
 from sim.forecast.replication import sample_inputs
 from sim.montecarlo.run import run_monte_carlo
 from tests.helpers import ROOT, scenario_file
-from tests.jobhelpers import hand_jobs
-
-FIELDS = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "file_end_s")
-
-
-def assert_same_timings(a, b) -> None:
-    for name in FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        # values, bit for bit (SimPy's clock is the int 0 until the first timeout: compare as floats)
-        assert x.shape == y.shape, name
-        np.testing.assert_array_equal(x, y.astype(x.dtype), err_msg=name)
-    assert a.events == b.events
-
+from tests.jobhelpers import assert_same_timings, hand_jobs
 
 # -- hand-computed cases -----------------------------------------------------------------------
 
