@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -180,32 +177,8 @@ def schema(kind):
 
 
 def console_main() -> None:
-    """The ``carbonsim`` console command: ``main``, then an exit that skips tearing the
-    interpreter down.
-
-    After a forecast that teardown (freeing every module's objects one by one: numba's
-    compiled code, pandas, the tables) took about 0.4 s, for nothing: the process ends
-    anyway. What an ordinary exit does first is kept: other threads are waited for, the
-    ``atexit`` functions run and the output streams are flushed. An uncaught exception
-    takes the ordinary way out, traceback included. (Tests call ``main`` directly.)
-    """
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):  # as the interpreter treats sys.exit("message")
-        print(code, file=sys.stderr)
-        code = 1
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    """The ``carbonsim`` console command."""
+    main()
 
 
 def _attach_calibrate() -> None:

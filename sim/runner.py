@@ -100,7 +100,7 @@ def release_forecast_tables(ctx: RunContext) -> None:
     against about 0.8 GB)."""
     import pandas as pd
 
-    from sim.montecarlo.run import release_free_memory
+    from sim.kernels.allocator import release_free_memory
 
     empty = pd.DataFrame()
     ctx.mc.monthly, ctx.mc.service_stats, ctx.mc.files = empty, empty, empty

@@ -17,18 +17,18 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.kernels.normal import cdf, map_inside
-from sim.kernels.rng import (
+from sim.kernels.draws import (
     CONSTANT,
     LOGNORMAL,
     NORMAL,
     SKIP,
     TRIANGULAR,
     UNIFORM,
-    Streams,
     draw_block,
     standard_normal,
 )
+from sim.kernels.normal import cdf, map_inside
+from sim.kernels.rng import Streams
 
 # z-score of the 90th percentile of a standard normal: lognormal sigma = ln(p90/median)/Z90.
 Z90 = 1.2815515655446004

@@ -50,8 +50,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
-from sim.kernels.compiled import njit
 from sim.kernels.indices import ix as _ix
 
 from .provisioning import WEEK_H

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 
 from sim.config.scenario import CONTENT_TYPES, Scenario
 from sim.engine.provisioning import Schedule
 from sim.engine.types import JobTable, Timings
-from sim.kernels.compiled import njit
 from sim.kernels.indices import ix
 
 from .epistemic import Draws

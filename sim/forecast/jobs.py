@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from sim.config.distributions import (
     Columns,
@@ -27,7 +28,6 @@ from sim.config.profile import WINDOW_S
 from sim.config.resolve import Resolved
 from sim.config.scenario import CONTENT_TYPES, stage_requires
 from sim.engine.types import JobTable
-from sim.kernels.compiled import njit
 from sim.kernels.indices import ix
 from sim.kernels.rng import Streams
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 
 from sim.config.memo import keep_last
 from sim.config.resolve import Resolved
@@ -14,7 +15,6 @@ from sim.config.scenario import CONTENT_TYPES
 from sim.engine.provisioning import schedule_for
 from sim.engine.registry import get_engine
 from sim.engine.types import EngineInputs, JobTable, PoolSpec, ServiceSpec, Timings
-from sim.kernels.compiled import njit
 from sim.kernels.indices import ix
 from sim.kernels.rng import Streams
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from sim.config.distributions import Columns, draw_columns, prepare_columns
 from sim.config.memo import keep_last
 from sim.config.scenario import CONTENT_TYPES, Scenario, Workload
-from sim.kernels.compiled import njit
 from sim.kernels.indices import ix
 from sim.kernels.rng import Streams
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from .compiled import njit
+from numba import njit
 
 _SQRT_HALF = 0.7071067811865476  # 1 / sqrt(2)
 

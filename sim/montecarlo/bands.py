@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from sim.kernels.compiled import njit
+from numba import njit
 
 QUANTILES = (5, 10, 25, 50, 75, 90, 95)
 GROUPINGS = ("total", "service", "language", "content_type", "component", "pool")

@@ -12,15 +12,12 @@ with the size of the tables the run writes, not with the number of jobs simulate
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -28,9 +25,9 @@ from tqdm import tqdm
 from sim.config.resolve import Resolved
 from sim.forecast.replication import ReplicationResult, run_replication
 from sim.forecast.tables import Table
+from sim.kernels.allocator import keep_large_allocations_on_heap, release_free_memory
 
 if TYPE_CHECKING:
-    from multiprocessing.sharedctypes import Synchronized
 
     import pandas as pd  # imported while the workers run (``run_monte_carlo``)
 
@@ -65,51 +62,9 @@ class ChunkResult:
     events: int
 
 
-_TUNED = False
-
-
-def huge_pages(on: bool) -> None:
-    """Whether NumPy asks the kernel for huge pages (2 MiB) for arrays of 4 MB or more (its
-    default: on). The replications gain from them (5-7% measured: fewer TLB misses, as
-    their heap is reused). Tables built once do not: where the kernel compacts memory to
-    find a huge page at the fault (``defrag`` set to ``madvise``, a common default),
-    collecting 1,000 replications' tables took 0.5 s with them and 0.2 s without.
-    Process wide; forked workers inherit it. A no-op on NumPy builds without the switch.
-    """
-    _set_huge_pages(on)
-
-
-def _set_huge_pages(on: bool) -> bool:
-    """``huge_pages(on)``; returns whether they were on before."""
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:
-        return False
-    return bool(_set_madvise_hugepage(on))
-
-
-def tune_allocator() -> None:
-    """Keep large allocations on glibc's heap instead of fresh ``mmap`` pages.
-
-    Every replication allocates and frees arrays of a few MB; served by ``mmap`` each one
-    costs a page fault per 4 KiB on first touch, which dominated sampling time. Process
-    wide, harmless elsewhere, and a no-op off glibc.
-    """
-    global _TUNED
-    if _TUNED:
-        return
-    _TUNED = True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
     """Run replications ``reps`` (their seeds follow from the scenario's seed and their indices)."""
-    tune_allocator()
+    keep_large_allocations_on_heap()
     results: list[ReplicationResult] = [run_replication(res, r, engine) for r in reps]
     return ChunkResult(
         first=reps[0],
@@ -125,36 +80,11 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
 _WORKER: dict[str, object] = {}  # what a local worker process was started with (``_start_worker``)
 
 
-def _start_worker(res: Resolved, engine: str, cores: tuple[int, ...] = (), started: Synchronized | None = None) -> None:
+def _start_worker(res: Resolved, engine: str) -> None:
     """Keep the scenario in the worker process, once: a task then carries only its
     replication indices (the resolved scenario need not be sent and rebuilt for every
-    chunk, and the plans kept per scenario stay valid from one chunk to the next).
-
-    With ``cores`` (see ``worker_cores``), the worker stays on one of them, the next in
-    turn (``started`` counts the workers started, across processes).
-    """
+    chunk, and the plans kept per scenario stay valid from one chunk to the next)."""
     _WORKER["res"], _WORKER["engine"] = res, engine
-    if cores and started is not None:
-        with started.get_lock():
-            index = started.value
-            started.value += 1
-        try:
-            os.sched_setaffinity(0, {cores[index % len(cores)]})
-        except OSError:  # the core is no longer ours: the scheduler places the worker
-            pass
-
-
-def worker_cores(workers: int) -> tuple[int, ...]:
-    """The cores to keep the local workers on, one each: the cores this process may use,
-    when there are exactly as many as workers (the run has the machine; each worker then
-    keeps its core's caches, where the scheduler would move workers about whenever the
-    run's own process wakes: about 1% faster over whole runs on a quiet machine). Empty
-    where workers and cores differ, or off Linux: the scheduler places them."""
-    try:
-        cores = tuple(sorted(os.sched_getaffinity(0)))
-    except AttributeError:
-        return ()
-    return cores if len(cores) == workers else ()
 
 
 def _run_chunk_in_worker(reps: list[int]) -> ChunkResult:
@@ -208,17 +138,15 @@ class MonthlyCollector:
             self._layout = Table({name: col[:0] for name, col in table.columns.items()}, dict(table.labels))
             left = self._replications - self._next  # replications still to come, this one included
             size = int(len(table) / max(replications, 1) * left * self._MARGIN) + len(table)
-            with _no_huge_pages():  # built once: see huge_pages
-                self._columns = {name: np.empty(size, dtype=col.dtype) for name, col in table.columns.items()}
+            self._columns = {name: np.empty(size, dtype=col.dtype) for name, col in table.columns.items()}
         else:
             Table.alike([self._layout, table])
         end = self._rows + len(table)
         if end > len(next(iter(self._columns.values()))):  # more rows than foreseen: grow by half
-            with _no_huge_pages():
-                for name, col in self._columns.items():
-                    grown = np.empty(max(end, len(col) * 3 // 2), dtype=col.dtype)
-                    grown[: self._rows] = col[: self._rows]
-                    self._columns[name] = grown
+            for name, col in self._columns.items():
+                grown = np.empty(max(end, len(col) * 3 // 2), dtype=col.dtype)
+                grown[: self._rows] = col[: self._rows]
+                self._columns[name] = grown
         for name, col in table.columns.items():
             self._columns[name][self._rows : end] = col
         self._rows = end
@@ -234,24 +162,6 @@ class MonthlyCollector:
         columns = {name: col[: self._rows] for name, col in self._columns.items()}
         self._columns = {}
         return Table(columns, self._layout.labels).frame(categorical=True)
-
-
-@contextmanager
-def _no_huge_pages() -> Iterator[None]:
-    """NumPy's huge pages switched off for the arrays allocated inside, then as they were."""
-    before = _set_huge_pages(False)
-    try:
-        yield
-    finally:
-        _set_huge_pages(before)
-
-
-def release_free_memory() -> None:
-    """Give freed heap memory back to the OS (glibc), so a finished phase's peak does not stay."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def collect(chunks: list[ChunkResult], monthly: MonthlyCollector, engine: str, wall_s: float) -> MonteCarloResult:
@@ -290,7 +200,6 @@ def run_monte_carlo(
     from sim.engine.registry import choose_engine
 
     engine = choose_engine(engine, res.scenario)
-    huge_pages(True)  # for the replications, here or in the workers forked from here
     n = res.scenario.replications if replications is None else replications
     reps = list(range(n))
     show = sys.stderr.isatty() if progress is None else progress
@@ -329,10 +238,8 @@ def run_monte_carlo(
                 # inherit them shared, and copy every page they reuse (copy on write).
                 release_free_memory()
             chunks = chunks_of(reps, workers)
-            context = multiprocessing.get_context()
-            started = context.Value("i", 0)
-            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context, initializer=_start_worker,
-                                     initargs=(res, engine, worker_cores(workers), started)) as pool:
+            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context(),
+                                     initializer=_start_worker, initargs=(res, engine)) as pool:
                 futures = [pool.submit(_run_chunk_in_worker, chunk) for chunk in chunks]
                 # Collecting the tables needs pandas, which the replications do not: the
                 # workers are forked first, and this process imports it while they run.
@@ -342,7 +249,6 @@ def run_monte_carlo(
                     on_done(fut.result())
             meta = {"executor": "processes", "workers": workers}
     meta["chunks"] = len(done)  # replication 0's, run here first, included
-    huge_pages(False)  # the tables are built once (see huge_pages)
     mc = collect(done, monthly, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now
     release_free_memory()

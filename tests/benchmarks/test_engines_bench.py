@@ -20,7 +20,7 @@ from sim.config.resolve import load_and_check
 from sim.engine.fast import warm_up
 from sim.engine.registry import fast_engine, simpy_engine
 from sim.forecast.replication import sample_inputs
-from sim.montecarlo.run import tune_allocator
+from sim.kernels.allocator import keep_large_allocations_on_heap
 from tests.jobhelpers import assert_same_timings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def inputs():
 
     The allocator is set as the Monte Carlo sets it in every process that runs replications.
     """
-    tune_allocator()
+    keep_large_allocations_on_heap()
     return sample_inputs(load_and_check(DEFAULT), 0)
 
 
@@ -72,7 +72,7 @@ def test_replication_stage_breakdown(benchmark):
     from sim.forecast.replication import file_table, service_table
 
     res = load_and_check(DEFAULT)
-    tune_allocator()
+    keep_large_allocations_on_heap()
     warm_up()
     spent = {"sample": 0.0, "engine": 0.0, "accounting": 0.0}
     jobs = 0

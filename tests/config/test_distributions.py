@@ -103,7 +103,7 @@ def test_same_generator_state_same_draws():
 @pytest.mark.parametrize("size", [None, 0, 1, 100, 1023, 1024, 4096, 50_000])
 def test_compiled_standard_normals_are_numpys(size):
     """The compiled draw gives NumPy's numbers and leaves the generator where NumPy would."""
-    from sim.kernels.rng import standard_normal
+    from sim.kernels.draws import standard_normal
 
     ours, theirs = np.random.Generator(np.random.SFC64(11)), np.random.Generator(np.random.SFC64(11))
     a, b = standard_normal(ours, size), theirs.standard_normal(size)

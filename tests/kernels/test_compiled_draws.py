@@ -19,7 +19,8 @@ from sim.config.distributions import (
     draw_columns,
     prepare_columns,
 )
-from sim.kernels.rng import CONSTANT, LOGNORMAL, NORMAL, UNIFORM, Streams, draw_block
+from sim.kernels.draws import CONSTANT, LOGNORMAL, NORMAL, UNIFORM, draw_block
+from sim.kernels.rng import Streams
 
 N = 200_000  # enough normals to pass through every branch of the ziggurat
 

@@ -1,11 +1,9 @@
 """The compiled standard normal CDF and inverse CDF, against the standard library and SciPy;
-the truncated normal's mapping inside its bounds; numba loading without scipy.linalg."""
+the truncated normal's mapping inside its bounds."""
 
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -52,30 +50,3 @@ def test_values_outside_the_bounds_map_inside_as_the_inverse_cdf_of_their_tail_p
     mapped = map_inside(z, alpha, beta)
     assert np.allclose(special.ndtr(mapped), below + v * (1.0 - above - below), rtol=0, atol=1e-15)
     assert mapped.min() >= alpha and mapped.max() <= beta
-
-
-def test_loading_kernels_does_not_import_scipy_linalg_and_blas_still_works():
-    """numba's first load answers its BLAS check without importing scipy.linalg (0.2 s);
-    a kernel that does call BLAS still compiles and imports it then."""
-    code = """
-import sys
-import numpy as np
-from numba import njit
-import sim.kernels.normal
-assert sim.kernels.normal.ppf(0.975) > 1.95  # a kernel loaded (or compiled)
-import numba.np.arraymath
-assert numba.np.arraymath._HAVE_BLAS
-assert "scipy.linalg" not in sys.modules, "scipy.linalg imported"
-
-@njit
-def product(a, b):
-    return np.dot(a, b)
-
-a = np.arange(6.0).reshape(2, 3)
-assert np.array_equal(product(a, np.ones(3)), a @ np.ones(3))
-assert "scipy.linalg" in sys.modules
-print("ok")
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "ok"

@@ -1,4 +1,4 @@
-"""Streams.rng's compiled SeedSequence gives exactly NumPy's generators (same numbers, same state)."""
+"""Streams give NumPy's generators for each name, and the compiled draws start where they do."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numpy.random.bit_generator import _coerce_to_uint32_array
 
-from sim.kernels.rng import Streams, _SeedState, _sfc64_state
+from sim.kernels.rng import Streams
 
 BIG = (0, 1, 2**32 - 1, 2**32, 2**32 + 1, 2**63, 2**64 - 1)
 NAMES = [
@@ -33,15 +32,6 @@ def _numpy_rng(root, rep, names):
     return np.random.Generator(np.random.SFC64(np.random.SeedSequence(root, spawn_key=key)))
 
 
-def _words(root, rep, names):
-    """NumPy's assembled entropy for these inputs (SeedSequence.get_assembled_entropy, which is
-    not callable from Python): the root's uint32 words zero-padded to the pool size, then the key's."""
-    key = (rep, *(n if isinstance(n, int) else zlib.crc32(n.encode("utf-8")) for n in names))
-    run = _coerce_to_uint32_array(root)
-    run = np.concatenate([run, np.zeros(max(0, 4 - len(run)), dtype=np.uint32)])
-    return np.concatenate([run, _coerce_to_uint32_array(key)])
-
-
 def _same(a: np.random.Generator, b: np.random.Generator, n: int = 1000):
     assert np.array_equal(a.integers(0, 2**63, n, dtype=np.int64), b.integers(0, 2**63, n, dtype=np.int64))
     assert np.array_equal(a.standard_normal(n), b.standard_normal(n))
@@ -52,33 +42,22 @@ def _same(a: np.random.Generator, b: np.random.Generator, n: int = 1000):
 
 
 @pytest.mark.parametrize(("root", "rep", "names"), CASES)
-def test_compiled_state_is_numpys(root, rep, names):
-    key = (rep, *(n if isinstance(n, int) else zlib.crc32(n.encode("utf-8")) for n in names))
-    ss = np.random.SeedSequence(root, spawn_key=key)
-    words = _words(root, rep, names)
-    state = _sfc64_state(words, len(words))
+def test_compiled_start_state_is_numpys(root, rep, names):
+    """The compiled SFC64 seeding (``sfc64_seeded``) lands where NumPy's SFC64 starts."""
+    state = Streams(root, rep).state(*names)
     assert state.dtype == np.uint64
-    assert np.array_equal(state, ss.generate_state(4, np.uint64))
+    assert np.array_equal(state, _numpy_rng(root, rep, names).bit_generator.state["state"]["state"])
 
 
 @pytest.mark.parametrize(("root", "rep", "names"), CASES)
 def test_rng_draws_numpys_numbers(root, rep, names):
-    a = Streams(root, rep).rng(*names)
-    assert isinstance(a.bit_generator.seed_seq, _SeedState)  # took the compiled path
-    _same(a, _numpy_rng(root, rep, names))
+    _same(Streams(root, rep).rng(*names), _numpy_rng(root, rep, names))
 
 
 def test_same_names_same_numbers_every_call():
     s = Streams(3, 1)
     _same(s.rng("a", "b"), s.rng("a", "b"))
     assert s.rng("a", "b").random() != s.rng("a", "c").random()
-
-
-def test_kernel_without_spawn_key_words_is_numpys():
-    # Without a spawn key NumPy does not pad: fewer than pool_size words hash zeros in.
-    for entropy in ([], [5], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4, 5, 6], list(range(40))):
-        w = np.array(entropy, dtype=np.uint32)
-        assert np.array_equal(_sfc64_state(w, len(w)), np.random.SeedSequence(w).generate_state(4, np.uint64))
 
 
 @settings(max_examples=300, deadline=None)
@@ -91,11 +70,8 @@ def test_kernel_without_spawn_key_words_is_numpys():
 )
 def test_random_inputs_match_numpy(root, rep, keys):
     names = tuple(keys)
-    words = _words(root, rep, names)
-    key = (rep, *(n if isinstance(n, int) else zlib.crc32(n.encode("utf-8")) for n in names))
-    expected = np.random.SeedSequence(root, spawn_key=key).generate_state(4, np.uint64)
-    assert np.array_equal(_sfc64_state(words, len(words)), expected)
     a, b = Streams(root, rep).rng(*names), _numpy_rng(root, rep, names)
+    assert np.array_equal(Streams(root, rep).state(*names), b.bit_generator.state["state"]["state"])
     assert np.array_equal(a.random(50), b.random(50))
     assert np.array_equal(a.bit_generator.state["state"]["state"], b.bit_generator.state["state"]["state"])
 
@@ -110,8 +86,6 @@ def test_random_inputs_match_numpy(root, rep, keys):
     ],
 )
 def test_wide_or_long_inputs_match_numpy(root, rep, names):
-    compiled = isinstance(Streams(root, rep).rng(*names).bit_generator.seed_seq, _SeedState)
-    assert compiled == (len(names) < 70)
     _same(Streams(root, rep).rng(*names), _numpy_rng(root, rep, names))
 
 
@@ -119,7 +93,7 @@ def test_fallback_is_numpys():
     s = Streams(1, 2)
     long = tuple(range(70))
     a = s.rng(*long)
-    assert isinstance(a.bit_generator.seed_seq, np.random.SeedSequence)  # NumPy's path
+    assert isinstance(a.bit_generator.seed_seq, np.random.SeedSequence)
     _same(a, _numpy_rng(1, 2, long))
     # Negative keys: NumPy's error, unchanged.
     with pytest.raises(ValueError):

@@ -79,8 +79,8 @@ def _console(*args: str, cwd) -> subprocess.CompletedProcess:
 
 
 def test_console_command_exits_with_main_s_code_and_complete_output(tiny, tmp_path):
-    """The console entry point skips the interpreter's teardown: the run folder, the
-    printed summary and the exit status must all still be there."""
+    """The console entry point, in a process of its own: the run folder, the printed
+    summary and the exit status are all there."""
     out = tmp_path / "run"
     done = _console("simulate", str(tiny), "--out", str(out), "--no-progress", "-w", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

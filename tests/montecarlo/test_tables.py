@@ -15,7 +15,7 @@ from sim.config.resolve import load_and_check
 from sim.forecast.replication import run_replication
 from sim.forecast.tables import Table
 from sim.montecarlo import bands
-from sim.montecarlo.run import ChunkResult, MonthlyCollector, huge_pages
+from sim.montecarlo.run import ChunkResult, MonthlyCollector
 from tests.helpers import scenario_dict
 
 
@@ -83,19 +83,6 @@ def test_collecting_before_every_chunk_came_is_refused(tmp_path):
     collector.add(chunks[2])
     with pytest.raises(ValueError, match="from replication 2 on wait for replication 1"):
         collector.frame()
-
-
-def test_huge_pages_switch_is_numpys():
-    from numpy._core.multiarray import _set_madvise_hugepage
-
-    before = _set_madvise_hugepage(True)
-    try:
-        huge_pages(False)
-        assert _set_madvise_hugepage(True) is False
-        huge_pages(True)
-        assert _set_madvise_hugepage(True) is True
-    finally:
-        _set_madvise_hugepage(before)
 
 
 @settings(max_examples=60, deadline=None)
@@ -194,36 +181,3 @@ def test_file_counts_are_the_files_requested_and_served_per_cell(tmp_path):
     assert 0 < es_audio["served"].sum() < es_audio["requested"].sum()  # the limit thinned them
     others = cells.drop(index="es", level="language")
     assert (others["served"] == others["requested"]).all()
-
-
-def _affinity_of_worker(cores, started, queue):
-    from sim.montecarlo.run import _start_worker
-
-    _start_worker(None, "fast", cores, started)
-    queue.put(sorted(os.sched_getaffinity(0)))
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux's CPU affinity")
-def test_local_workers_take_one_core_each_in_turn_when_they_have_the_machine():
-    """Workers as many as the cores this process may use keep one core each, in turn
-    (the count is shared between processes); otherwise they are left to the scheduler."""
-    import multiprocessing
-
-    from sim.montecarlo.run import worker_cores
-
-    mine = tuple(sorted(os.sched_getaffinity(0)))
-    assert worker_cores(len(mine)) == mine
-    assert worker_cores(len(mine) + 1) == () and (len(mine) == 1 or worker_cores(1) == ())
-    context = multiprocessing.get_context("fork")
-    started, queue = context.Value("i", 0), context.Queue()
-    for _ in range(len(mine) + 1):
-        p = context.Process(target=_affinity_of_worker, args=(mine, started, queue))
-        p.start()
-        p.join(30)
-    got = [queue.get(timeout=5) for _ in range(len(mine) + 1)]
-    assert got == [[mine[i % len(mine)]] for i in range(len(mine) + 1)]
-    assert started.value == len(mine) + 1
-    p = context.Process(target=_affinity_of_worker, args=((), started, queue))  # no cores: left alone
-    p.start()
-    p.join(30)
-    assert queue.get(timeout=5) == list(mine)
