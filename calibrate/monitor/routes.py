@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 from urllib.parse import parse_qs
 
-from sim.profile import UNITS
+from sim.config.units import UNITS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,7 +88,7 @@ def report_usage(language: str | None = None, **units: float) -> bool:
     """Add units of work (e.g. ``audio_second=12.5, output_token=80``) to the current request.
 
     Units accumulate over calls. Unit names are those of the calibration profile
-    (``sim.profile.UNITS``). Returns False, and records nothing, outside a monitored request;
+    (``sim.config.units.UNITS``). Returns False, and records nothing, outside a monitored request;
     works from async handlers and from sync handlers run in the thread pool.
     """
     unknown = sorted(set(units) - set(UNITS))
