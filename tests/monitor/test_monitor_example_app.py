@@ -16,6 +16,7 @@ from monitor_helpers import StepMeter, query, serve, settle_and_sample
 from calibrate.backends import Backend, RunResult
 from calibrate.monitor import CarbonMonitor
 
+TOKEN = "example-app-admin-token"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "app.py"
 
 
@@ -53,7 +54,7 @@ class EchoBackend(Backend):
 
 def test_reference_app_serves_and_records_each_service(db):
     meter = StepMeter(step_j=10.0)
-    monitor = CarbonMonitor(meter=meter, store=db, sample_interval_s=3600, admin_token="tok")
+    monitor = CarbonMonitor(meter=meter, store=db, sample_interval_s=3600, admin_token=TOKEN)
     app = app_module.create_app(monitor, backends=lambda service, **opts: EchoBackend(service, **opts))
     with serve(app) as base, httpx.Client(base_url=base, timeout=10) as client:
         assert monitor.ready.wait(5)
@@ -67,7 +68,7 @@ def test_reference_app_serves_and_records_each_service(db):
         settle_and_sample(monitor)
         assert "carbon_energy_joules_total" in client.get("/metrics").text
         assert monitor.store.flush(5)
-        report = client.get("/carbon/report", headers={"Authorization": "Bearer tok"}).json()
+        report = client.get("/carbon/report", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     got = {(s["service"], s["language"]): s["units"] for s in report["services"]}
     assert got[("transcribe", "fr")] == {"audio_second": 10.0, "audio_window": 1.0}
     assert got[("translate", "es")] == {"input_token": 4.0, "output_token": 8.0}
