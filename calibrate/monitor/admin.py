@@ -46,7 +46,13 @@ async def send_json(send: Send, status: int, body: Any, headers: list[tuple[byte
 
 
 def authorised(scope: dict, token: bytes) -> bool:
-    """True when the request carries ``Authorization: Bearer <token>`` (constant-time check)."""
+    """True when the request carries ``Authorization: Bearer <token>`` (constant-time check).
+
+    An empty token authorises nothing (``compare_digest(b"", b"")`` is true); the config
+    already refuses tokens under 16 characters, this guards any other caller.
+    """
+    if not token:
+        return False
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, given = value.partition(b" ")
