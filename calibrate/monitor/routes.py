@@ -26,6 +26,10 @@ from sim.config.units import UNITS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Most of one unit one request may report: a trillion tokens, or 31,700 years of audio. Far
+#: above any real request, low enough that no sum of them overflows a float in a metric.
+MAX_UNITS_PER_REQUEST = 1e12
+
 #: Attribute set on a decorated endpoint.
 ROUTE_ATTR = "__carbon_route__"
 
@@ -97,8 +101,9 @@ def report_usage(language: str | None = None, **units: float) -> bool:
     works from async handlers and from sync handlers run in the thread pool.
 
     Raises ``UsageError`` (a ValueError) for an unknown unit or an amount that is not a
-    finite, non-negative number (inf, nan, negative, or a total that overflows); nothing
-    of that call is recorded, and the monitored request is answered 422.
+    finite, non-negative number (inf, nan, negative), or a request total over
+    ``MAX_UNITS_PER_REQUEST``; nothing of that call is recorded, and the monitored request
+    is answered 422.
     """
     unknown = sorted(set(units) - set(UNITS))
     if unknown:
@@ -114,9 +119,9 @@ def report_usage(language: str | None = None, **units: float) -> bool:
     if usage is None:
         return False
     totals = {name: usage.units.get(name, 0.0) + amount for name, amount in amounts.items()}
-    overflow = sorted(n for n, t in totals.items() if not math.isfinite(t))
-    if overflow:
-        raise UsageError(f"report_usage: the total of {overflow} overflows a float; report smaller units")
+    over = sorted(f"{n}={t:g}" for n, t in totals.items() if t > MAX_UNITS_PER_REQUEST)
+    if over:
+        raise UsageError(f"report_usage: {over} exceed {MAX_UNITS_PER_REQUEST:g} per request; check the handler's units")
     usage.units.update(totals)
     if language is not None:
         usage.language = str(language)
