@@ -85,6 +85,9 @@ class MonitorConfig(_Strict):
     admin_prefix: str = "/carbon"
     metrics_path: str | None = Field(default="/metrics", description="None: do not serve Prometheus metrics")
     queue_max: int = Field(default=10_000, ge=1, description="records waiting for the disk; beyond it they are dropped and counted")
+    store_max_mb: float | None = Field(
+        default=None, gt=0, description="cap on the store file (MB, 1e6 bytes); past it records are dropped and counted, as on a full disk"
+    )
     batch_max: int = Field(default=500, ge=1, description="records per SQLite transaction")
     flush_interval_s: float = Field(default=0.2, gt=0, description="longest wait before a partial batch is written")
 

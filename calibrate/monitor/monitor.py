@@ -71,7 +71,7 @@ class CarbonMonitor:
         self.resolver = RouteResolver()
         self.store = Store(
             c.store, c.queue_max, c.batch_max, c.flush_interval_s, on_error=self.metrics.store_errors.inc,
-            spending=self.budgets,
+            spending=self.budgets, max_bytes=None if c.store_max_mb is None else int(c.store_max_mb * 1e6),
         )  # fmt: skip
         self.metrics.watch_store(self.store)
         self.enabled: dict[str, bool] = {}

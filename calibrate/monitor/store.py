@@ -73,8 +73,10 @@ class Store:
         on_drop: Callable[[int], None] | None = None,
         on_error: Callable[[], None] | None = None,
         spending: SpendingSink | None = None,
+        max_bytes: int | None = None,
     ):
         self.path = Path(path)
+        self.max_bytes = max_bytes
         self._queue: queue.Queue = queue.Queue(maxsize=queue_max)
         self.batch_max = batch_max
         self.flush_interval_s = flush_interval_s
@@ -88,7 +90,7 @@ class Store:
         self._drop_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._last_drop_log = self._last_open_log = 0.0
+        self._last_drop_log = self._last_open_log = self._last_error_log = 0.0
         self._identity: tuple[int, int] | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = connect(self.path, create=True)
@@ -153,6 +155,9 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = connect(self.path, create=True)
+            if self.max_bytes is not None:  # SQLite then fails writes past it as on a full disk (SQLITE_FULL)
+                page = con.execute("PRAGMA page_size").fetchone()[0]
+                con.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
             st = os.stat(self.path)
         except (OSError, StoreError) as exc:
             now = time.monotonic()
@@ -250,7 +255,12 @@ class Store:
             except sqlite3.Error as exc:
                 if self._on_error is not None:
                     self._on_error()
-                log.warning("carbon store %s: write failed (%s), attempt %d of 3", self.path, exc, attempt + 1)
+                now = time.monotonic()
+                if now - self._last_error_log > 10.0:  # a full disk fails every batch: one line per 10 s
+                    self._last_error_log = now
+                    log.warning("carbon store %s: write failed (%s), attempt %d of 3", self.path, exc, attempt + 1)
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    break  # a full disk stays full for now: drop at once rather than stall the queue
                 time.sleep(0.05 * (attempt + 1))
         if written:
             with self._drop_lock:  # both at once: the count never dips nor counts a drop twice
