@@ -9,7 +9,9 @@ yet committed. A check on the request path is therefore two dictionary look-ups 
 budget, never a query.
 
 A request is counted when its record is complete (the first meter sample after it ends),
-so a budget can be overshot by the requests in flight when it is reached, and by what
+and stays counted if its record is dropped (a full disk): the store keeps the emissions of
+dropped records and adds them to ``spending`` with its next successful batch, so losing
+rows never lifts a budget. A budget can be overshot by the requests in flight when it is reached, and by what
 other workers spent in the last snapshot interval. A month's spending resets by
 construction: the next month is a new key.
 """
@@ -74,17 +76,18 @@ class Budgets:
         self._committed = _with_totals({(month, s, lang): g for (s, lang), g in rows.items()})
 
     def add_pending(self, month: str, service: str, language: str, grams: float) -> None:
-        """Count a record queued for the store (negative ``grams`` withdraws one that was dropped)."""
+        """Count a record handed to the store, until the store says its emissions are committed."""
         with self._lock:
             for key in ((month, service, language), (month, service, ALL)):
                 self._pending[key] = self._pending.get(key, 0.0) + grams
 
     def settle(self, written: dict[Key, float], rows: dict[tuple[str, str], float] | None, month: str) -> None:
-        """A batch left the queue, committed or dropped: its records are no longer pending.
+        """A batch's spending (``written``) is committed to the store: no longer pending.
 
         ``rows`` is the store's spending of ``month`` read after the commit (None when the
-        batch was dropped or the read failed: the snapshot then waits for the next refresh).
-        Swapping both under the lock never counts a committed record twice.
+        read failed: the snapshot then waits for the next refresh). Swapping both under the
+        lock never counts a committed record twice. (Dropped records stay pending until the
+        store writes their emissions with a later batch.)
         """
         with self._lock:
             if rows is not None:

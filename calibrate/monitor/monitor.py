@@ -269,9 +269,9 @@ class CarbonMonitor:
                 units=json_units(f.usage.units), concurrency=f.concurrency, metered=int(f.metered),
             )  # fmt: skip
             # Pending before queued: the writer may commit it at once, and settles what was pending.
+            # A dropped record stays pending: the store writes its emissions with a later batch.
             self.budgets.add_pending(f.month, f.service, language, grams)
-            if not self.store.put(record):
-                self.budgets.add_pending(f.month, f.service, language, -grams)  # dropped: never spent in the store
+            self.store.put(record)
             m.requests.labels(f.service, language, str(f.status)).inc()
             for unit, amount in f.usage.units.items():
                 m.units.labels(f.service, language, unit).inc(amount)

@@ -10,7 +10,8 @@ Nothing is lost silently. When the queue is full or a batch cannot be written (a
 disk), the records are dropped and **counted once**, in one counter that ``/metrics``
 and ``/carbon/report`` both read (``Store.dropped_records``: the file's
 ``meta.dropped_records`` plus this process's drops not yet written there), in the log,
-and in ``meta.dropped_records`` at the next commit. When the file disappears (its folder
+and in ``meta.dropped_records`` at the next commit. A dropped request's emissions are kept
+and added to ``spending`` with the next batch that commits: rows can be lost, spending not. When the file disappears (its folder
 deleted) or is replaced, the writer notices before the next batch, says so in the log,
 and opens a new file at the same path rather than writing into the deleted one.
 
@@ -86,6 +87,7 @@ class Store:
         self.dropped = 0  # records this process dropped
         self.reopened = 0  # times the file vanished and was opened anew
         self._dropped_unsaved = 0  # of those, not yet added to meta.dropped_records
+        self._spending_unsaved: dict[Key, float] = {}  # emissions of dropped request records, not yet in `spending`
         self._dropped_persisted = 0  # meta.dropped_records as last read
         self._drop_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -113,7 +115,7 @@ class Store:
             self._queue.put_nowait(record)
             return True
         except queue.Full:
-            self._count_drop(1)
+            self._count_drop([record])
             return False
 
     @property
@@ -125,10 +127,14 @@ class Store:
         with self._drop_lock:
             return self._dropped_persisted + self._dropped_unsaved
 
-    def _count_drop(self, n: int) -> None:
+    def _count_drop(self, records: list) -> None:
+        """Count dropped records; keep their emissions for the spending table (a lost row must not lift a budget)."""
+        n = len(records)
         with self._drop_lock:
             self.dropped += n
             self._dropped_unsaved += n
+            for key, g in _spending_of(records).items():
+                self._spending_unsaved[key] = self._spending_unsaved.get(key, 0.0) + g
         if self._on_drop is not None:
             self._on_drop(n)
         now = time.monotonic()
@@ -235,9 +241,10 @@ class Store:
         by_kind: dict[type, list[tuple]] = {}
         for rec in batch:
             by_kind.setdefault(type(rec), []).append(astuple(rec))
-        grams = _spending_of(batch)
         with self._drop_lock:
             unsaved = self._dropped_unsaved
+            carried = dict(self._spending_unsaved)  # earlier drops' emissions, written with this batch
+        grams = _spending_of(batch, dict(carried))
         written = False
         for attempt in range(3 if con is not None else 0):
             try:
@@ -263,12 +270,13 @@ class Store:
                     break  # a full disk stays full for now: drop at once rather than stall the queue
                 time.sleep(0.05 * (attempt + 1))
         if written:
-            with self._drop_lock:  # both at once: the count never dips nor counts a drop twice
+            with self._drop_lock:  # at once: the count never dips nor counts a drop twice
                 self._dropped_persisted = persisted
                 self._dropped_unsaved -= unsaved
+                self._spending_unsaved = _minus(self._spending_unsaved, carried)
+            self._settle(con, grams)
         else:
-            self._count_drop(len(batch))
-        self._settle(con if written else None, grams)
+            self._count_drop(batch)  # their emissions stay pending, to be written with a later batch
         for _ in batch:
             self._queue.task_done()
 
@@ -336,11 +344,21 @@ class Store:
             con.close()
 
 
-def _spending_of(batch: list) -> dict[Key, float]:
-    """Emissions (gCO2e) of a batch's request records per (month, service, language)."""
-    out: dict[Key, float] = {}
+def _spending_of(batch: list, start: dict[Key, float] | None = None) -> dict[Key, float]:
+    """Emissions (gCO2e) of a batch's request records per (month, service, language), added to ``start``."""
+    out: dict[Key, float] = start if start is not None else {}
     for rec in batch:
         if isinstance(rec, RequestRecord):
             key = (rec.month, rec.service, rec.language)
             out[key] = out.get(key, 0.0) + rec.emissions_g
+    return out
+
+
+def _minus(have: dict[Key, float], written: dict[Key, float]) -> dict[Key, float]:
+    """``have`` less what was written, keys that reach zero removed."""
+    out = {}
+    for key, g in have.items():
+        left = g - written.get(key, 0.0)
+        if abs(left) > 1e-12 * max(g, 1.0):
+            out[key] = left
     return out

@@ -75,6 +75,34 @@ def test_drops_reach_the_file_once_when_room_comes_back(tmp_path):
     store.close()
     assert query(path, "SELECT value FROM meta WHERE key='dropped_records'") == [(str(3000 - kept),)]
     assert store.dropped_records() == 3000 - kept  # written once, not added again
+    # The rows are lost, their emissions are not: the spending table has all 3001 records' 0.5 g.
+    assert query(path, "SELECT language, emissions_g FROM spending") == [("fr", 0.5 * 3001)]
+
+
+def test_a_full_disk_does_not_lift_a_budget(db, july):
+    meter = StepMeter(step_j=1000.0)
+    g = MonitorConfig().grams_co2e(1000.0)
+    config = MonitorConfig(store=db, sample_interval_s=3600, idle_power_w=0.0, flush_interval_s=0.01, store_max_mb=0.001,
+                           budgets=[BudgetSpec(service="generate", monthly_g_co2e=1.5 * g)])  # fmt: skip
+    Store(db)
+    con = sqlite3.connect(db)
+    with con:  # a June row that fills its page: a new request row needs a page the cap refuses
+        con.execute(
+            "INSERT INTO requests (started_at, month, service, language, route, method, status, duration_s, energy_j, "
+            "emissions_g, units, concurrency, metered) VALUES (0, '2025-06', 'g', 'en', '/g', 'POST', 200, 1, 1, 0, ?, 1, 1)",
+            ('{"request":1}' + " " * 3990,),
+        )
+    con.close()
+    monitor = CarbonMonitor(config, meter=meter, clock=july)  # a cap below the file's size: it may not grow
+    with serve(make_app(monitor, meter)) as base, httpx.Client(base_url=base, timeout=10) as client:
+        assert monitor.ready.wait(5)
+        for expected in (200, 200, 429):
+            assert client.post("/generate", params={"tokens": 1}).status_code == expected
+            settle_and_sample(monitor)
+            assert monitor.store.flush(5)
+        assert monitor.store.dropped >= 2  # both records lost...
+        assert math.isclose(monitor.budgets.spent("2025-07", "generate"), 2 * g)  # ...their emissions still count
+    assert query(db, "SELECT month, COUNT(*) FROM requests GROUP BY month") == [("2025-06", 1)]
 
 
 def test_store_whose_folder_is_deleted_is_reopened_and_keeps_the_budget(tmp_path, july, caplog):
