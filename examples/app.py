@@ -320,6 +320,9 @@ def create_app(
 def __getattr__(name: str) -> Any:
     # `uvicorn examples.app:app` builds the app on first access, not on import (tests import create_app).
     if name == "app":
-        globals()["app"] = create_app()
+        try:
+            globals()["app"] = create_app()
+        except ValueError as exc:  # a bad setting (a short admin token...): refuse to start, saying why
+            raise SystemExit(f"examples.app: not starting: {exc}") from None
         return globals()["app"]
     raise AttributeError(name)

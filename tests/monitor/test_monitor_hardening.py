@@ -146,3 +146,18 @@ def test_report_usage_refuses_a_request_total_past_the_bound():
     finally:
         exit_usage(token)
     assert usage.units == {"audio_second": MAX_UNITS_PER_REQUEST}
+
+
+def test_uvicorn_refuses_to_start_the_reference_app_with_an_empty_token(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "CARBONSIM_ADMIN_TOKEN": "", "CARBONSIM_STORE": str(tmp_path / "c.db")}
+    env.pop("CARBONSIM_MONITOR_CONFIG", None)
+    done = subprocess.run([sys.executable, "-c", "import examples.app as m; m.app"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("examples.app: not starting:") and TOKEN_HOWTO in done.stderr
