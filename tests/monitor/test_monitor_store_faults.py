@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 
 import httpx
+import pytest
 from monitor_helpers import StepMeter, make_app, query, serve, settle_and_sample
 
 from calibrate.monitor import BudgetSpec, CarbonMonitor, MonitorConfig, Store
@@ -28,6 +29,7 @@ def _dropped_metric(monitor: CarbonMonitor) -> float:
     return monitor.metrics.registry.get_sample_value("carbon_store_dropped_records_total")
 
 
+@pytest.mark.slow
 def test_full_disk_drops_are_counted_once_and_alike_in_metrics_and_report(db, july):
     # store_max_mb makes SQLite fail writes past the cap with SQLITE_FULL, exactly as a full disk does.
     config = MonitorConfig(store=db, sample_interval_s=3600, store_max_mb=0.06, queue_max=40, flush_interval_s=0.01,
