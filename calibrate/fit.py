@@ -82,7 +82,7 @@ def fit_affine_detailed(
 ) -> FitResult:
     """Fit ``y ~ (intercept + sum coef[u]*units[u]) * lognormal`` and report how well it fits.
 
-    ``units`` maps a unit name (sim.config.profile.UNITS) to per-sample amounts; ``y`` holds the
+    ``units`` maps a unit name (sim.config.units.UNITS) to per-sample amounts; ``y`` holds the
     positive measured values (seconds or joules above idle). Non-finite or non-positive
     ``y`` are counted as failed rows in the notes and excluded. Raises ValueError when
     fewer usable samples remain than parameters + 1.

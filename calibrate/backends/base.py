@@ -25,7 +25,7 @@ class SampleError(RuntimeError):
 
 @dataclass
 class RunResult:
-    """Work done on one sample, in profile units (sim.config.profile.UNITS), and the output text."""
+    """Work done on one sample, in profile units (sim.config.units.UNITS), and the output text."""
 
     units: dict[str, float]
     output: str = ""

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sim.config.profile import WINDOW_S
+from sim.config.units import WINDOW_S
 
 from ..samples import Sample
 from .base import Backend, BackendUnavailable, RunResult, SampleError, nvml_memory_used_gb, register

@@ -23,7 +23,7 @@ _EXPORTS = {
     "Metrics": "metrics",
     "CarbonMiddleware": "middleware",
     "CarbonMonitor": "monitor",
-    "RouteSpec": "routes", "carbon_route": "routes", "report_usage": "routes",
+    "RouteSpec": "routes", "UsageError": "routes", "carbon_route": "routes", "report_usage": "routes",
     "SCHEMA_VERSION": "store", "Store": "store", "StoreError": "store", "report": "store",
 }
 
@@ -48,6 +48,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Store",
     "StoreError",
+    "UsageError",
     "carbon_route",
     "load_monitor_config",
     "report",

@@ -25,6 +25,7 @@ import anyio.to_thread
 from .budget import month_of
 from .monitor import CarbonMonitor
 from .routes import declared_services
+from .schema import StoreError
 
 Send = Callable[[dict], Awaitable[None]]
 
@@ -46,7 +47,13 @@ async def send_json(send: Send, status: int, body: Any, headers: list[tuple[byte
 
 
 def authorised(scope: dict, token: bytes) -> bool:
-    """True when the request carries ``Authorization: Bearer <token>`` (constant-time check)."""
+    """True when the request carries ``Authorization: Bearer <token>`` (constant-time check).
+
+    An empty token authorises nothing (``compare_digest(b"", b"")`` is true); the config
+    already refuses tokens under 16 characters, this guards any other caller.
+    """
+    if not token:
+        return False
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, given = value.partition(b" ")
@@ -73,7 +80,11 @@ async def handle_admin(monitor: CarbonMonitor, scope: dict, send: Send, subpath:
         if month != "all" and not _MONTH.match(month):
             await send_json(send, 400, {"error": "bad_month", "detail": f"month={month!r}: use YYYY-MM or 'all'"})
             return
-        rep = await anyio.to_thread.run_sync(monitor.report, None if month == "all" else month)
+        try:
+            rep = await anyio.to_thread.run_sync(monitor.report, None if month == "all" else month)
+        except StoreError as exc:  # e.g. the file vanished and the writer has not reopened it yet
+            await send_json(send, 503, {"error": "store_unavailable", "detail": str(exc)})
+            return
         await send_json(send, 200, rep)
         return
     if subpath == "/services" and method == "GET":

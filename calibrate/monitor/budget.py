@@ -1,13 +1,19 @@
 """Monthly carbon budgets per service (optionally per language), and service switches.
 
-Spending is kept in memory per calendar month (UTC), seeded from the store at start and
-increased as request records complete. A month's spending resets by construction: the
-next month is a new key. Checks on the request path are dictionary look-ups.
+The store is the source of truth: every batch of request records is committed together
+with its emissions, added to the store's ``spending`` table (month, service, language) in
+the same transaction, so every worker process of one store spends one budget. A process
+sees the table through a snapshot that its store writer re-reads after each commit and
+every ``flush_interval_s`` (0.2 s) when idle, plus the emissions of its own records not
+yet committed. A check on the request path is therefore two dictionary look-ups per
+budget, never a query.
 
-Budgets count emissions above idle that the meter has attributed so far: requests in
-flight are counted when they complete, so a budget can be overshot by the requests
-running when it is reached. Each process keeps its own tally: with several server
-workers, give each its share of the budget.
+A request is counted when its record is complete (the first meter sample after it ends),
+and stays counted if its record is dropped (a full disk): the store keeps the emissions of
+dropped records and adds them to ``spending`` with its next successful batch, so losing
+rows never lifts a budget. A budget can be overshot by the requests in flight when it is reached, and by what
+other workers spent in the last snapshot interval. A month's spending resets by
+construction: the next month is a new key.
 """
 
 from __future__ import annotations
@@ -15,10 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from .config import BudgetSpec
 
 ALL = "*"  # the language key of a whole-service budget
+
+Key = tuple[str, str, str]  # (month, service, language)
 
 
 def month_of(t: dt.datetime) -> str:
@@ -44,26 +53,59 @@ class Refusal:
 
 
 class Budgets:
-    """Tally of emissions per month, service and language, checked against the budgets."""
+    """Spending per month, service and language, checked against the budgets (gCO2e).
 
-    def __init__(self, specs: list[BudgetSpec]):
+    ``spent`` = the store's committed spending (last snapshot) + this process's records
+    queued but not yet committed (``pending``). Both include the whole-service key ``*``.
+    """
+
+    def __init__(self, specs: list[BudgetSpec], clock: Callable[[], dt.datetime]):
         self.limits: dict[tuple[str, str], float] = {(b.service, b.language or ALL): b.monthly_g_co2e for b in specs}
         self._budgeted = {b.service for b in specs}
-        self._spent: dict[tuple[str, str, str], float] = {}
+        self._clock = clock
+        self._committed: dict[Key, float] = {}  # replaced whole, never mutated: readers need no lock
+        self._pending: dict[Key, float] = {}
         self._lock = threading.Lock()
 
-    def seed(self, month: str, spending: dict[tuple[str, str], float]) -> None:
-        """Start from what the store already holds for ``month`` (gCO2e per service, language)."""
-        for (service, language), g in spending.items():
-            self.add(month, service, language, g)
+    def month(self) -> str:
+        """The month whose committed spending the snapshot holds (this month, UTC)."""
+        return month_of(self._clock())
 
-    def add(self, month: str, service: str, language: str, grams: float) -> None:
+    def refresh(self, rows: dict[tuple[str, str], float], month: str) -> None:
+        """Replace the snapshot with the store's spending of ``month`` per (service, language)."""
+        self._committed = _with_totals({(month, s, lang): g for (s, lang), g in rows.items()})
+
+    def add_pending(self, month: str, service: str, language: str, grams: float) -> None:
+        """Count a record handed to the store, until the store says its emissions are committed."""
         with self._lock:
             for key in ((month, service, language), (month, service, ALL)):
-                self._spent[key] = self._spent.get(key, 0.0) + grams
+                self._pending[key] = self._pending.get(key, 0.0) + grams
+
+    def settle(self, written: dict[Key, float], rows: dict[tuple[str, str], float] | None, month: str) -> None:
+        """A batch's spending (``written``) is committed to the store: no longer pending.
+
+        ``rows`` is the store's spending of ``month`` read after the commit (None when the
+        read failed: the snapshot then waits for the next refresh). Swapping both under the
+        lock never counts a committed record twice. (Dropped records stay pending until the
+        store writes their emissions with a later batch.)
+        """
+        with self._lock:
+            if rows is not None:
+                self.refresh(rows, month)
+            for key, g in _with_totals(written).items():
+                left = self._pending.get(key, 0.0) - g
+                if abs(left) <= 1e-12 * max(g, 1.0):
+                    self._pending.pop(key, None)  # keep the dict small and free of rounding dust
+                else:
+                    self._pending[key] = left
+
+    def committed_rows(self) -> dict[Key, float]:
+        """The snapshot per language (no ``*`` totals), to carry into a new store file."""
+        return {k: g for k, g in self._committed.items() if k[2] != ALL}
 
     def spent(self, month: str, service: str, language: str = ALL) -> float:
-        return self._spent.get((month, service, language), 0.0)
+        key = (month, service, language)
+        return self._committed.get(key, 0.0) + self._pending.get(key, 0.0)
 
     def check(self, now: dt.datetime, service: str, language: str) -> Refusal | None:
         """A 429 refusal when the service's (or its language's) budget for this month is spent."""
@@ -74,7 +116,7 @@ class Budgets:
             limit = self.limits.get((service, lang))
             if limit is None:
                 continue
-            spent = self._spent.get((month, service, lang), 0.0)
+            spent = self.spent(month, service, lang)
             if spent >= limit:
                 wait = seconds_to_next_month(now)
                 scope = f"service {service!r}" + ("" if lang == ALL else f" in language {lang!r}")
@@ -98,6 +140,15 @@ class Budgets:
     def remaining(self, month: str) -> dict[tuple[str, str], float]:
         """gCO2e left per budget (service, language or '*') in ``month``; negative when overshot."""
         return {k: limit - self.spent(month, *k) for k, limit in self.limits.items()}
+
+
+def _with_totals(spending: dict[Key, float]) -> dict[Key, float]:
+    """``spending`` per language plus the whole-service totals under language ``*``."""
+    out = dict(spending)
+    for (month, service, language), g in spending.items():
+        if language != ALL:
+            out[(month, service, ALL)] = out.get((month, service, ALL), 0.0) + g
+    return out
 
 
 def disabled_refusal(service: str) -> Refusal:

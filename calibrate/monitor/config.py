@@ -13,12 +13,30 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from .languages import OTHER_LANGUAGE, primary_subtag
+
 # Joules in one kilowatt-hour.
 J_PER_KWH = 3.6e6
 
+#: Fewest characters of an admin token; a shorter one is refused at start.
+MIN_ADMIN_TOKEN_CHARS = 16
+TOKEN_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def _language_code(value: str, where: str, allow_other: bool = False) -> str:
+    """``value`` as a lower-case primary subtag (``other`` too when allowed), else a clear error."""
+    if allow_other and value == OTHER_LANGUAGE:
+        return value
+    code = primary_subtag(value)
+    if code is None or code != value.strip().lower():
+        hint = f"the primary subtag {code!r}" if code else "a two- or three-letter ISO 639 code such as 'ar'"
+        extra = " (or 'other' for every language outside the configured ones)" if allow_other else ""
+        raise ValueError(f"{where} {value!r} is not a BCP 47 primary language subtag; use {hint}{extra}")
+    return code
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # every number finite
 
 
 class BudgetSpec(_Strict):
@@ -29,8 +47,15 @@ class BudgetSpec(_Strict):
     """
 
     service: str = Field(min_length=1)
-    language: str | None = Field(default=None, description="None: all languages of the service together")
+    language: str | None = Field(
+        default=None, description="a primary subtag ('ar'), 'other', or None: all languages of the service together"
+    )
     monthly_g_co2e: float = Field(gt=0)
+
+    @field_validator("language")
+    @classmethod
+    def _code(cls, v: str | None) -> str | None:
+        return None if v is None else _language_code(v, "language", allow_other=True)
 
 
 class MonitorConfig(_Strict):
@@ -49,13 +74,20 @@ class MonitorConfig(_Strict):
     )
     budgets: list[BudgetSpec] = Field(default_factory=list)
     languages: list[str] | None = Field(
-        default=None, description="known language codes; others are recorded as 'other' (bounds metric labels)"
+        default=None, description="known language codes (primary subtags); others are recorded as 'other'"
     )
-    max_languages: int = Field(default=32, ge=1, description="distinct languages kept when `languages` is unset")
-    admin_token: SecretStr | None = Field(default=None, description="bearer token of the admin routes; None: off")
+    max_languages: int = Field(
+        default=32, ge=1, description="distinct unconfigured languages kept when `languages` is unset (budgeted ones apart)"
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description=f"bearer token of the admin routes, at least {MIN_ADMIN_TOKEN_CHARS} characters; None: off"
+    )
     admin_prefix: str = "/carbon"
     metrics_path: str | None = Field(default="/metrics", description="None: do not serve Prometheus metrics")
     queue_max: int = Field(default=10_000, ge=1, description="records waiting for the disk; beyond it they are dropped and counted")
+    store_max_mb: float | None = Field(
+        default=None, gt=0, description="cap on the store file (MB, 1e6 bytes); past it records are dropped and counted, as on a full disk"
+    )
     batch_max: int = Field(default=500, ge=1, description="records per SQLite transaction")
     flush_interval_s: float = Field(default=0.2, gt=0, description="longest wait before a partial batch is written")
 
@@ -65,6 +97,22 @@ class MonitorConfig(_Strict):
         bad = sorted(k for k, w in v.items() if not w > 0)
         if bad:
             raise ValueError(f"service weights must be positive; fix {bad}")
+        return v
+
+    @field_validator("languages")
+    @classmethod
+    def _codes(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_language_code(x, "languages:") for x in v]
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_token(cls, v: SecretStr | None) -> SecretStr | None:
+        # An empty or short token would open the admin routes to anyone who guesses it.
+        if v is not None and len(v.get_secret_value()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"the admin token has {len(v.get_secret_value())} characters, fewer than {MIN_ADMIN_TOKEN_CHARS}; "
+                f"generate one with `{TOKEN_HOWTO}`, or leave it unset to turn the admin routes off"
+            )
         return v
 
     @field_validator("admin_prefix", "metrics_path")
@@ -80,7 +128,16 @@ class MonitorConfig(_Strict):
         dup = sorted({f"{s}/{lang or '*'}" for s, lang in keys if keys.count((s, lang)) > 1})
         if dup:
             raise ValueError(f"budgets: one entry per service and language; duplicated {dup}")
+        if self.languages is not None:
+            missing = sorted({lang for _, lang in keys if lang not in (None, OTHER_LANGUAGE, *self.languages)})
+            if missing:
+                raise ValueError(f"budgets name language(s) {missing} that `languages` lacks; add them to `languages`")
         return self
+
+    def configured_languages(self) -> set[str]:
+        """Codes always kept as labels: ``languages`` and those named by budgets (not 'other')."""
+        named = {b.language for b in self.budgets if b.language not in (None, OTHER_LANGUAGE)}
+        return set(self.languages or ()) | named
 
     def grams_co2e(self, energy_j: float) -> float:
         """Emissions (gCO2e) of ``energy_j`` joules drawn by the IT equipment."""

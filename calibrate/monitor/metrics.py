@@ -8,8 +8,18 @@ request path (by the sampler thread) except the refusal counters.
 
 from __future__ import annotations
 
+from typing import Iterator, Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401  (re-exported)
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class StoreCounts(Protocol):
+    reopened: int
+
+    def dropped_records(self) -> int: ...
 
 
 class Metrics:
@@ -18,6 +28,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None, namespace: str = "carbon"):
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r, ns = self.registry, namespace
+        self._namespace = ns
         sl = ["service", "language"]
         self.requests = Counter("requests", "Monitored requests completed", sl + ["status"], namespace=ns, registry=r)
         self.units = Counter("units", "Units of work reported by handlers", sl + ["unit"], namespace=ns, registry=r)
@@ -46,10 +57,31 @@ class Metrics:
         )  # fmt: skip
         self.in_flight = Gauge("requests_in_flight", "Monitored requests in flight at the last sample", namespace=ns, registry=r)
         self.store_backlog = Gauge("store_backlog", "Records waiting to be written", namespace=ns, registry=r)
-        self.store_dropped = Counter("store_dropped_records", "Records dropped because the store could not keep up", namespace=ns, registry=r)
         self.store_errors = Counter("store_write_errors", "Failed SQLite writes (retried)", namespace=ns, registry=r)
         self.internal_errors = Counter("internal_errors", "Monitor failures that let requests through unmetered", ["where"], namespace=ns, registry=r)
+
+    def watch_store(self, store: StoreCounts) -> None:
+        """Serve the store's own counts (dropped records, reopened files): one counter, read here and by the report."""
+        self.registry.register(_StoreCollector(store, self._namespace))
 
     def render(self) -> bytes:
         """The text exposition format of every metric in the registry."""
         return generate_latest(self.registry)
+
+
+class _StoreCollector(Collector):
+    """Reads the store's counters at each scrape, so /metrics and /carbon/report cannot differ."""
+
+    def __init__(self, store: StoreCounts, namespace: str):
+        self.store, self.ns = store, namespace
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            f"{self.ns}_store_dropped_records",
+            "Records dropped (queue full or write failed) by every process of the store; the report's dropped_records",
+            value=self.store.dropped_records(),
+        )
+        yield CounterMetricFamily(
+            f"{self.ns}_store_reopened", "Times the store file vanished or was replaced and a new one was opened",
+            value=self.store.reopened,
+        )  # fmt: skip

@@ -23,7 +23,7 @@ from .admin import handle_admin, send_json
 from .attribution import Flight
 from .metrics import CONTENT_TYPE
 from .monitor import CarbonMonitor
-from .routes import Usage, enter_usage, exit_usage
+from .routes import Usage, UsageError, enter_usage, exit_usage
 
 log = logging.getLogger("carbonsim.monitor")
 
@@ -93,6 +93,11 @@ class CarbonMiddleware:
         token = enter_usage(usage)
         try:
             await self.app(scope, receive, send_status)
+        except UsageError as exc:
+            if flight.status != 0:
+                raise  # the response has begun: too late to answer 422
+            flight.status = 422
+            await send_json(send, 422, {"error": "invalid_usage", "detail": str(exc)})
         except BaseException:
             if flight.status == 0:
                 flight.status = 500

@@ -23,14 +23,12 @@ from typing import Any, Callable, Protocol
 from .attribution import Attributor, Flight, Interval
 from .budget import ALL, Budgets, Refusal, disabled_refusal, month_of
 from .config import MonitorConfig
+from .languages import OTHER_LANGUAGE, UNKNOWN_LANGUAGE, LanguageLabels  # noqa: F401  (re-exported)
 from .metrics import Metrics
 from .routes import RouteResolver, RouteSpec
 from .store import IntervalRecord, RequestRecord, Store, json_units, report
 
 log = logging.getLogger("carbonsim.monitor")
-
-UNKNOWN_LANGUAGE = "unknown"
-OTHER_LANGUAGE = "other"
 
 
 class EnergyMeter(Protocol):
@@ -69,17 +67,18 @@ class CarbonMonitor:
         self.clock = clock
         self.metrics = Metrics(registry)
         self.attributor = Attributor(c.idle_power_w)
-        self.budgets = Budgets(c.budgets)
+        self.budgets = Budgets(c.budgets, clock)
         self.resolver = RouteResolver()
         self.store = Store(
-            c.store, c.queue_max, c.batch_max, c.flush_interval_s,
-            on_drop=self.metrics.store_dropped.inc, on_error=self.metrics.store_errors.inc,
+            c.store, c.queue_max, c.batch_max, c.flush_interval_s, on_error=self.metrics.store_errors.inc,
+            spending=self.budgets, max_bytes=None if c.store_max_mb is None else int(c.store_max_mb * 1e6),
         )  # fmt: skip
+        self.metrics.watch_store(self.store)
         self.enabled: dict[str, bool] = {}
         self._meter_arg = meter
         self.meter: EnergyMeter | None = None
         self.meter_method = "none"
-        self._languages: set[str] = set(c.languages or ())
+        self.languages = LanguageLabels(c.configured_languages(), learn=c.languages is None, max_learned=c.max_languages)
         self._mono0, self._wall0 = time.monotonic(), clock().timestamp()
         self._t_prev = self._mono0
         self._e_prev: float | None = None
@@ -102,8 +101,8 @@ class CarbonMonitor:
         self.enabled.update(self.store.service_states())
         for service, on in self.enabled.items():
             self.metrics.service_enabled.labels(service).set(int(on))
-        month = month_of(self.clock())
-        self.budgets.seed(month, self.store.month_spending(month))
+        month = self.budgets.month()
+        self.budgets.refresh(self.store.spending(month), month)
         self._update_budget_gauges(month)
         self.store.start()
         self._stop.clear()
@@ -158,16 +157,8 @@ class CarbonMonitor:
     # --- request path ---------------------------------------------------------------------
 
     def language_label(self, language: str | None) -> str:
-        """A bounded set of language labels: unknown, configured/seen codes, or 'other'."""
-        if language is None or not language.strip():
-            return UNKNOWN_LANGUAGE
-        lang = language.strip().lower()[:16]
-        if lang in self._languages:
-            return lang
-        if self.config.languages is None and len(self._languages) < self.config.max_languages:
-            self._languages.add(lang)
-            return lang
-        return OTHER_LANGUAGE
+        """A bounded set of language labels: unknown, primary subtags configured or seen, or 'other'."""
+        return self.languages.label(language)
 
     def admit(self, spec: RouteSpec, scope: dict, route: str, path_params: dict) -> Flight | Refusal:
         """Refuse (switched off, budget spent) or register the request as in flight."""
@@ -272,14 +263,15 @@ class CarbonMonitor:
             language = self.language_label(f.usage.language) if f.usage.language is not None else f.language
             grams = c.grams_co2e(f.energy_j)
             duration = max((f.t_end or f.t_start) - f.t_start, 0.0)
-            self.store.put(
-                RequestRecord(
-                    started_at=f.wall_start, month=f.month, service=f.service, language=language, route=f.route,
-                    method=f.method, status=f.status, duration_s=duration, energy_j=f.energy_j, emissions_g=grams,
-                    units=json_units(f.usage.units), concurrency=f.concurrency, metered=int(f.metered),
-                )
+            record = RequestRecord(
+                started_at=f.wall_start, month=f.month, service=f.service, language=language, route=f.route,
+                method=f.method, status=f.status, duration_s=duration, energy_j=f.energy_j, emissions_g=grams,
+                units=json_units(f.usage.units), concurrency=f.concurrency, metered=int(f.metered),
             )  # fmt: skip
-            self.budgets.add(f.month, f.service, language, grams)
+            # Pending before queued: the writer may commit it at once, and settles what was pending.
+            # A dropped record stays pending: the store writes its emissions with a later batch.
+            self.budgets.add_pending(f.month, f.service, language, grams)
+            self.store.put(record)
             m.requests.labels(f.service, language, str(f.status)).inc()
             for unit, amount in f.usage.units.items():
                 m.units.labels(f.service, language, unit).inc(amount)
@@ -308,6 +300,8 @@ class CarbonMonitor:
         meter["idle_g"] = self.config.grams_co2e(meter["idle_j"])
         meter["unattributed_g"] = self.config.grams_co2e(meter["unattributed_j"])
         meter["method"] = self.meter_method
+        rep["dropped_records"] = self.store.dropped_records()  # the counter /metrics reads too
+        rep["store_reopened"] = self.store.reopened
         rep["grid_intensity_g_per_kwh"] = self.config.grid_intensity_g_per_kwh
         rep["pue"] = self.config.pue
         return rep

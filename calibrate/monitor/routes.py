@@ -17,13 +17,18 @@ template, e.g. ``/items/{item_id}``, is recorded instead).
 from __future__ import annotations
 
 import contextvars
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 from urllib.parse import parse_qs
 
-from sim.config.profile import UNITS
+from sim.config.units import UNITS
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Most of one unit one request may report: a trillion tokens, or 31,700 years of audio. Far
+#: above any real request, low enough that no sum of them overflows a float in a metric.
+MAX_UNITS_PER_REQUEST = 1e12
 
 #: Attribute set on a decorated endpoint.
 ROUTE_ATTR = "__carbon_route__"
@@ -71,6 +76,10 @@ def carbon_route(service: str, *, language: str | None = None, language_param: s
     return mark
 
 
+class UsageError(ValueError):
+    """A handler reported units that cannot be recorded; the middleware answers 422 with the message."""
+
+
 class Usage:
     """What the running handler reports about its request; mutated through ``report_usage``."""
 
@@ -88,21 +97,32 @@ def report_usage(language: str | None = None, **units: float) -> bool:
     """Add units of work (e.g. ``audio_second=12.5, output_token=80``) to the current request.
 
     Units accumulate over calls. Unit names are those of the calibration profile
-    (``sim.config.profile.UNITS``). Returns False, and records nothing, outside a monitored request;
+    (``sim.config.units.UNITS``). Returns False, and records nothing, outside a monitored request;
     works from async handlers and from sync handlers run in the thread pool.
+
+    Raises ``UsageError`` (a ValueError) for an unknown unit or an amount that is not a
+    finite, non-negative number (inf, nan, negative), or a request total over
+    ``MAX_UNITS_PER_REQUEST``; nothing of that call is recorded, and the monitored request
+    is answered 422.
     """
     unknown = sorted(set(units) - set(UNITS))
     if unknown:
-        raise ValueError(f"report_usage: unknown unit(s) {unknown}; use one of {sorted(UNITS)}")
-    amounts = {name: float(amount) for name, amount in units.items()}
-    bad = sorted(f"{n}={a}" for n, a in amounts.items() if not a >= 0)
+        raise UsageError(f"report_usage: unknown unit(s) {unknown}; use one of {sorted(UNITS)}")
+    try:
+        amounts = {name: float(amount) for name, amount in units.items()}
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"report_usage: amounts must be numbers ({exc})") from None
+    bad = sorted(f"{n}={a}" for n, a in amounts.items() if not (math.isfinite(a) and a >= 0))
     if bad:
-        raise ValueError(f"report_usage: {bad} must be non-negative numbers")
+        raise UsageError(f"report_usage: {bad} must be finite, non-negative numbers")
     usage = _CURRENT.get()
     if usage is None:
         return False
-    for name, amount in amounts.items():
-        usage.units[name] = usage.units.get(name, 0.0) + amount
+    totals = {name: usage.units.get(name, 0.0) + amount for name, amount in amounts.items()}
+    over = sorted(f"{n}={t:g}" for n, t in totals.items() if t > MAX_UNITS_PER_REQUEST)
+    if over:
+        raise UsageError(f"report_usage: {over} exceed {MAX_UNITS_PER_REQUEST:g} per request; check the handler's units")
+    usage.units.update(totals)
     if language is not None:
         usage.language = str(language)
     return True

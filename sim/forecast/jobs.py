@@ -24,7 +24,7 @@ from sim.config.distributions import (
     prepare_columns,
 )
 from sim.config.memo import keep_last
-from sim.config.profile import WINDOW_S
+from sim.config.units import WINDOW_S
 from sim.config.resolve import Resolved
 from sim.config.scenario import CONTENT_TYPES, stage_requires
 from sim.engine.types import JobTable

@@ -3,8 +3,9 @@
 Two measures, under a load generator on loopback (keep-alive connections):
 
 1. **in-server**: timing middlewares just outside and just inside ``CarbonMiddleware``
-   give, per request, the time spent in it (route look-up, budget check, bookkeeping);
-   its p99 must stay below 1 ms.
+   give, per request, the time spent in it (route look-up, language label, shared budget
+   check, bookkeeping); its p99 must stay below 0.2 ms. The budget is shared through the
+   store (its spending table), so the check reads the snapshot the store writer refreshes.
 2. **end to end**: client latency of the same app with and without the middleware, in
    alternating phases, one request at a time and with ``CONCURRENCY`` connections (there
    the server is saturated and latency is mostly queueing); the p50/p99 are reported.
@@ -32,7 +33,7 @@ pytest.importorskip("fastapi")
 REQUESTS = 2000  # per phase
 PHASES = 2  # per variant, alternating
 CONCURRENCY = 16
-TARGET_P99_S = 1e-3
+TARGET_P99_S = 0.2e-3
 
 SERVER = textwrap.dedent(
     '''
@@ -72,7 +73,8 @@ SERVER = textwrap.dedent(
     app = FastAPI()
     app.add_middleware(Timer, where="inner")
     if monitored:
-        monitor = CarbonMonitor(meter=Meter(), store=db, sample_interval_s=0.1, budgets=[{"service": "work", "monthly_g_co2e": 1e9}])
+        budgets = [{"service": "work", "monthly_g_co2e": 1e9}, {"service": "work", "language": "fr", "monthly_g_co2e": 1e9}]
+        monitor = CarbonMonitor(meter=Meter(), store=db, sample_interval_s=0.1, budgets=budgets)
         app.add_middleware(CarbonMiddleware, monitor=monitor)
     app.add_middleware(Timer, where="outer")
 
@@ -152,7 +154,7 @@ def _p(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q))
 
 
-def test_middleware_overhead_p99_below_1ms(benchmark, tmp_path):
+def test_middleware_overhead_p99_below_0_2ms(benchmark, tmp_path):
     servers = {m: _start(tmp_path, m) for m in (False, True)}
     # (monitored, concurrency) -> client latencies (s)
     latency: dict[tuple[bool, int], list[float]] = {(m, c): [] for m in (False, True) for c in (1, CONCURRENCY)}

@@ -15,12 +15,8 @@ from typing import Iterator
 import fastapi
 import uvicorn
 
-from calibrate.monitor import (
-    CarbonMiddleware,
-    CarbonMonitor,
-    carbon_route,
-    report_usage,
-)
+from calibrate.monitor import CarbonMiddleware, CarbonMonitor, carbon_route, report_usage
+from calibrate.monitor.budget import month_of
 
 
 class StepMeter:
@@ -167,3 +163,50 @@ def settle_and_sample(monitor: CarbonMonitor, timeout_s: float = 5.0) -> None:
             raise TimeoutError("requests still in flight")
         time.sleep(0.001)
     monitor.sample()
+
+
+def spend_until_refused(db: str, budget_g: float, now: dt.datetime, barrier, refusals_to_stop: int = 5) -> tuple[int, float]:
+    """One worker process of a store: serve 'generate' requests until its budget refuses them.
+
+    Each request draws exactly 1 kJ (one meter sample while it alone is in flight) and is
+    committed before the next one starts. Returns (requests served, the budget's spending
+    as this process sees it at the end).
+    """
+    from calibrate.monitor import BudgetSpec, MonitorConfig, RouteSpec
+    from calibrate.monitor.attribution import Flight
+
+    config = MonitorConfig(
+        store=db, sample_interval_s=3600, idle_power_w=0.0, flush_interval_s=0.005,
+        budgets=[BudgetSpec(service="generate", monthly_g_co2e=budget_g)],
+    )  # fmt: skip
+    monitor = CarbonMonitor(config, meter=StepMeter(step_j=1000.0), clock=Clock(now))
+    monitor.start()
+    assert monitor.ready.wait(10)
+    spec = RouteSpec("generate", language="en")
+    served = refused = 0
+    barrier.wait(30)  # every worker starts hammering at once
+    while refused < refusals_to_stop:
+        admitted = monitor.admit(spec, {"method": "POST"}, "/generate", {})
+        if isinstance(admitted, Flight):
+            monitor.finish(admitted)
+            monitor.sample()  # completes the request with the sample's 1 kJ
+            assert monitor.store.flush(10)
+            served += 1
+        else:
+            refused += 1
+            time.sleep(0.01)
+    assert monitor.store.flush(10)
+    barrier.wait(30)  # every worker has committed its last request
+    time.sleep(0.1)  # a few idle refreshes (every flush interval): the others' last commits
+    spent = monitor.budgets.spent(month_of(now), "generate")
+    monitor.close()
+    return served, spent
+
+
+def spend_worker(results, *args) -> None:
+    """Process target: ``spend_until_refused(*args)`` with its result (or error) put on ``results``."""
+    try:
+        results.put(spend_until_refused(*args))
+    except BaseException as exc:  # the parent asserts on what it gets
+        results.put(repr(exc))
+        raise

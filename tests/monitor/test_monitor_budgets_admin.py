@@ -11,7 +11,7 @@ from monitor_helpers import StepMeter, make_app, query, serve, settle_and_sample
 
 from calibrate.monitor import BudgetSpec, CarbonMonitor, MonitorConfig
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-24-chars"
 
 
 def _monitor(db, clock, meter, **extra) -> CarbonMonitor:
