@@ -20,6 +20,7 @@ from .likelihood import Fit, Segment, fit_count_model, fit_segment, profile_inte
 MIN_MONTHS = 3  # a slope and its spread need at least three points
 MIN_SEGMENT = 4  # months on either side of a candidate break
 BREAK_ALPHA = 0.05
+POISSON_ALPHA = 0.05
 LEVEL = 0.90
 
 
@@ -57,7 +58,9 @@ class GrowthFit:
 
     @property
     def count_model(self) -> str:
-        return "poisson" if math.isinf(self.fit.k) else "negative_binomial"
+        if math.isinf(self.fit.k) or self.poisson_p_value >= POISSON_ALPHA:
+            return "poisson"
+        return "negative_binomial"
 
     @property
     def break_month(self) -> str | None:
@@ -103,7 +106,7 @@ def _languages_from(table: CountTable, first: str) -> tuple[tuple[str, ...], lis
 
 def find_break(table: CountTable, reference: str, min_segment: int = MIN_SEGMENT) -> BreakTest | None:
     """Likelihood-ratio test of one change point (each side its own intercepts, rate and
-    dispersion) against none, at every month leaving ``min_segment`` months on both sides.
+    dispersion, all by maximum likelihood) against none, at every month leaving ``min_segment`` months on both sides.
     The largest statistic's p-value is chi2's times the number of candidates (Bonferroni:
     conservative). None when the history is too short to test."""
     n = len(table.months)
@@ -111,7 +114,7 @@ def find_break(table: CountTable, reference: str, min_segment: int = MIN_SEGMENT
     if len(candidates) == 0:
         return None
     whole_langs, _ = _languages_from(table, table.months[0])
-    null, _ = fit_count_model(_segment(table, whole_langs, table.months[0], reference))
+    null = fit_segment(_segment(table, whole_langs, table.months[0], reference))
     best: tuple[float, int, str] | None = None
     for cut in candidates:
         month = table.months[cut]
@@ -119,7 +122,7 @@ def find_break(table: CountTable, reference: str, min_segment: int = MIN_SEGMENT
         for first, last in ((0, cut), (cut, n)):
             part = CountTable(table.months[first:last], table.languages, table.files[:, first:last], table.source)
             langs, _ = _languages_from(part, part.months[0])
-            f = fit_segment(_segment(part, langs, part.months[0], reference), poisson=math.isinf(null.k))
+            f = fit_segment(_segment(part, langs, part.months[0], reference))
             ll, params = ll + f.loglik, params + f.n_params
         lr = max(0.0, 2.0 * (ll - null.loglik))
         if best is None or lr > best[0]:
@@ -156,7 +159,7 @@ def fit_growth(table: CountTable, reference_month: str | None = None, declared_b
     if not languages:
         raise HistoryError(f"{table.source}: no files at all from {first}; check the source")
     seg = _segment(table, languages, first, reference)
-    fit, p_poisson = fit_count_model(seg)
+    fit, p_poisson = fit_count_model(seg, POISSON_ALPHA)
     lo, hi = profile_interval(seg, fit, LEVEL)
     level = np.exp(fit.c)  # files per month at the reference month, per language
     base = float(level.sum())
