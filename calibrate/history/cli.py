@@ -26,7 +26,7 @@ def growth(history, scenario_path, out, write_scenario, declared_break, no_break
     and dispersion to the monthly counts in HISTORY: a CSV (month, language, files[, content]),
     a monitor store (.db), a saved Azure Monitor response (.json), appinsights:<resource id>
     or loganalytics:<workspace id>."""
-    from sim.errors import ConfigError, atomic_write_text
+    from sim.config.errors import ConfigError, atomic_write_text
 
     from .counts import HistoryError
     from .fragment import build_fragment, check_merged, fragment_text, load_scenario_dict, merge_fragment, rebase_paths

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from sim.errors import read_yaml, validate_model
-from sim.scenario import CONTENT_TYPES, Scenario
+from sim.config.errors import read_yaml, validate_model
+from sim.config.scenario import CONTENT_TYPES, Scenario
 
 from .counts import HistoryError, month_index
 from .growth import LEVEL, GrowthFit

@@ -103,7 +103,7 @@ def pattern(table: pd.DataFrame) -> dict[str, str]:
 
 def write_outputs(run_dir: Path, table: pd.DataFrame, outside: list[str], report: AzureReport, forecast: Forecast) -> tuple[Path, Path]:
     """``reconcile.csv`` and ``reconcile.md`` into ``run_dir`` (each written whole, then moved in)."""
-    from sim.errors import atomic_write_text
+    from sim.config.errors import atomic_write_text
 
     csv_path, md_path = Path(run_dir) / "reconcile.csv", Path(run_dir) / "reconcile.md"
     atomic_write_text(csv_path, table.to_csv(index=False, float_format="%.6g"))

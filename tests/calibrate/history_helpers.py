@@ -8,8 +8,8 @@ import numpy as np
 import yaml
 
 from calibrate.history.counts import CountTable, month_name
-from sim.scenario import Workload
-from sim.workload import _counts, expected_counts
+from sim.config.scenario import Workload
+from sim.forecast.workload import _counts, expected_counts
 
 DEFAULT = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
 FIRST = 12 * 2026  # 2026-01

@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from sim.cli import main
-from sim.resolve import load_and_check
+from sim.config.resolve import load_and_check
 
 from .history_helpers import DEFAULT, draw, workload
 
