@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .counts import CountTable, HistoryError, table_from_rows
 from .readers import rows_from_records

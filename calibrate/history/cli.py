@@ -29,7 +29,14 @@ def growth(history, scenario_path, out, write_scenario, declared_break, no_break
     from sim.config.errors import ConfigError, atomic_write_text
 
     from .counts import HistoryError
-    from .fragment import build_fragment, check_merged, fragment_text, load_scenario_dict, merge_fragment, rebase_paths
+    from .fragment import (
+        build_fragment,
+        check_merged,
+        fragment_text,
+        load_scenario_dict,
+        merge_fragment,
+        rebase_paths,
+    )
     from .growth import fit_growth
     from .plot import plot_growth
     from .readers import load_history
@@ -66,7 +73,7 @@ def growth(history, scenario_path, out, write_scenario, declared_break, no_break
 
 
 def _diagnostics(gf) -> None:
-    from .growth import residual_rows
+    from .growth import MIN_SEGMENT, residual_rows
 
     lo, hi = gf.rate_interval
     t = gf.table
@@ -79,7 +86,7 @@ def _diagnostics(gf) -> None:
         click.echo(f"break: {verdict} (best {test.month}, LR {test.lr:.1f} on {test.df} df, p {test.p_value:.3g} "
                    f"Bonferroni over {test.candidates} months)")
     else:
-        click.echo("break: not tested (too few months: 8 needed)")
+        click.echo(f"break: not tested (fewer than {2 * MIN_SEGMENT} months)")
     click.echo(f"count model: {gf.count_model}" + ("" if gf.count_model == "poisson" else f", dispersion k {gf.fit.k:.1f}")
                + f" (Poisson test p {gf.poisson_p_value:.3g})")
     span = f"[{'open' if lo is None else f'{lo:+.4f}'}, {'open' if hi is None else f'{hi:+.4f}'}]"

@@ -184,7 +184,10 @@ def query_api(target: str, months: list[str], client: Any = None, save: Path | N
     ``client`` stands in for a ``CarbonOptimizationMgmtClient``; ``save`` records the
     answers (no credential is in them)."""
     try:
-        from azure.mgmt.carbonoptimization.models import DateRange, MonthlySummaryReportQueryFilter
+        from azure.mgmt.carbonoptimization.models import (
+            DateRange,
+            MonthlySummaryReportQueryFilter,
+        )
     except ImportError:
         raise AzureReportError("the Carbon optimization API needs the azure extra: pip install 'carbonsim[azure]'") from None
     if client is None:

@@ -17,6 +17,7 @@ import pandas as pd
 from .azure_report import SCOPES, AzureReport
 from .forecast import Forecast
 
+
 class ReconcileError(ValueError):
     """The report and the forecast cannot be compared; the message says why and the fix."""
 
@@ -25,8 +26,8 @@ SYSTEMATIC_SHARE = 2 / 3  # this share of months on one side (and at least 2) re
 
 CAUSES = {
     ("above", "event"): [
-        "resources outside the modelled pools ran that month (a scale-out, a second VM, a test deployment) "
-        "inside the report's scope",
+        ("resources outside the modelled pools ran that month (a scale-out, a second VM, a test deployment) "
+        "inside the report's scope"),
         "the VM was not deallocated in hours the scenario's provisioning switches it off",
         "demand above the forecast: compare that month's requests (monitor store) with files_requested in bands.csv",
         "a restatement by Microsoft (reports are recalculated when its method changes)",
@@ -37,15 +38,15 @@ CAUSES = {
         "resources of the modelled pools are missing from the export's filter",
     ],
     ("above", "systematic"): [
-        "Microsoft allocates to the subscription shares carbonsim does not model: datacenter buildings, "
-        "networking, storage and other services in the report's scope",
+        ("Microsoft allocates to the subscription shares carbonsim does not model: datacenter buildings, "
+        "networking, storage and other services in the report's scope"),
         "the export covers more resources than the modelled pools (filter it to their resource group)",
         "Microsoft's grid or embodied factors are higher than the scenario's (compare Scope 2 and Scope 3 apart)",
     ],
     ("below", "systematic"): [
-        "Microsoft's Scope 2 reflects its energy contracts (market-based) while the band is location-based: "
-        "rerun with a market factor and use --basis market",
-        "Microsoft allocates by measured usage, carbonsim by provisioned hours: idle capacity weighs less there",
+        ("Azure's Scope 2 may reflect Microsoft's energy contracts (market-based) while the band is location-based: "
+        "rerun with a market factor and use --basis market"),
+        "an allocation by measured usage rather than by provisioned hours (carbonsim's) weighs idle capacity less",
         "longer hardware lifetimes or a smaller embodied share in Microsoft's Scope 3",
     ],
 }
@@ -78,7 +79,7 @@ def reconcile(forecast: Forecast, report: AzureReport, basis: str = "location") 
     rows["ratio"] = rows["azure_total_kg"] / rows[f"sim_{basis}_p50_kg"]
     operational = comp.drop(columns=["embodied"], errors="ignore").sum(axis=1)
     rows["ratio_scope2_operational"] = _ratio(rows["azure_scope2_kg"], operational)
-    rows["ratio_scope3_embodied"] = _ratio(rows["azure_scope3_kg"], comp["embodied"] if "embodied" in comp else None)
+    rows["ratio_scope3_embodied"] = _ratio(rows["azure_scope3_kg"], comp.get("embodied"))
     lo, hi = rows[f"sim_{basis}_p5_kg"], rows[f"sim_{basis}_p95_kg"]
     rows["flag"] = np.where(rows["azure_total_kg"] > hi, "above P95", np.where(rows["azure_total_kg"] < lo, "below P5", ""))
     return rows.reset_index(), outside
@@ -120,8 +121,8 @@ def markdown(table: pd.DataFrame, outside: list[str], report: AzureReport, forec
     basis = table["basis"].iloc[0]
     lines = [
         "## Reconciliation with Azure's carbon report", "",
-        f"Azure's figures: {report.source}. carbonsim's: run `{forecast.run_dir.name}` ({forecast.scenario}), "
-        f"{basis}-based band. A month outside the forecast's P5-P95 band is flagged.", "",
+        (f"Azure's figures: {report.source}. carbonsim's: run `{forecast.run_dir.name}` ({forecast.scenario}), "
+         f"{basis}-based band. A month outside the forecast's P5-P95 band is flagged."), "",
         "| month | Azure total (kg) | Scope 1 | Scope 2 | Scope 3 | carbonsim P5 | P50 | P95 | ratio | flag |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -155,14 +156,14 @@ def _ratio_text(x: float) -> str:
 
 
 METHOD_NOTES = [
-    "- **What Microsoft allocates and carbonsim does not model**: Scope 1 (datacenter fuel, backup generators, "
+    ("- **What Microsoft allocates and carbonsim does not model**: Scope 1 (datacenter fuel, backup generators, "
     "refrigerants); shares of buildings, networking and storage; every resource in the report's filter, not only "
-    "the modelled GPU pools.",
-    "- **What carbonsim models and Microsoft allocates differently**: energy per job from the calibration profile, idle "
+    "the modelled GPU pools."),
+    ("- **What carbonsim models and Microsoft allocates differently**: energy per job from the calibration profile, idle "
     "and host power of provisioned hours, PUE and the region's grid factor (operational, compare with Scope 2); the "
-    "manufacturing share of the GPU servers over their lifetime (embodied, compare with Scope 3).",
-    "- **Basis**: carbonsim's location-based figures use the grid's average intensity; a market-based figure uses the "
-    "scenario's contract factor. Compare Azure's Scope 2 with the basis its methodology states.",
-    "- **Uncertainty**: Azure reports one number a month; carbonsim's band carries the forecast's epistemic and "
-    "aleatory uncertainty (growth, model costs, grid factor, demand).",
+    "manufacturing share of the GPU servers over their lifetime (embodied, compare with Scope 3)."),
+    ("- **Basis**: carbonsim's location-based figures use the grid's average intensity; a market-based figure uses the "
+    "scenario's contract factor. Compare Azure's Scope 2 with the basis its methodology states."),
+    ("- **Uncertainty**: Azure reports one number a month; carbonsim's band carries the forecast's epistemic and "
+    "aleatory uncertainty (growth, model costs, grid factor, demand)."),
 ]

@@ -86,7 +86,7 @@ def test_break_detected_and_future_fitted_from_it():
 def test_declared_break_starts_the_fit():
     gf = fit_growth(draw(workload(dispersion=50.0), 12, RATE, seed=2), declared_break="2026-07")
     assert gf.fit_from == "2026-07" and gf.break_month == "2026-07"
-    assert [r["month"] for r in residual_rows(gf)][0] == "2026-07"
+    assert residual_rows(gf)[0]["month"] == "2026-07"
     with pytest.raises(HistoryError, match="--break 2027-05"):
         fit_growth(draw(workload(), 12, RATE, seed=2), declared_break="2027-05")
 

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from calibrate.history.azure_monitor import query_history, read_response_file, table_from_result
+from calibrate.history.azure_monitor import (
+    query_history,
+    read_response_file,
+    table_from_result,
+)
 from calibrate.history.counts import HistoryError
 from calibrate.history.readers import load_history, read_csv, read_store
 
@@ -115,7 +119,7 @@ def test_live_query_reads_the_sdk_result():
     t = query_history("appinsights", "/subscriptions/s/resourceGroups/g/providers/microsoft.insights/components/api",
                       client=client, months=6)
     assert t.files.tolist() == [[20, 22, 25]] and t.months == ("2026-01", "2026-02", "2026-03")
-    kind, ident, query, span = client.calls[0]
+    kind, _, query, span = client.calls[0]
     assert kind == "resource" and "summarize files = count()" in query and span.days == 6 * 31
 
 

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from calibrate.reconcile import reconcile_run
-from calibrate.reconcile.azure_report import AzureReportError, query_api, read_export, read_recorded
+from calibrate.reconcile.azure_report import (
+    AzureReportError,
+    query_api,
+    read_export,
+    read_recorded,
+)
 
 from .reconcile_helpers import make_run
 
