@@ -78,6 +78,8 @@ def _diagnostics(gf) -> None:
     lo, hi = gf.rate_interval
     t = gf.table
     click.echo(f"history: {t.source}, {t.months[0]} to {t.months[-1]} ({len(t.months)} months, {int(t.files.sum())} files)")
+    for note in t.notes:
+        click.echo(f"  note: {note}", err=True)
     test = gf.break_test
     if gf.break_declared:
         click.echo(f"break: declared at {gf.break_declared}; fitted from there")

@@ -40,6 +40,7 @@ class CountTable:
     files: np.ndarray
     source: str
     content: dict[str, dict[str, np.ndarray]] | None = None  # language -> type -> files per month
+    notes: tuple[str, ...] = ()  # what the reader left out, and why
 
     def __post_init__(self) -> None:
         if self.files.shape != (len(self.languages), len(self.months)):
@@ -60,7 +61,7 @@ class CountTable:
         return out
 
 
-def table_from_rows(rows: list[tuple[str, str, str | None, int]], source: str) -> CountTable:
+def table_from_rows(rows: list[tuple[str, str, str | None, int]], source: str, notes: tuple[str, ...] = ()) -> CountTable:
     """A ``CountTable`` from ``(month, language, content or None, files)`` rows.
 
     Rows of the same (month, language, content) must not repeat; a (month, language) with no
@@ -96,4 +97,4 @@ def table_from_rows(rows: list[tuple[str, str, str | None, int]], source: str) -
         if content is not None:
             per = content.setdefault(lang, {}).setdefault(ctype, np.zeros(len(months), dtype=np.int64))
             per[mi] += n
-    return CountTable(months, languages, files, source, content)
+    return CountTable(months, languages, files, source, content, notes)

@@ -105,28 +105,29 @@ def _languages_from(table: CountTable, first: str) -> tuple[tuple[str, ...], lis
 
 
 def find_break(table: CountTable, reference: str, min_segment: int = MIN_SEGMENT) -> BreakTest | None:
-    """Likelihood-ratio test of one change point (each side its own intercepts, rate and
-    dispersion, all by maximum likelihood) against none, at every month leaving ``min_segment`` months on both sides.
-    The largest statistic's p-value is chi2's times the number of candidates (Bonferroni:
-    conservative). None when the history is too short to test."""
+    """Likelihood-ratio test of one change point (each side its own intercepts and rate)
+    against none, at every month leaving ``min_segment`` months on both sides. The
+    dispersion is the no-break fit's, on both sides: estimated again on each short side it
+    overfits and the test finds breaks that are not there. The largest statistic's p-value
+    is chi2's times the number of candidates (Bonferroni). None when the history is too
+    short to test."""
     n = len(table.months)
     candidates = range(min_segment, n - min_segment + 1)
     if len(candidates) == 0:
         return None
     whole_langs, _ = _languages_from(table, table.months[0])
-    null = fit_segment(_segment(table, whole_langs, table.months[0], reference))
+    null, _ = fit_count_model(_segment(table, whole_langs, table.months[0], reference))
     best: tuple[float, int, str] | None = None
     for cut in candidates:
-        month = table.months[cut]
         ll, params = 0.0, 0
         for first, last in ((0, cut), (cut, n)):
             part = CountTable(table.months[first:last], table.languages, table.files[:, first:last], table.source)
             langs, _ = _languages_from(part, part.months[0])
-            f = fit_segment(_segment(part, langs, part.months[0], reference))
-            ll, params = ll + f.loglik, params + f.n_params
+            f = fit_segment(_segment(part, langs, part.months[0], reference), k_fixed=null.k)
+            ll, params = ll + f.loglik, params + len(f.c) + 1
         lr = max(0.0, 2.0 * (ll - null.loglik))
         if best is None or lr > best[0]:
-            best = (lr, params - null.n_params, month)
+            best = (lr, params - len(null.c) - 1, table.months[cut])
     lr, df, month = best
     p = min(1.0, len(candidates) * float(stats.chi2.sf(lr, df)))
     return BreakTest(month, lr, df, p, len(candidates))

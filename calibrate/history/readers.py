@@ -13,6 +13,7 @@ from .counts import MONTH_RE, CountTable, HistoryError, table_from_rows
 
 CSV_COLUMNS = ("month", "language", "files")
 STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+UNLABELLED = ("other", "unknown")  # the monitor's labels for a request without a known language
 
 
 def rows_from_records(records: list[dict], source: str, where: str = "row") -> list[tuple[str, str, str | None, int]]:
@@ -90,7 +91,12 @@ def read_store(path: Path, services: tuple[str, ...] = ()) -> CountTable:
     finally:
         con.close()
     source = f"{path} (monitor store, services {', '.join(wanted)})"
-    return table_from_rows([(m, lang, None, int(n)) for m, lang, n in got], source)
+    kept = [(m, lang, None, int(n)) for m, lang, n in got if lang not in UNLABELLED]
+    left = sum(int(n) for _, lang, n in got if lang in UNLABELLED)
+    total = sum(int(n) for _, _, n in got)
+    notes = (f"{left} of {total} requests ({left / total:.1%}) carry no known language ({'/'.join(UNLABELLED)}) "
+             "and are left out: declare the language on the routes (carbon_route's language_param)",) if left else ()
+    return table_from_rows(kept, source, notes)
 
 
 def load_history(spec: str, services: tuple[str, ...] = (), kql: str | None = None, months: int = 24) -> CountTable:

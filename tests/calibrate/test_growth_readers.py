@@ -58,7 +58,8 @@ def _store(tmp_path: Path) -> Path:
     rows = []
     for month, lang, service, status, n in [("2026-01", "fr", "transcribe", 200, 4), ("2026-01", "fr", "translate", 200, 9),
                                             ("2026-02", "fr", "transcribe", 200, 6), ("2026-02", "fr", "transcribe", 500, 3),
-                                            ("2026-02", "en", "transcribe", 200, 2), ("2026-03", "fr", "transcribe", 200, 7)]:
+                                            ("2026-02", "en", "transcribe", 200, 2), ("2026-03", "fr", "transcribe", 200, 7),
+                                            ("2026-03", "unknown", "transcribe", 200, 1)]:
         rows += [(time.time(), month, service, lang, "/x", "POST", status, 0.1, 1.0, 0.1, "{}", 1, 1)] * n
     with con:
         con.executemany("INSERT INTO requests (started_at, month, service, language, route, method, status, duration_s, "
@@ -72,6 +73,8 @@ def test_store_counts_successful_requests_of_the_named_service(tmp_path):
     assert t.languages == ("en", "fr") and t.months == ("2026-01", "2026-02", "2026-03")
     assert t.files.tolist() == [[0, 2, 0], [4, 6, 7]]  # the 3 failed requests are not files
     assert t.content is None
+    assert t.notes == ("1 of 20 requests (5.0%) carry no known language (other/unknown) and are left out: declare the "
+                       "language on the routes (carbon_route's language_param)",)
 
 
 def test_store_with_several_services_asks_which_counts_files(tmp_path):
