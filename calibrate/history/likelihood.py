@@ -184,8 +184,10 @@ def fit_count_model(seg: Segment, alpha: float = 0.05) -> tuple[Fit, float]:
 
 def profile_interval(seg: Segment, best: Fit, level: float = 0.90) -> tuple[float | None, float | None]:
     """Profile-likelihood interval of ``g`` at ``level``: where twice the log-likelihood
-    drop, maximising over the other parameters, reaches the chi2(1) quantile. An end that
-    is not reached within +-G_SEARCH of the estimate is open (None)."""
+    drop, maximising over the intercepts with k held at ``best.k``, reaches the F(1, n - p)
+    quantile (n cells, p parameters; chi2(1) for Poisson): the F quantile widens the interval
+    for the dispersion estimated from few cells. An end that is not reached within
+    +-G_SEARCH of the estimate is open (None)."""
     poisson = math.isinf(best.k)
     resid_df = int(seg.active.sum()) - best.n_params
     target = float(stats.chi2.ppf(level, 1)) if poisson else float(stats.f.ppf(level, 1, max(resid_df, 1)))
@@ -194,7 +196,8 @@ def profile_interval(seg: Segment, best: Fit, level: float = 0.90) -> tuple[floa
         prof = fit_segment(seg, k_fixed=best.k, g_fixed=g, warm=best)
         return 2.0 * (best.loglik - prof.loglik) - target
 
-    step = max(1.7 * wald_se(seg, best), 1e-3)  # about where a quadratic profile crosses the 90% level
+    se = wald_se(seg, best)
+    step = max(1.7 * se, 1e-3) if math.isfinite(se) else 0.1  # about where a quadratic profile crosses 90%
     ends: list[float | None] = []
     for sign in (-1.0, 1.0):
         inner, outer = best.g, best.g + sign * step
@@ -211,8 +214,8 @@ def profile_interval(seg: Segment, best: Fit, level: float = 0.90) -> tuple[floa
 
 
 def wald_se(seg: Segment, best: Fit) -> float:
-    """Standard error of ``g`` from the observed information of the Poisson-like score
-    (the negative binomial's working weights mu*k/(k+mu)), other parameters profiled out."""
+    """Standard error of ``g`` from the Fisher information of the mean parameters (weights
+    mu*k/(k+mu), mu for Poisson), the intercepts profiled out: where the interval search starts."""
     mu = best.mean(seg.t)
     w = np.where(seg.active, mu if math.isinf(best.k) else mu * best.k / (best.k + mu), 0.0)
     # information block of (c, g); the Schur complement gives g's variance
