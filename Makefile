@@ -21,9 +21,9 @@ $(VENV)/.core: $(BIN)/python pyproject.toml
 	$(PIP) install -q -e .
 	touch $@
 
-# Tests exercise real models and the live monitor: install every extra.
+# Tests exercise real models, the live monitor and the Azure clients: install every extra.
 $(VENV)/.full: $(BIN)/python pyproject.toml
-	$(PIP) install -q -e '.[calibrate,monitor,dev]'
+	$(PIP) install -q -e '.[calibrate,monitor,azure,dev]'
 	touch $@ $(VENV)/.core
 
 setup: $(VENV)/.core

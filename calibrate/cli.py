@@ -1,4 +1,4 @@
-"""``carbonsim calibrate``: samples, tokens, workload, run, show (and telemetry, when installed).
+"""``carbonsim calibrate``: samples, tokens, workload, run, show, growth (and telemetry, when installed).
 
 Heavy libraries load inside the commands, so ``carbonsim --help`` stays fast.
 """
@@ -234,3 +234,12 @@ def _attach_telemetry() -> None:
 
 
 _attach_telemetry()
+
+
+def _attach_growth() -> None:
+    from .history.cli import growth
+
+    calibrate.add_command(growth)
+
+
+_attach_growth()

@@ -135,6 +135,29 @@ def report(run_dir, lang):
     click.echo(f"  markdown summary: {path.with_name('report.md')}; figures: {path.parent / 'figures'}")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--azure", "azure", required=True, metavar="REPORT",
+              help="Azure's carbon report: a portal export (.csv), recorded API answers (.json), "
+                   "or carbonopt:<subscription id>[/resourceGroups/<name>] to ask the API.")
+@click.option("--basis", type=click.Choice(["location", "market"]), default="location", show_default=True,
+              help="Which of carbonsim's bands flags a month.")
+@click.option("--save-azure", type=click.Path(dir_okay=False, path_type=Path), help="Record the API's answers here (JSON).")
+def reconcile(run_dir, azure, basis, save_azure):
+    """Compare RUN_DIR's monthly forecast with Azure's reported emissions: reconcile.csv, reconcile.md."""
+    from calibrate.reconcile import ERRORS, reconcile_run
+
+    try:
+        table, csv_path, md_path = reconcile_run(run_dir, azure, basis, save_azure)
+    except ERRORS as exc:
+        _fail(exc)
+    flagged = table[table["flag"] != ""]
+    click.echo(f"{csv_path}: {len(table)} month(s) compared, {len(flagged)} outside the P5-P95 band")
+    for _, r in flagged.iterrows():
+        click.echo(f"  {r['month']}: Azure {r['azure_total_kg']:,.1f} kg, ratio {r['ratio']:.2f} ({r['flag']})")
+    click.echo(f"{md_path}: method differences and likeliest causes")
+
+
 def _report_done(final: Path, head: dict, mc) -> None:
     h = head["horizon_co2e_kg"]
     click.echo(f"run folder: {final}")
