@@ -29,21 +29,28 @@ class Window:
     aligned: bool = False
     note: str = ""
     power_w: list[float] = field(default_factory=list)
+    min_step_j: float | None = None  # smallest nonzero change between two consecutive readings
+
+
+def _smallest_step(steps: list[float]) -> float | None:
+    """The smallest positive change among ``steps`` (J), None when the counter never moved."""
+    moved = [d for d in steps if d > 0]
+    return min(moved) if moved else None
 
 
 POLL_S = 0.0005  # how often a stepping counter is read while waiting for its next step
 
 
-def _next_step(meter: Meter, clock: Clock, sleep: Callable[[float], None]) -> tuple[float, float] | None:
-    """The counter's reading just after its next step and the time the step was seen, or
-    None when it has not stepped within three of its periods (a stalled counter)."""
+def _next_step(meter: Meter, clock: Clock, sleep: Callable[[float], None]) -> tuple[float, float, float] | None:
+    """The counter's reading just after its next step, the time the step was seen and the
+    step's size (J), or None when it has not stepped within three of its periods (stalled)."""
     e = meter.read_energy_j()
     deadline = clock() + 3 * meter.update_period_s
     while True:
         sleep(POLL_S)
         e2, t = meter.read_energy_j(), clock()
         if e2 != e:
-            return e2, t
+            return e2, t, e2 - e
         if t > deadline:
             return None
 
@@ -61,7 +68,8 @@ def measure(meter: Meter, clock: Clock = time.perf_counter, sleep: Callable[[flo
 
     Otherwise, falls back to mean sampled power x time when the window is shorter than two
     counter periods or the counter did not move; raises if neither a counter delta nor a
-    power reading is available rather than report 0 J.
+    power reading is available rather than report 0 J. ``min_step_j`` keeps the smallest
+    change seen between readings: the meter's resolution, or an upper bound on it.
     """
     win = Window(method=meter.method)
     p0 = meter.read_power_w()
@@ -76,6 +84,7 @@ def measure(meter: Meter, clock: Clock = time.perf_counter, sleep: Callable[[flo
     win.duration_s = win.span_s = t1 - t0
     win.power_w = [p for p in (p0, p1) if p is not None]
     delta = e1 - e0
+    win.min_step_j = _smallest_step([delta] + [step[2] for step in (first, last) if step])
     if last and delta > 0:
         win.energy_j, win.span_s, win.aligned = delta, last[1] - first[1], True
         return

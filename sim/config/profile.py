@@ -69,12 +69,21 @@ class LoadCost(_Strict):
 
 
 class FitQuality(_Strict):
-    """Goodness of fit, as the calibration stage reports it (informative only)."""
+    """Goodness of fit, as the calibration stage reports it.
+
+    On the energy fit, ``responds`` says whether energy rose with work (see
+    ``calibrate.quality``); ``flags`` name what failed, and a scenario using a flagged
+    model is warned by ``validate`` and ``simulate``.
+    """
 
     n: int = 0
     r2: float | None = None
     rmse: float | None = None
+    sigma: float | None = Field(default=None, ge=0, description="sd of the log residual")
     outliers: int = 0
+    responds: bool | None = None
+    flags: list[str] = Field(default_factory=list)
+    meter_resolution_j: float | None = Field(default=None, ge=0, description="smallest nonzero change between readings")
     notes: str = ""
 
 
@@ -143,6 +152,7 @@ class Profile(_Strict):
     measurement: Measurement
     models: dict[str, ModelProfile]
     failures: list[Failure] = Field(default_factory=list)
+    partial: bool = Field(default=False, description="written with --allow-partial: some requested models failed")
 
 
 def load_profile(path: str | Path) -> Profile:
