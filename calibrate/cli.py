@@ -110,6 +110,43 @@ def _backend_and_model(source: str) -> tuple[str, str]:
 
 
 @calibrate.command()
+@click.option("--flores", type=click.Path(path_type=Path), help="FLORES-200 folder (default: $CARBONSIM_FLORES_DIR or ../shared/data/flores200)")
+@click.option("--splits", default="dev,devtest", show_default=True, help="which splits to pool")
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="write the ratios into this profile")
+def lengths(flores, splits, profile_path) -> None:
+    """Characters of translation per character of source, per language pair, on parallel text."""
+    from .lengths import pair_ratios, read_parallel
+    from .texts import flores_dir
+
+    root = flores or flores_dir(Path.cwd())
+    if root is None:
+        raise click.ClickException("no FLORES-200 folder: pass --flores DIR (files <flores_code>.dev/.devtest) or set CARBONSIM_FLORES_DIR")
+    try:
+        sentences, counts = read_parallel(root, tuple(x.strip() for x in splits.split(",") if x.strip()))
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    ratios = pair_ratios(sentences)
+    for r in ratios.values():
+        click.echo(f"  {r.key}: {r.mean:.3f} chars/char (sd {r.sd:.3f} over {r.chunks} chunks)")
+    if profile_path:
+        from sim.config.errors import ConfigError
+        from sim.config.profile import TranslationLength, dump_profile, load_profile
+
+        try:
+            prof = load_profile(profile_path)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        split_text = " + ".join(f"{k} ({n:,} sentences)" for k, n in counts.items())
+        prof.translation_length = TranslationLength(
+            ratios={k: r.as_uncertain() for k, r in ratios.items()},
+            source=f"FLORES-200 (NLLB Team 2022, CC-BY-SA 4.0) {split_text}: target/source characters, "
+                   "sd between ~4,000-character chunks; carbonsim calibrate lengths",
+        )
+        dump_profile(prof, profile_path)
+        click.echo(f"{profile_path}: translation_length written for {len(ratios)} pairs")
+
+
+@calibrate.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--manifest", type=click.Path(path_type=Path), help="CSV with columns path,lang (paths relative to FOLDER)")
 @click.option("--out", type=click.Path(path_type=Path), help="write the workload YAML fragment here")

@@ -145,6 +145,21 @@ class Failure(_Strict):
     error: str
 
 
+class TranslationLength(_Strict):
+    """Characters of translation per character of source, by ordered pair ``"src>tgt"`` (aleatory: per text)."""
+
+    ratios: dict[str, Uncertain] = Field(default_factory=dict)
+    source: str = Field(min_length=1)
+
+    @field_validator("ratios")
+    @classmethod
+    def _pairs(cls, v: dict[str, Uncertain]) -> dict[str, Uncertain]:
+        bad = sorted(k for k in v if k.count(">") != 1 or k.startswith(">") or k.endswith(">"))
+        if bad:
+            raise ValueError(f"pair keys {bad} are not `source>target` language codes, e.g. `en>fr`")
+        return v
+
+
 class Profile(_Strict):
     schema_version: Literal[1] = PROFILE_SCHEMA_VERSION
     name: str = "profile"
@@ -153,6 +168,7 @@ class Profile(_Strict):
     models: dict[str, ModelProfile]
     failures: list[Failure] = Field(default_factory=list)
     partial: bool = Field(default=False, description="written with --allow-partial: some requested models failed")
+    translation_length: TranslationLength | None = None
 
 
 def load_profile(path: str | Path) -> Profile:
