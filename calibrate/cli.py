@@ -186,32 +186,67 @@ def workload(folder, manifest, out, max_files, files_per_month, tokenizer, seed)
 
 
 @calibrate.command()
-@click.argument("profile_path", type=click.Path(path_type=Path))
-def show(profile_path: Path) -> None:
-    """Summarise a calibration profile: method, hardware, per-model costs and fit quality."""
-    from sim.config.distributions import mean_of
-    from sim.config.errors import ConfigError
-    from sim.config.profile import load_profile
+@click.argument("path", type=click.Path(path_type=Path))
+def show(path: Path) -> None:
+    """Summarise a calibration profile, or a scenario's merged profiles with each entry's file."""
+    from sim.config.errors import ConfigError, read_yaml
+    from sim.config.layers import load_layered
+    from sim.config.resolve import load_and_check
 
     try:
-        prof = load_profile(profile_path)
+        if "calibration" in read_yaml(path):  # a scenario: its profiles, merged
+            layers = load_and_check(path).layers
+        else:
+            layers = load_layered([path])
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    _show_layers(layers)
+
+
+def _show_layers(layers) -> None:
+    from sim.config.distributions import mean_of
+
+    prof = layers.profile
+    several = len(layers.paths) > 1
+
+    def src(p: Path) -> str:
+        return f"  [{p}]" if several else ""
+
     m, hw = prof.measurement, prof.hardware
-    click.echo(f"{prof.name}: method {m.method}, {m.samples} samples, {m.date}; {m.uncertainty}")
-    click.echo(f"hardware: GPU {hw.gpu.model} x{hw.gpu.count}, CPU {hw.cpu}, VM {hw.vm_sku or '-'}")
+    if several:
+        click.echo("files, later override earlier: " + ", ".join(str(p) for p in layers.paths))
+    click.echo(f"{prof.name}: method {m.method}, {m.samples} samples, {m.date}; {m.uncertainty}" + (" (PARTIAL)" if prof.partial else ""))
+    hw_files = sorted({str(p) for p in layers.hardware_sources.values()})
+    click.echo(f"hardware: GPU {hw.gpu.model} x{hw.gpu.count}, CPU {hw.cpu}, VM {hw.vm_sku or '-'}"
+               + (f"  [{', '.join(hw_files)}]" if several else ""))
     for key, mp in prof.models.items():
-        click.echo(f"{key} ({mp.service}), {mp.source}")
+        click.echo(f"{key} ({mp.service}), {mp.source}{src(layers.model_sources[key])}")
         for what in ("time_s", "energy_j"):
             cost = getattr(mp, what)
             terms = " + ".join(f"{mean_of(v):.4g}*{u}" for u, v in cost.coef.items())
-            q = mp.fit.get(what)
-            fitq = f", n={q.n} r2={q.r2 if q.r2 is None else round(q.r2, 3)} outliers={q.outliers}" if q else ""
-            click.echo(f"  {what} = {mean_of(cost.intercept):.4g} + {terms or '0'}  (sigma {cost.sigma:.3f}{fitq})")
+            click.echo(f"  {what} = {mean_of(cost.intercept):.4g} + {terms or '0'}  (sigma {cost.sigma:.3f}{_fit_text(mp.fit.get(what))})")
         if mp.chars_per_token:
             click.echo("  chars/token: " + ", ".join(f"{k} {mean_of(v):.2f}" for k, v in mp.chars_per_token.items()))
+    if prof.translation_length is not None:
+        tl = prof.translation_length
+        click.echo("translation length (target/source chars): "
+                   + ", ".join(f"{k} {mean_of(v):.2f}" for k, v in tl.ratios.items()) + f"; {tl.source}")
     for f in prof.failures:
         click.echo(f"failed: {f.model} {f.sample}: {f.error}")
+
+
+def _fit_text(q) -> str:
+    """A fit's quality in one clause: n, r2, outliers, and whether energy responds."""
+    if q is None:
+        return ""
+    text = f", n={q.n} r2={q.r2 if q.r2 is None else round(q.r2, 3)} outliers={q.outliers}"
+    if q.meter_resolution_j is not None:
+        text += f" resolution={q.meter_resolution_j:.3g} J"
+    if q.flags:
+        text += f"; FLAGGED: {', '.join(q.flags)}"
+    elif q.responds:
+        text += "; responds to work"
+    return text
 
 
 calibrate.add_command(run)

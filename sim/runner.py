@@ -111,6 +111,8 @@ def run_main(config: Path, *, options: Path | None, overrides: dict | None, out:
              engine: str, progress: bool | None, lang: str = "en", log: Callable[[str], None] = print) -> Path:
     """Forecast, then every later step, then publish the run folder atomically."""
     res, writer = open_run(config, overrides, out)
+    for w in res.warnings:
+        log(f"warning: {w}")
     try:
         t0 = time.perf_counter()
         ctx = forecast(res, writer, workers=workers, engine=engine, progress=progress, command="run")

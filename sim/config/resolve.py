@@ -7,12 +7,13 @@ all of them at once, each with the file, the field path and a fix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogues import RegionCatalogue, SkuCatalogue, load_regions, load_skus
 from .errors import ConfigError, read_yaml, validate_model
-from .profile import Profile, load_profile
+from .layers import LayeredProfile, load_layered
+from .profile import Profile
 from .scenario import Scenario
 
 Problem = tuple[str, str, str]
@@ -27,7 +28,13 @@ class Resolved:
     skus: SkuCatalogue
     regions: RegionCatalogue
     path: Path
-    profile_path: Path
+    profile_path: Path  # the last calibration file (the only one when the scenario names one)
+    layers: LayeredProfile | None = None  # every calibration file and where each entry came from
+    warnings: tuple[str, ...] = field(default=())  # what a user should know before trusting the forecast
+
+    @property
+    def profile_paths(self) -> tuple[Path, ...]:
+        return self.layers.paths if self.layers is not None else (self.profile_path,)
 
 
 def _rel(base: Path, ref: str) -> Path:
@@ -98,6 +105,22 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
     return list(dict.fromkeys(out))
 
 
+def profile_warnings(sc: Scenario, profile: Profile) -> list[str]:
+    """Models the scenario uses whose measured energy was flagged (see ``calibrate.quality``)
+    or that come from a partial calibration."""
+    out = []
+    for model_name in dict.fromkeys(svc.model for svc in sc.services.values()):
+        model = profile.models.get(model_name)
+        q = model.fit.get("energy_j") if model is not None else None
+        if q is not None and q.flags:
+            out.append(f"model `{model_name}`: its energy fit is flagged ({', '.join(q.flags)}): {q.notes or 'see the profile'}; "
+                       "its energy is not a trustworthy measurement (recalibrate with a meter that sees the device)")
+    if profile.partial:
+        out.append(f"calibration `{profile.name}` is partial (written with --allow-partial): "
+                   + "; ".join(f"{f.model}: {f.error}" for f in profile.failures if not f.sample))
+    return out
+
+
 def check(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue, path: Path | str) -> None:
     """Raise ConfigError naming ``path`` when any reference is broken."""
     problems = reference_problems(sc, profile, skus, regions)
@@ -112,9 +135,9 @@ def load_and_check(path: Path | str, overrides: dict | None = None) -> Resolved:
     if overrides:
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     sc = validate_model(path, data, Scenario)
-    profile_path = _rel(path, sc.calibration)
-    profile = load_profile(profile_path)
+    layers = load_layered([_rel(path, ref) for ref in sc.calibration_files])
+    profile = layers.profile
     skus = load_skus(_rel(path, sc.skus_file))
     regions = load_regions(_rel(path, sc.regions_file))
     check(sc, profile, skus, regions, path)
-    return Resolved(sc, profile, skus, regions, path, profile_path)
+    return Resolved(sc, profile, skus, regions, path, layers.paths[-1], layers, tuple(profile_warnings(sc, profile)))

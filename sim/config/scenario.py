@@ -192,7 +192,22 @@ class Scenario(_Strict):
     region: str
     regions_file: str = "azure/regions.yaml"
     skus_file: str = "azure/skus.yaml"
-    calibration: str = Field(description="calibration profile path, relative to the config file")
+    calibration: str | list[str] = Field(
+        description="calibration profile path, or a list of them merged in order (later files override earlier "
+                    "ones model by model), relative to the config file"
+    )
+
+    @field_validator("calibration")
+    @classmethod
+    def _some_profile(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not v:
+            raise ValueError("list at least one profile, e.g. [calibration/priors.yaml, calibration/my-a100.yaml]")
+        return v
+
+    @property
+    def calibration_files(self) -> list[str]:
+        """The calibration profiles in merge order."""
+        return [self.calibration] if isinstance(self.calibration, str) else list(self.calibration)
     carbon: Carbon = Field(default_factory=Carbon)
     workload: Workload
     pipelines: dict[str, list[Stage]]
