@@ -115,10 +115,32 @@ def profile_warnings(sc: Scenario, profile: Profile) -> list[str]:
         if q is not None and q.flags:
             out.append(f"model `{model_name}`: its energy fit is flagged ({', '.join(q.flags)}): {q.notes or 'see the profile'}; "
                        "its energy is not a trustworthy measurement (recalibrate with a meter that sees the device)")
+    missing = _pairs_without_ratio(sc, profile)
+    if missing:
+        out.append(f"no translation length ratio for {missing} in the calibration: those translations are as long as "
+                   "their source (1.0); add `translation_length` (carbonsim calibrate lengths) or a stage `length_ratio`")
     if profile.partial:
         out.append(f"calibration `{profile.name}` is partial (written with --allow-partial): "
                    + "; ".join(f"{f.model}: {f.error}" for f in profile.failures if not f.sample))
     return out
+
+
+def _pairs_without_ratio(sc: Scenario, profile: Profile) -> list[str]:
+    """``src>tgt`` pairs a translate stage produces with neither its own ratio nor the profile's."""
+    known = set(profile.translation_length.ratios) if profile.translation_length is not None else set()
+    langs = list(sc.workload.languages)
+    out = []
+    for ctype, stages in sc.pipelines.items():
+        for st in stages:
+            svc = sc.services.get(st.service)
+            if svc is None or svc.task != "translate" or st.length_ratio is not None:
+                continue
+            for src in langs:
+                if sc.workload.languages[src].content_mix.get(ctype, 0) <= 0:
+                    continue
+                targets = [t for t in langs if t != src] if st.targets == "others" else (st.targets or [])
+                out += [f"{src}>{t}" for t in targets if t != src and f"{src}>{t}" not in known]
+    return sorted(set(out))
 
 
 def check(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue, path: Path | str) -> None:

@@ -144,7 +144,10 @@ class Stage(_Strict):
     )
     probability: float = Field(default=1.0, ge=0, le=1, description="share of files that pass this stage")
     output_tokens: Uncertain | None = Field(default=None, description="aleatory, for generate stages")
-    length_ratio: float = Field(default=1.0, gt=0, description="output/input characters for translate")
+    length_ratio: float | None = Field(
+        default=None, gt=0,
+        description="output/input characters for translate; default: the calibration's ratio for each language pair",
+    )
     requires: list[str] | None = Field(
         default=None, description="services whose output this stage needs (default: earlier transcribe stages)"
     )
