@@ -24,6 +24,9 @@ from sim.config.resolve import Resolved
 from sim.kernels.rng import Streams
 
 
+_YEAR_S = 365.25 * 86400
+
+
 @dataclass(frozen=True)
 class CostDraw:
     """An affine cost with its coefficients fixed for the replication."""
@@ -55,6 +58,8 @@ class PoolDraw:
     host_power_w: float
     embodied_kg: float  # GPUs and server share of one instance over its lifetime
     lifetime_s: float
+    embodied_gpu_kg: float = 0.0  # the drawn embodied emissions of one GPU
+    embodied_server_kg: float = 0.0  # of one whole server (the SKU takes its share of it)
 
 
 @dataclass(frozen=True)
@@ -68,21 +73,31 @@ class Draws:
     pools: dict[str, PoolDraw] = field(default_factory=dict)
 
     def as_row(self) -> dict[str, float]:
-        """Flat record of the scalar draws (for sensitivity analysis)."""
+        """Flat record of every scalar drawn for the replication (for sensitivity analysis):
+        each is an input of its own, none a sum of others (the embodied total is left out
+        for its GPU and server parts)."""
         row = {
             "growth_rate": self.growth_rate,
             "pue": self.pue,
             "grid_g_per_kwh": self.grid_g_per_kwh,
             "grid_trend_per_year": self.grid_trend_per_year,
         }
+        if self.market_g_per_kwh is not None:
+            row["market_g_per_kwh"] = self.market_g_per_kwh
         for name, p in self.pools.items():
             row[f"pool.{name}.gpu_idle_power_w"] = p.gpu_idle_power_w
             row[f"pool.{name}.host_power_w"] = p.host_power_w
-            row[f"pool.{name}.embodied_kg"] = p.embodied_kg
+            row[f"pool.{name}.embodied_gpu_kg"] = p.embodied_gpu_kg
+            row[f"pool.{name}.embodied_server_kg"] = p.embodied_server_kg
+            row[f"pool.{name}.lifetime_years"] = p.lifetime_s / _YEAR_S
         for name, m in self.models.items():
-            for unit, c in m.energy_j.coef.items():
-                row[f"model.{name}.energy_j.{unit}"] = c
-            row[f"model.{name}.energy_j.intercept"] = m.energy_j.intercept
+            for cost in ("time_s", "energy_j"):
+                c = getattr(m, cost)
+                row[f"model.{name}.{cost}.intercept"] = c.intercept
+                for unit, value in c.coef.items():
+                    row[f"model.{name}.{cost}.{unit}"] = value
+            row[f"model.{name}.load_time_s"] = m.load_time_s
+            row[f"model.{name}.load_energy_j"] = m.load_energy_j
         return row
 
 
@@ -163,14 +178,16 @@ def _build(res: Resolved, source: _Recorder | _Replay) -> Draws:
         gpu_idle = hw.gpu_idle_power_w if measured and hw.gpu_idle_power_w is not None else sku.gpu_idle_power_w
         host = hw.host_idle_power_w if measured and hw.host_idle_power_w is not None else sku.host_power_w
         gpus = sku.gpus * sku.gpu_fraction
-        embodied = gpus * _one(sku.embodied_gpu_kg, source, "sku", pool.sku, "embodied_gpu") + sku.server_share * _one(
-            sku.embodied_server_kg, source, "sku", pool.sku, "embodied_server"
-        )
+        gpu_kg = _one(sku.embodied_gpu_kg, source, "sku", pool.sku, "embodied_gpu")
+        server_kg = _one(sku.embodied_server_kg, source, "sku", pool.sku, "embodied_server")
+        embodied = gpus * gpu_kg + sku.server_share * server_kg
         pools[name] = PoolDraw(
             gpu_idle_power_w=max(0.0, _one(gpu_idle, source, "sku", pool.sku, "gpu_idle")),
             host_power_w=max(0.0, _one(host, source, "sku", pool.sku, "host")),
             embodied_kg=max(0.0, embodied) if carbon.embodied else 0.0,
-            lifetime_s=max(1e-9, _one(sku.lifetime_years, source, "sku", pool.sku, "lifetime")) * 365.25 * 86400,
+            lifetime_s=max(1e-9, _one(sku.lifetime_years, source, "sku", pool.sku, "lifetime")) * _YEAR_S,
+            embodied_gpu_kg=gpu_kg,
+            embodied_server_kg=server_kg,
         )
     used_models = {svc.model for svc in sc.services.values()}
     models = {name: _model(name, res.profile.models[name], source) for name in sorted(used_models)}
