@@ -107,7 +107,11 @@ class VolumeLimit(_Strict):
 
 
 class Workload(_Strict):
-    base_files_per_month: float = Field(ge=0, description="all languages together, at month 0")
+    base_files_per_month: float = Field(
+        ge=0,
+        description="all languages together at month 0, those that start later included: each language gets its share "
+                    "of it (grown) from its start_month on, so month 0 has base x the shares of the languages started",
+    )
     growth: Growth
     count_model: Literal["poisson", "negative_binomial"] = "poisson"
     dispersion: float | None = Field(
