@@ -95,9 +95,9 @@ def _write_ratios(profile_path: Path, model_keys: tuple[str, ...], spec: str, ra
         keys = [k for k, m in prof.models.items() if m.service in TEXT_TASKS and own(k) == spec]
         if not keys:
             raise click.ClickException(f"{profile_path}: no text model uses the tokenizer `{spec}`; name one with --model")
-    for k in keys:
-        prof.models[k].chars_per_token = {lang: r.as_uncertain() for lang, r in ratios.items()}
-    dump_profile(prof, profile_path)
+    cpt = {lang: r.as_uncertain() for lang, r in ratios.items()}
+    models = {k: m.model_copy(update={"chars_per_token": cpt}) if k in keys else m for k, m in prof.models.items()}
+    dump_profile(prof.model_copy(update={"models": models}), profile_path)
     click.echo(f"{profile_path}: chars_per_token written for {keys}")
 
 
@@ -137,12 +137,12 @@ def lengths(flores, splits, profile_path) -> None:
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
         split_text = " + ".join(f"{k} ({n:,} sentences)" for k, n in counts.items())
-        prof.translation_length = TranslationLength(
+        lengths = TranslationLength(
             ratios={k: r.as_uncertain() for k, r in ratios.items()},
             source=f"FLORES-200 (NLLB Team 2022, CC-BY-SA 4.0) {split_text}: target/source characters, "
                    "sd between ~4,000-character chunks; carbonsim calibrate lengths",
         )
-        dump_profile(prof, profile_path)
+        dump_profile(prof.model_copy(update={"translation_length": lengths}), profile_path)
         click.echo(f"{profile_path}: translation_length written for {len(ratios)} pairs")
 
 

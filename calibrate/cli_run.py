@@ -131,7 +131,7 @@ def run(out, samples_dir, services, whisper_model, nllb_model, ollama_model, oll
     if missing and not allow_partial:
         raise click.ClickException(f"{', '.join(missing)} failed (see above): nothing written to {out}; fix the cause, "
                                    "or pass --allow-partial to write the models that worked")
-    profile.partial = bool(missing)
+    profile = profile.model_copy(update={"partial": bool(missing)})
     if not force and (why := overwrite_problem(out, set(profile.models))):
         raise click.ClickException(why)
     from .profile_writer import write_profile

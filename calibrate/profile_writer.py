@@ -84,8 +84,7 @@ def _fit_one(run: ServiceRun, target: str, failures: list[Failure]) -> tuple[Aff
     except ValueError as exc:
         failures.append(Failure(model=run.spec.key, sample="", error=f"{target} fit failed: {exc}"))
         return AffineCost(), FitQuality(n=len(recs), notes=f"not fitted: {exc}"), None
-    res.quality.sigma = res.cost.sigma
-    return res.cost, res.quality, res
+    return res.cost, res.quality.model_copy(update={"sigma": res.cost.sigma}), res
 
 
 def energy_check(run: ServiceRun, fit: FitResult | None, idle_w: float, idle_drift_w: float) -> EnergyCheck:
@@ -116,14 +115,17 @@ def model_profile(
     time_cost, time_q, _ = _fit_one(run, "time_s", failures)
     energy_cost, energy_q, energy_fit = _fit_one(run, "energy_j", failures)
     n_est = sum(r.estimated for r in run.records)
+    notes = [energy_q.notes]
     if n_est:
-        energy_q.notes = "; ".join(filter(None, [energy_q.notes, f"{n_est} window(s) from power x time (counter too coarse)"]))
+        notes.append(f"{n_est} window(s) from power x time (counter too coarse)")
     check = energy_check(run, energy_fit, idle_w, idle_drift_w)
-    energy_q.responds, energy_q.flags = check.responds, check.flags
-    energy_q.meter_resolution_j = meter_resolution_j(run)
     if check.flags:
         above = "" if check.power_above_idle_w is None else f" (power during calls {check.power_above_idle_w:+.2f} W from idle)"
-        energy_q.notes = "; ".join(filter(None, [energy_q.notes, f"flagged: {check.describe()}{above}"]))
+        notes.append(f"flagged: {check.describe()}{above}")
+    energy_q = energy_q.model_copy(update={
+        "responds": check.responds, "flags": check.flags, "meter_resolution_j": meter_resolution_j(run),
+        "notes": "; ".join(filter(None, notes)),
+    })
     return ModelProfile(
         service=run.service,
         units=run.units,

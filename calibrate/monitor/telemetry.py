@@ -155,10 +155,9 @@ def fit_telemetry(db: str | Path, sel: Selection | None = None, name: str = "tel
         except ValueError as exc:
             failures.append(Failure(model=key, error=f"{service}: {exc}"))
             continue
-        for fit in (time_fit, energy_fit):
-            fit.quality.sigma = fit.cost.sigma
         check = check_energy(True, energy_fit.quality.r2, significant_units(energy_fit.mean, energy_fit.sd, list(d.units)), False, None)
-        energy_fit.quality.responds, energy_fit.quality.flags = check.responds, check.flags
+        time_q = time_fit.quality.model_copy(update={"sigma": time_fit.cost.sigma})
+        energy_q = energy_fit.quality.model_copy(update={"sigma": energy_fit.cost.sigma, "responds": check.responds, "flags": check.flags})
         if key in fitted_from:
             raise ValueError(f"services {fitted_from[key]} and {service} both map to {key!r}: give each its own --key")
         fitted_from[key] = service
@@ -167,7 +166,7 @@ def fit_telemetry(db: str | Path, sel: Selection | None = None, name: str = "tel
             units=list(d.units),
             time_s=time_fit.cost,
             energy_j=energy_fit.cost,
-            fit={"time_s": time_fit.quality, "energy_j": energy_fit.quality},
+            fit={"time_s": time_q, "energy_j": energy_q},
             source=f"telemetry: service {service}, {n} requests from {Path(db).name} (languages {', '.join(sorted(d.languages))})",
         )
     if not models:

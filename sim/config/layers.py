@@ -31,8 +31,10 @@ def _merge_hardware(layers: list[tuple[Path, Profile]]) -> tuple[Hardware, dict[
     sources: dict[str, Path] = {}
     for path, prof in layers:
         for name in prof.hardware.model_fields_set:
-            values[name] = getattr(prof.hardware, name)
-            sources[name] = path
+            value = getattr(prof.hardware, name)
+            if value is not None:  # an explicit null says nothing: the earlier file's value stands
+                values[name] = value
+                sources[name] = path
     return Hardware.model_validate({k: v for k, v in values.items()}), sources
 
 
