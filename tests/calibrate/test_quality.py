@@ -92,3 +92,29 @@ def test_checks_by_hand():
     assert check_energy(True, 0.3, ["a"], False, 5.0).flags == ["low_r2"]
     assert check_energy(False, None, [], True, 0.0).flags == ["not_fitted", "flat_meter"]
     assert check_energy(True, 0.8, ["a"], False, 5.0).responds
+
+
+def test_the_cli_warns_of_a_flat_meter_and_writes_the_flag(monkeypatch, tmp_path):
+    """`calibrate run` on a meter that reads constant power under load: written, flagged, warned."""
+    from click.testing import CliRunner
+
+    from calibrate import meters
+    from calibrate.cli import calibrate
+    from sim.config.profile import load_profile
+
+    meter = _PowerMeter(IDLE_W)
+    monkeypatch.setitem(BACKENDS, "transformers-nllb", _Busy)  # the translate service's backend, scripted
+    monkeypatch.setattr(_Busy, "meter", meter)
+    monkeypatch.setattr(_Busy, "load", staticmethod(lambda: IDLE_W))
+    monkeypatch.setitem(meters.METERS, "rapl", lambda: meter)
+    for n in (5, 10, 20, 40, 60):
+        (tmp_path / "samples" / "text" / "en").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "samples" / "text" / "en" / f"s{n}.txt").write_text("x" * n)
+    out = tmp_path / "flat.yaml"
+    res = CliRunner().invoke(calibrate, ["run", "--out", str(out), "--samples", str(tmp_path / "samples"), "--device", "cpu",
+                                         "--services", "translate", "--meter", "rapl", "--idle-s", "0.05", "--repeats", "2",
+                                         "--warmup", "0", "--key", "translate=flat-model"])
+    assert res.exit_code == 0, res.output
+    assert "WARNING: flat-model: energy flagged" in res.output and "flat_meter" in res.output
+    q = load_profile(out).models["flat-model"].fit["energy_j"]
+    assert q.responds is False and "flat_meter" in q.flags
