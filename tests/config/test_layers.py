@@ -85,3 +85,18 @@ def test_a_flagged_model_is_reported_by_validate(tmp_path):
 def test_an_empty_list_is_refused(tmp_path):
     res = CliRunner().invoke(main, ["validate", str(_scenario(tmp_path, []))])
     assert res.exit_code == 1 and "calibration" in res.output and "at least one profile" in res.output
+
+
+def test_simulate_warns_of_a_flagged_model_and_the_manifest_lists_the_layers(tmp_path):
+    import json
+
+    mine = _one_model_profile(tmp_path, flags=["no_slope"])
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["simulate", str(_scenario(tmp_path, [str(PRIORS), str(mine)])), "-n", "1", "--months", "1",
+                                    "-w", "1", "--no-progress", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "warning: model `whisper-large-v3`: its energy fit is flagged (no_slope)" in res.output
+    cal = json.loads((out / "manifest.json").read_text())["calibration"]
+    assert [layer["path"] for layer in cal["layers"]] == [str(PRIORS), str(mine)]
+    assert cal["model_files"] == {"whisper-large-v3": str(mine), "nllb-200-1.3b": str(PRIORS), "mistral-7b-q4": str(PRIORS)}
+    assert len(cal["warnings"]) == 1
