@@ -220,7 +220,7 @@ def tornado_plot(d: ChartData, lab: Labels) -> Figure:
     ax.xaxis.set_major_formatter(_thousands(t))
     ax.set_xlabel(t("ax.swing", centre=t.num(d.extra["centre_kg"])))
     if d.extra.get("r2") is not None:  # how much of the variance the linear shares can account for
-        ax.set_title(t("fig.tornado.r2", r2=t.num(d.extra["r2"], 2)), loc="left", fontsize="small")
+        ax.set_title(t("fig.tornado.r2", r2=t.num(d.extra["r2"], 3)), loc="left", fontsize="small")
     ax.legend(loc="lower right")
     return fig
 
