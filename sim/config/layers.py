@@ -24,6 +24,20 @@ class LayeredProfile:
     model_sources: dict[str, Path] = field(default_factory=dict)
     hardware_sources: dict[str, Path] = field(default_factory=dict)
     pair_sources: dict[str, Path] = field(default_factory=dict)
+    model_meters: dict[str, str] = field(default_factory=dict)  # how each model's energy was measured (``meter_of``)
+
+    def gpu_energy(self, model: str) -> bool:
+        """Whether the model's energy is the GPU's (NVML, or GPU figures from the literature),
+        so that the card's power limit bounds it; host meters (RAPL, codecarbon) are not."""
+        return self.model_meters.get(model, "literature") in ("nvml", "literature")
+
+
+def meter_of(profile: Profile) -> str:
+    """The meter behind a profile's energies: its method, or for telemetry the monitor's meter."""
+    m = profile.measurement
+    if m.method == "telemetry":
+        return m.tools.get("meter", "telemetry").split(",")[0]
+    return m.method
 
 
 def _merge_hardware(layers: list[tuple[Path, Profile]]) -> tuple[Hardware, dict[str, Path]]:
@@ -62,13 +76,15 @@ def merge_profiles(layers: list[tuple[Path, Profile]]) -> LayeredProfile:
         path, prof = layers[0]
         hw_set = {name: path for name in prof.hardware.model_fields_set}
         pairs = {p: path for p in (prof.translation_length.ratios if prof.translation_length else {})}
-        return LayeredProfile(prof, (path,), {k: path for k in prof.models}, hw_set, pairs)
+        return LayeredProfile(prof, (path,), {k: path for k in prof.models}, hw_set, pairs, {k: meter_of(prof) for k in prof.models})
     models: dict = {}
     model_sources: dict[str, Path] = {}
+    model_meters: dict[str, str] = {}
     for path, prof in layers:
         for key, entry in prof.models.items():
             models[key] = entry
             model_sources[key] = path
+            model_meters[key] = meter_of(prof)
     hardware, hw_sources = _merge_hardware(layers)
     lengths, pair_sources = _merge_lengths(layers)
     last = layers[-1][1]
@@ -81,7 +97,7 @@ def merge_profiles(layers: list[tuple[Path, Profile]]) -> LayeredProfile:
         partial=any(p.partial for _, p in layers),
         translation_length=lengths,
     )
-    return LayeredProfile(merged, tuple(p for p, _ in layers), model_sources, hw_sources, pair_sources)
+    return LayeredProfile(merged, tuple(p for p, _ in layers), model_sources, hw_sources, pair_sources, model_meters)
 
 
 def load_layered(paths: list[Path]) -> LayeredProfile:

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .distributions import Uncertain
+from .distributions import Uncertain, is_uncertain, mean_of
 
 PROFILE_SCHEMA_VERSION = 1
 
@@ -109,6 +109,15 @@ class ModelProfile(_Strict):
         if unknown:
             raise ValueError(f"unknown unit(s) {unknown}; use one of {sorted(UNITS)}")
         return v
+
+
+def energy_only_terms(model: ModelProfile) -> list[str]:
+    """Terms (``intercept``, units, ``load``) that add energy while their time is fixed at 0: a
+    job with much of them would draw unbounded power, so no GPU limit can be checked on them."""
+    terms = [("intercept", model.time_s.intercept, model.energy_j.intercept), ("load", model.load.time_s, model.load.energy_j)]
+    terms += [(u, model.time_s.coef.get(u, 0.0), e) for u, e in model.energy_j.coef.items()]
+    return [name for name, t, e in terms
+            if not is_uncertain(t) and mean_of(t) == 0.0 and (is_uncertain(e) or mean_of(e) > 0.0)]
 
 
 class GPUInfo(_Strict):

@@ -13,7 +13,7 @@ from pathlib import Path
 from .catalogues import RegionCatalogue, SkuCatalogue, load_regions, load_skus
 from .errors import ConfigError, read_yaml, validate_model
 from .layers import LayeredProfile, load_layered
-from .profile import Profile
+from .profile import Profile, energy_only_terms
 from .scenario import Scenario
 
 Problem = tuple[str, str, str]
@@ -115,6 +115,10 @@ def profile_warnings(sc: Scenario, profile: Profile) -> list[str]:
         if q is not None and q.flags:
             out.append(f"model `{model_name}`: its energy fit is flagged ({', '.join(q.flags)}): {q.notes or 'see the profile'}; "
                        "its energy is not a trustworthy measurement (recalibrate with a meter that sees the device)")
+        unbounded = energy_only_terms(model) if model is not None else []
+        if unbounded:
+            out.append(f"model `{model_name}`: {unbounded} add energy but no time, so the GPU power limit cannot be "
+                       "checked on them; give them a time term (refit, or set it in the profile)")
     missing = _pairs_without_ratio(sc, profile)
     if missing:
         out.append(f"no translation length ratio for {missing} in the calibration: those translations are as long as "

@@ -16,11 +16,11 @@ PRIORS = CONFIGS / "calibration" / "priors.yaml"
 
 
 def _one_model_profile(tmp_path, flags=None):
-    """whisper-large-v3 as measured on another machine: 0.02 s and 5 J per audio second."""
+    """whisper-large-v3 as measured on another machine: 0.02 s and 3 J per audio second (150 W)."""
     entry = {
         "service": "transcribe", "units": ["audio_second"],
         "time_s": {"intercept": 0.1, "coef": {"audio_second": 0.02}, "sigma": 0.1},
-        "energy_j": {"intercept": 2.0, "coef": {"audio_second": 5.0}, "sigma": 0.1},
+        "energy_j": {"intercept": 2.0, "coef": {"audio_second": 3.0}, "sigma": 0.1},
         "fit": {"energy_j": {"n": 30, "r2": 0.1 if flags else 0.95, "responds": not flags, "flags": flags or []}},
         "source": "measured: faster-whisper large-v3, 30 calls, meter nvml",
     }
