@@ -106,8 +106,9 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
 
 
 def profile_warnings(sc: Scenario, profile: Profile) -> list[str]:
-    """Models the scenario uses whose measured energy was flagged (see ``calibrate.quality``)
-    or that come from a partial calibration."""
+    """What to know before trusting the forecast: models the scenario uses whose energy fit
+    is flagged (``calibrate.quality``) or has terms with energy but no time, translation
+    pairs with no length ratio, and a partial calibration."""
     out = []
     for model_name in dict.fromkeys(svc.model for svc in sc.services.values()):
         model = profile.models.get(model_name)
