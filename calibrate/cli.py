@@ -10,11 +10,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_MODELS = {
-    "transcribe": ("faster-whisper", "large-v3", "whisper-large-v3"),
-    "translate": ("transformers-nllb", "facebook/nllb-200-distilled-600M", "nllb-200-distilled-600m"),
-    "generate": ("ollama", "mistral:7b", "mistral-7b-q4"),
-}
+from .cli_run import run
 
 
 @click.group("calibrate")
@@ -62,17 +58,92 @@ def tokens(tokenizers, corpus, flores, profile_path, model_keys) -> None:
         for r in results[spec].values():
             click.echo(f"  {r.lang}: {r.mean:.3f} chars/token (sd {r.sd:.3f}, {r.chunks} chunks, {r.tokens} tokens)")
     if profile_path:
-        from sim.config.profile import dump_profile, load_profile
+        _write_ratios(profile_path, model_keys, tokenizers[0], results[tokenizers[0]])
 
+
+def _write_ratios(profile_path: Path, model_keys: tuple[str, ...], spec: str, ratios: dict) -> None:
+    """Write chars/token into the profile's text models whose own tokenizer is ``spec``.
+
+    A model that does not take text, or whose known tokenizer is another, is refused: its
+    ratios would price its tokens with someone else's vocabulary.
+    """
+    from sim.config.errors import ConfigError
+    from sim.config.profile import dump_profile, load_profile
+
+    from .names import TEXT_TASKS, tokenizer_for
+
+    try:
         prof = load_profile(profile_path)
-        keys = list(model_keys) or [k for k, m in prof.models.items() if m.service == "generate"]
-        ratios = results[tokenizers[0]]
-        for k in keys:
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def own(key: str) -> str | None:
+        return tokenizer_for(key, *_backend_and_model(prof.models[key].source))
+
+    if model_keys:
+        for k in model_keys:
             if k not in prof.models:
                 raise click.ClickException(f"{profile_path}: no model {k!r}; entries are {sorted(prof.models)}")
-            prof.models[k].chars_per_token = {lang: r.as_uncertain() for lang, r in ratios.items()}
-        dump_profile(prof, profile_path)
-        click.echo(f"{profile_path}: chars_per_token written for {keys}")
+            if prof.models[k].service not in TEXT_TASKS:
+                raise click.ClickException(f"{k} serves {prof.models[k].service!r}, which takes no text: "
+                                           f"chars/token apply to {', '.join(TEXT_TASKS)} models only")
+            if own(k) is not None and own(k) != spec:
+                raise click.ClickException(f"{k} reads text with `{own(k)}`, not `{spec}`: "
+                                           f"run `carbonsim calibrate tokens --tokenizer {own(k)} --model {k} ...`")
+        keys = list(model_keys)
+    else:
+        keys = [k for k, m in prof.models.items() if m.service in TEXT_TASKS and own(k) == spec]
+        if not keys:
+            raise click.ClickException(f"{profile_path}: no text model uses the tokenizer `{spec}`; name one with --model")
+    cpt = {lang: r.as_uncertain() for lang, r in ratios.items()}
+    models = {k: m.model_copy(update={"chars_per_token": cpt}) if k in keys else m for k, m in prof.models.items()}
+    dump_profile(prof.model_copy(update={"models": models}), profile_path)
+    click.echo(f"{profile_path}: chars_per_token written for {keys}")
+
+
+def _backend_and_model(source: str) -> tuple[str, str]:
+    """Backend and model from a measured entry's source (``measured: <backend> <model>, ...``)."""
+    if not source.startswith("measured: "):
+        return "", ""
+    backend, _, rest = source.removeprefix("measured: ").partition(" ")
+    return backend, rest.split(",", 1)[0]
+
+
+@calibrate.command()
+@click.option("--flores", type=click.Path(path_type=Path), help="FLORES-200 folder (default: $CARBONSIM_FLORES_DIR or ../shared/data/flores200)")
+@click.option("--splits", default="dev,devtest", show_default=True, help="which splits to pool")
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="write the ratios into this profile")
+def lengths(flores, splits, profile_path) -> None:
+    """Characters of translation per character of source, per language pair, on parallel text."""
+    from .lengths import pair_ratios, read_parallel
+    from .texts import flores_dir
+
+    root = flores or flores_dir(Path.cwd())
+    if root is None:
+        raise click.ClickException("no FLORES-200 folder: pass --flores DIR (files <flores_code>.dev/.devtest) or set CARBONSIM_FLORES_DIR")
+    try:
+        sentences, counts = read_parallel(root, tuple(x.strip() for x in splits.split(",") if x.strip()))
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    ratios = pair_ratios(sentences)
+    for r in ratios.values():
+        click.echo(f"  {r.key}: {r.mean:.3f} chars/char (sd {r.sd:.3f} over {r.chunks} chunks)")
+    if profile_path:
+        from sim.config.errors import ConfigError
+        from sim.config.profile import TranslationLength, dump_profile, load_profile
+
+        try:
+            prof = load_profile(profile_path)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        split_text = " + ".join(f"{k} ({n:,} sentences)" for k, n in counts.items())
+        lengths = TranslationLength(
+            ratios={k: r.as_uncertain() for k, r in ratios.items()},
+            source=f"FLORES-200 (NLLB Team 2022, CC-BY-SA 4.0) {split_text}: target/source characters, "
+                   "sd between ~4,000-character chunks; carbonsim calibrate lengths",
+        )
+        dump_profile(prof.model_copy(update={"translation_length": lengths}), profile_path)
+        click.echo(f"{profile_path}: translation_length written for {len(ratios)} pairs")
 
 
 @calibrate.command()
@@ -115,114 +186,70 @@ def workload(folder, manifest, out, max_files, files_per_month, tokenizer, seed)
 
 
 @calibrate.command()
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="profile YAML to write")
-@click.option("--samples", "samples_dir", type=click.Path(path_type=Path), help="samples folder (default: generate them)")
-@click.option("--services", default="transcribe,translate,generate", show_default=True)
-@click.option("--whisper-model", default=DEFAULT_MODELS["transcribe"][1], show_default=True, help="name or CTranslate2 folder")
-@click.option("--nllb-model", default=DEFAULT_MODELS["translate"][1], show_default=True, help="name or folder")
-@click.option("--ollama-model", default=DEFAULT_MODELS["generate"][1], show_default=True, help="Ollama model tag")
-@click.option("--ollama-host", default="http://127.0.0.1:11434", show_default=True)
-@click.option("--nllb-max-new-tokens", type=int, default=256, show_default=True, help="cap per translated sentence")
-@click.option("--ollama-num-predict", default="32,128,256", show_default=True, help="output caps, cycled over samples")
-@click.option("--key", "keys", multiple=True, help="profile entry name per service, as service=name")
-@click.option("--repeats", type=int, default=3, show_default=True)
-@click.option("--warmup", type=int, default=1, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cuda", show_default=True)
-@click.option("--meter", "meter_name", default="auto", show_default=True, help="auto, nvml, rapl, codecarbon-cpu-load")
-@click.option("--idle-s", type=float, default=10.0, show_default=True, help="idle baseline before and after (s)")
-@click.option("--vm-sku", help="Azure VM size, e.g. Standard_NC24ads_A100_v4")
-@click.option("--name", default="calibrated", show_default=True)
-def run(out, samples_dir, services, whisper_model, nllb_model, ollama_model, ollama_host, nllb_max_new_tokens,
-        ollama_num_predict, keys, repeats, warmup,
-        device, meter_name, idle_s, vm_sku, name) -> None:
-    """Benchmark each service on the samples, fit time and energy, write the profile."""
-    import tempfile
-
-    from .meters import MeterUnavailable, detect_meter, make_meter
-    from .profile_writer import build_profile, write_profile
-    from .runner import ServiceSpec, run_calibration
-    from .samples import ToolMissing, load_samples, make_samples
-    from .texts import shipped_texts
-    from .tokens import chars_per_token, make_tokenizer
-
-    wanted = [s.strip() for s in services.split(",") if s.strip()]
-    unknown = sorted(set(wanted) - set(DEFAULT_MODELS))
-    if unknown:
-        raise click.UsageError(f"--services: unknown {unknown}; use {sorted(DEFAULT_MODELS)}")
-    if device == "cuda":
-        try:
-            import torch
-
-            cuda_ok = torch.cuda.is_available()
-        except ImportError:
-            cuda_ok = False
-        if not cuda_ok:
-            click.echo("no CUDA device here: measuring on the CPU (--device cpu)", err=True)
-            device = "cpu"
-    key_of = dict(k.split("=", 1) for k in keys)
-    models = {"transcribe": whisper_model, "translate": nllb_model, "generate": ollama_model}
-    specs = []
-    for svc in wanted:
-        backend, _, default_key = DEFAULT_MODELS[svc]
-        opts = {
-            "generate": {"host": ollama_host, "num_predict": [int(n) for n in ollama_num_predict.split(",")]},
-            "translate": {"max_new_tokens": nllb_max_new_tokens},
-        }.get(svc, {})
-        is_default = models[svc] == DEFAULT_MODELS[svc][1]
-        specs.append(ServiceSpec(backend, models[svc], key_of.get(svc, default_key if is_default else ""), opts))
-    try:
-        meter = detect_meter(device) if meter_name == "auto" else make_meter(meter_name)
-    except (MeterUnavailable, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"meter: {meter.method} ({meter.uncertainty})")
-    for why in getattr(meter, "skipped", []):
-        click.echo(f"  not available: {why}")
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            samples = load_samples(samples_dir) if samples_dir else make_samples(Path(tmp) / "samples")
-        except (ToolMissing, FileNotFoundError) as exc:
-            raise click.ClickException(str(exc)) from None
-        result = run_calibration(specs, samples, meter, device=device, repeats=repeats, warmup=warmup, idle_s=idle_s, progress=sys.stderr.isatty())
-    ratios = {}
-    gen = [s.key for s in specs if s.backend == "ollama"]
-    if gen:
-        ratios = {k: chars_per_token(shipped_texts(), make_tokenizer("mistral")) for k in gen}
-    profile = build_profile(result, meter, name=name, vm_sku=vm_sku, token_ratios=ratios)
-    meter.close()
-    write_profile(profile, out)
-    for f in profile.failures:
-        click.echo(f"failed: {f.model} {f.sample}: {f.error}", err=True)
-    click.echo(f"{out}: {len(profile.models)} model(s), {profile.measurement.samples} measured calls, "
-               f"idle {result.idle_power_w:.1f} W, {result.wall_s:.0f} s")
-
-
-@calibrate.command()
-@click.argument("profile_path", type=click.Path(path_type=Path))
-def show(profile_path: Path) -> None:
-    """Summarise a calibration profile: method, hardware, per-model costs and fit quality."""
-    from sim.config.distributions import mean_of
-    from sim.config.errors import ConfigError
-    from sim.config.profile import load_profile
+@click.argument("path", type=click.Path(path_type=Path))
+def show(path: Path) -> None:
+    """Summarise a calibration profile, or a scenario's merged profiles with each entry's file."""
+    from sim.config.errors import ConfigError, read_yaml
+    from sim.config.layers import load_layered
+    from sim.config.resolve import load_and_check
 
     try:
-        prof = load_profile(profile_path)
+        if "calibration" in read_yaml(path):  # a scenario: its profiles, merged
+            layers = load_and_check(path).layers
+        else:
+            layers = load_layered([path])
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    _show_layers(layers)
+
+
+def _show_layers(layers) -> None:
+    from sim.config.distributions import mean_of
+
+    prof = layers.profile
+    several = len(layers.paths) > 1
+
+    def src(p: Path) -> str:
+        return f"  [{p}]" if several else ""
+
     m, hw = prof.measurement, prof.hardware
-    click.echo(f"{prof.name}: method {m.method}, {m.samples} samples, {m.date}; {m.uncertainty}")
-    click.echo(f"hardware: GPU {hw.gpu.model} x{hw.gpu.count}, CPU {hw.cpu}, VM {hw.vm_sku or '-'}")
+    if several:
+        click.echo("files, later override earlier: " + ", ".join(str(p) for p in layers.paths))
+    click.echo(f"{prof.name}: method {m.method}, {m.samples} samples, {m.date}; {m.uncertainty}" + (" (PARTIAL)" if prof.partial else ""))
+    hw_files = sorted({str(p) for p in layers.hardware_sources.values()})
+    click.echo(f"hardware: GPU {hw.gpu.model} x{hw.gpu.count}, CPU {hw.cpu}, VM {hw.vm_sku or '-'}"
+               + (f"  [{', '.join(hw_files)}]" if several else ""))
     for key, mp in prof.models.items():
-        click.echo(f"{key} ({mp.service}), {mp.source}")
+        click.echo(f"{key} ({mp.service}), {mp.source}{src(layers.model_sources[key])}")
         for what in ("time_s", "energy_j"):
             cost = getattr(mp, what)
             terms = " + ".join(f"{mean_of(v):.4g}*{u}" for u, v in cost.coef.items())
-            q = mp.fit.get(what)
-            fitq = f", n={q.n} r2={q.r2 if q.r2 is None else round(q.r2, 3)} outliers={q.outliers}" if q else ""
-            click.echo(f"  {what} = {mean_of(cost.intercept):.4g} + {terms or '0'}  (sigma {cost.sigma:.3f}{fitq})")
+            click.echo(f"  {what} = {mean_of(cost.intercept):.4g} + {terms or '0'}  (sigma {cost.sigma:.3f}{_fit_text(mp.fit.get(what))})")
         if mp.chars_per_token:
             click.echo("  chars/token: " + ", ".join(f"{k} {mean_of(v):.2f}" for k, v in mp.chars_per_token.items()))
+    if prof.translation_length is not None:
+        tl = prof.translation_length
+        click.echo("translation length (target/source chars): "
+                   + ", ".join(f"{k} {mean_of(v):.2f}" for k, v in tl.ratios.items()) + f"; {tl.source}")
     for f in prof.failures:
         click.echo(f"failed: {f.model} {f.sample}: {f.error}")
+
+
+def _fit_text(q) -> str:
+    """A fit's quality in one clause: n, r2, outliers, and whether energy responds."""
+    if q is None:
+        return ""
+    text = f", n={q.n} r2={q.r2 if q.r2 is None else round(q.r2, 3)} outliers={q.outliers}"
+    if q.meter_resolution_j is not None:
+        text += f" resolution={q.meter_resolution_j:.3g} J"
+    if q.flags:
+        text += f"; FLAGGED: {', '.join(q.flags)}"
+    elif q.responds:
+        text += "; responds to work"
+    return text
+
+
+calibrate.add_command(run)
 
 
 def _attach_telemetry() -> None:

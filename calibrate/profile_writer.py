@@ -18,8 +18,9 @@ import numpy as np
 
 from sim.config.profile import AffineCost, Failure, FitQuality, GPUInfo, Hardware, LoadCost, Measurement, ModelProfile, Profile, dump_profile
 
-from .fit import fit_affine
+from .fit import FitResult, fit_affine_detailed
 from .meters import Meter
+from .quality import EnergyCheck, check_energy, is_flat, significant_units
 from .runner import CalibrationRun, ServiceRun
 from .tokens import TokenRatio
 
@@ -74,24 +75,57 @@ def describe_hardware(meter: Meter, idle_w: float, vm_sku: str | None = None, nv
                     source=f"detected on this machine; idle measured with {meter.method}")
 
 
-def _fit_one(run: ServiceRun, target: str, failures: list[Failure]) -> tuple[AffineCost, FitQuality | None]:
+def _fit_one(run: ServiceRun, target: str, failures: list[Failure]) -> tuple[AffineCost, FitQuality, FitResult | None]:
     recs = run.records
     units = {u: np.array([r.units.get(u, 0.0) for r in recs]) for u in run.units}
     y = np.array([getattr(r, target) for r in recs])
     try:
-        return fit_affine(units, y)
+        res = fit_affine_detailed(units, y)
     except ValueError as exc:
         failures.append(Failure(model=run.spec.key, sample="", error=f"{target} fit failed: {exc}"))
-        return AffineCost(), FitQuality(n=len(recs), notes=f"not fitted: {exc}")
+        return AffineCost(), FitQuality(n=len(recs), notes=f"not fitted: {exc}"), None
+    return res.cost, res.quality.model_copy(update={"sigma": res.cost.sigma}), res
 
 
-def model_profile(run: ServiceRun, method: str, failures: list[Failure], chars_per_token: dict[str, TokenRatio] | None = None) -> ModelProfile:
-    """Fit time and energy for one service and package them as a ``ModelProfile``."""
-    time_cost, time_q = _fit_one(run, "time_s", failures)
-    energy_cost, energy_q = _fit_one(run, "energy_j", failures)
+def energy_check(run: ServiceRun, fit: FitResult | None, idle_w: float, idle_drift_w: float) -> EnergyCheck:
+    """Does this service's measured energy respond to its work? (``calibrate.quality``)."""
+    total = sum(r.energy_total_j for r in run.records)
+    span = sum(r.time_s if r.span_s is None else r.span_s for r in run.records)
+    flat, above = is_flat(total, span, idle_w, idle_drift_w)
+    if fit is None:
+        return check_energy(False, None, [], flat, above)
+    return check_energy(True, fit.quality.r2, significant_units(fit.mean, fit.sd, run.units), flat, above)
+
+
+def meter_resolution_j(run: ServiceRun) -> float | None:
+    """Smallest nonzero change the meter showed in this service's windows (J)."""
+    steps = [r.min_step_j for r in run.records if r.min_step_j]
+    return min(steps) if steps else None
+
+
+def model_profile(
+    run: ServiceRun, method: str, failures: list[Failure], chars_per_token: dict[str, TokenRatio] | None = None,
+    idle_w: float = 0.0, idle_drift_w: float = 0.0,
+) -> ModelProfile:
+    """Fit time and energy for one service and package them as a ``ModelProfile``.
+
+    The energy fit's quality says whether energy responds to work, with the meter's
+    resolution; a flagged fit is kept (it is what was measured) and marked.
+    """
+    time_cost, time_q, _ = _fit_one(run, "time_s", failures)
+    energy_cost, energy_q, energy_fit = _fit_one(run, "energy_j", failures)
     n_est = sum(r.estimated for r in run.records)
-    if n_est and energy_q is not None:
-        energy_q.notes = "; ".join(filter(None, [energy_q.notes, f"{n_est} window(s) from power x time (counter too coarse)"]))
+    notes = [energy_q.notes]
+    if n_est:
+        notes.append(f"{n_est} window(s) from power x time (counter too coarse)")
+    check = energy_check(run, energy_fit, idle_w, idle_drift_w)
+    if check.flags:
+        above = "" if check.power_above_idle_w is None else f" (power during calls {check.power_above_idle_w:+.2f} W from idle)"
+        notes.append(f"flagged: {check.describe()}{above}")
+    energy_q = energy_q.model_copy(update={
+        "responds": check.responds, "flags": check.flags, "meter_resolution_j": meter_resolution_j(run),
+        "notes": "; ".join(filter(None, notes)),
+    })
     return ModelProfile(
         service=run.service,
         units=run.units,
@@ -138,7 +172,8 @@ def build_profile(
             # with no fit would be priced at 0 s and 0 J by the simulator, so leave it out.
             failures.append(Failure(model=r.spec.key, error="no measured call succeeded (see the errors above): model left out of the profile"))
             continue
-        models[r.spec.key] = model_profile(r, meter.method, failures, (token_ratios or {}).get(r.spec.key))
+        models[r.spec.key] = model_profile(r, meter.method, failures, (token_ratios or {}).get(r.spec.key),
+                                           idle_w=run.idle_power_w, idle_drift_w=run.idle_drift_w)
     skipped = getattr(meter, "skipped", [])
     uncertainty = meter.uncertainty + (f"; better meters unavailable: {'; '.join(skipped)}" if skipped else "")
     measurement = Measurement(

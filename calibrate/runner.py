@@ -11,7 +11,6 @@ the run goes on with what remains.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,6 +19,7 @@ from sim.config.profile import Failure
 
 from .backends import Backend, BackendUnavailable, SampleError, make_backend
 from .meters import Meter, measure, measure_idle_power_w
+from .names import entry_name
 from .samples import Sample
 
 
@@ -38,12 +38,9 @@ class ServiceSpec:
 
 
 def default_key(backend: str, model: str) -> str:
-    """Profile entry name from the model name: ``large-v3`` -> ``whisper-large-v3``, ``mistral:7b`` -> ``mistral-7b``."""
-    base = model.rstrip("/").split("/")[-1].lower()
-    base = re.sub(r"[^a-z0-9.]+", "-", base).strip("-")
-    if backend == "faster-whisper" and "whisper" not in base:
-        base = f"whisper-{base}"
-    return base
+    """Profile entry name: the scenarios' name for a known model (``large-v3`` ->
+    ``whisper-large-v3``, ``mistral:7b`` -> ``mistral-7b-q4``), else one derived from its id."""
+    return entry_name(backend, model)[0]
 
 
 @dataclass
@@ -65,6 +62,7 @@ class Record:
     energy_j: float = float("nan")
     estimated: bool = False
     span_s: float | None = None  # the time the total energy covers (see meters.Window); time_s when None
+    min_step_j: float | None = None  # smallest nonzero change between the meter's readings in the window
 
 
 @dataclass
@@ -94,6 +92,11 @@ class CalibrationRun:
     idle_after_w: float
     failures: list[Failure] = field(default_factory=list)
     wall_s: float = 0.0
+
+    @property
+    def idle_drift_w(self) -> float:
+        """How far idle power moved between the two baselines (W): the noise floor of a load signal."""
+        return abs(self.idle_before_w - self.idle_after_w)
 
 
 def _measure_service(
@@ -142,7 +145,7 @@ def _measure_service(
                 bad = True
                 continue
             run.records.append(Record(spec.key, s.id, s.kind, s.lang, r, res.units, win.duration_s, win.energy_j,
-                                      estimated=win.estimated, span_s=win.span_s))
+                                      estimated=win.estimated, span_s=win.span_s, min_step_j=win.min_step_j))
             run.outputs.setdefault(s.id, res.output)
     backend.close()
     return run

@@ -8,6 +8,7 @@ Languages are the profile's short codes; ``FLORES`` maps them to NLLB/FLORES-200
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -18,8 +19,12 @@ FLORES = {"en": "eng_Latn", "fr": "fra_Latn", "es": "spa_Latn", "ar": "arb_Arab"
 #: espeak-ng voice per language.
 ESPEAK_VOICE = {"en": "en", "fr": "fr", "es": "es", "ar": "ar"}
 
-# Sentence ends: . ! ? and the Arabic question mark, followed by space (and optional closing quote).
-_SENTENCE_END = re.compile(r"(?<=[.!?؟»\"])\s+")
+# Sentence ends: . ! ? and the Arabic question mark, followed by ASCII space (and optional
+# closing quote). Only ASCII whitespace separates or is collapsed: the non-breaking and thin
+# spaces of French typography ("« Oui »", "10 000") are part of what users send, and a
+# tokenizer counts them differently from a plain space.
+_SENTENCE_END = re.compile(r"(?<=[.!?؟»\"])[ \t\r\n\f\v]+")
+_ASCII_SPACES = re.compile(r"[ \t\r\n\f\v]+")
 
 
 def shipped_texts() -> dict[str, dict[str, str]]:
@@ -58,11 +63,15 @@ def read_corpus(path: str | Path) -> dict[str, dict[str, str]]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences (paragraph breaks always split); empty pieces dropped."""
+    """Split text into sentences (paragraph breaks always split); empty pieces dropped.
+
+    Runs of ASCII whitespace become one space; non-breaking (U+00A0) and narrow/thin
+    (U+202F, U+2009) spaces are kept as they are.
+    """
     out: list[str] = []
-    for para in re.split(r"\n\s*\n", text):
-        para = " ".join(para.split())
-        out += [s.strip() for s in _SENTENCE_END.split(para) if s.strip()]
+    for para in re.split(r"\n[ \t\r\f\v]*\n", text):
+        para = _ASCII_SPACES.sub(" ", para).strip(" ")
+        out += [s.strip(" ") for s in _SENTENCE_END.split(para) if s.strip()]
     return out
 
 
@@ -85,8 +94,10 @@ def chunk_text(text: str, size_chars: int) -> list[str]:
 
 
 def flores_dir(repo_root: str | Path) -> Path | None:
-    """FLORES-200 beside the project (``<repo>/../shared/data/flores200``), if present."""
-    p = Path(repo_root).resolve().parent / "shared" / "data" / "flores200"
+    """FLORES-200 from ``$CARBONSIM_FLORES_DIR``, else beside the project
+    (``<repo>/../shared/data/flores200``); None when neither folder exists."""
+    env = os.environ.get("CARBONSIM_FLORES_DIR")
+    p = Path(env) if env else Path(repo_root).resolve().parent / "shared" / "data" / "flores200"
     return p if p.is_dir() else None
 
 

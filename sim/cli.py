@@ -54,6 +54,7 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
         res, writer = open_run(config, _overrides(replications, months, seed), out)
     except (ConfigError, FileExistsError) as exc:
         _fail(exc)
+    _warn(res)
     try:
         ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress,
                        command="simulate", scheduler=scheduler, dask_local=dask_local)
@@ -104,6 +105,7 @@ def decide(config, replications, months, seed, workers, engine, out, progress, o
         res, writer = open_run(config, _overrides(replications, months, seed), out)
     except (ConfigError, FileExistsError) as exc:
         _fail(exc)
+    _warn(res)
     try:
         load_options(options, res)  # fail on a bad options file before any simulation
         ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress, command="decide")
@@ -157,6 +159,11 @@ def reconcile(run_dir, azure, basis, save_azure):
         click.echo(f"  {r['month']}: Azure {r['azure_total_kg']:,.1f} kg, ratio {r['ratio']:.2f} ({r['flag']})")
     click.echo(f"{md_path}: method differences and likeliest causes")
 
+def _warn(res) -> None:
+    """Print the scenario's warnings (flagged or partial calibrations) on stderr."""
+    for w in res.warnings:
+        click.echo(f"warning: {w}", err=True)
+
 
 def _report_done(final: Path, head: dict, mc) -> None:
     h = head["horizon_co2e_kg"]
@@ -182,7 +189,9 @@ def validate(configs):
             failed = True
             click.echo(str(exc), err=True)
             continue
-        click.echo(f"{path}: ok ({res.scenario.name}, {len(res.scenario.services)} services, profile {res.profile_path})")
+        files = ", ".join(str(p) for p in res.profile_paths)
+        click.echo(f"{path}: ok ({res.scenario.name}, {len(res.scenario.services)} services, profile {files})")
+        _warn(res)
     sys.exit(1 if failed else 0)
 
 

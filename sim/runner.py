@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Callable
 
 from sim.config.resolve import Resolved, load_and_check
+from sim.forecast.epistemic import draw_epistemic
+from sim.kernels.rng import Streams
 from sim.montecarlo.output import (
     RunWriter,
     base_manifest,
@@ -43,6 +45,8 @@ def resolve_workers(workers: int | str) -> int:
 
 def open_run(config: Path, overrides: dict | None, out: Path | None) -> tuple[Resolved, RunWriter]:
     res = load_and_check(config, overrides)
+    # A profile whose time and energy no GPU can deliver fails here, before any worker starts.
+    draw_epistemic(res, Streams(res.scenario.seed, 0))
     final = Path(out) if out else Path("outputs") / run_folder_name(res.scenario.name)
     return res, RunWriter(final)
 
@@ -111,6 +115,8 @@ def run_main(config: Path, *, options: Path | None, overrides: dict | None, out:
              engine: str, progress: bool | None, lang: str = "en", log: Callable[[str], None] = print) -> Path:
     """Forecast, then every later step, then publish the run folder atomically."""
     res, writer = open_run(config, overrides, out)
+    for w in res.warnings:
+        log(f"warning: {w}")
     try:
         t0 = time.perf_counter()
         ctx = forecast(res, writer, workers=workers, engine=engine, progress=progress, command="run")

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from calibrate.fit import fit_affine
+from calibrate.fit import fit_affine_detailed
+from calibrate.names import SCENARIO_MODELS
+from calibrate.quality import check_energy, significant_units
 from sim.config.profile import Failure, GPUInfo, Hardware, Measurement, ModelProfile, Profile
 
 from .store import connect
@@ -38,6 +40,17 @@ class Selection:
     services: list[str] = field(default_factory=list)  # empty: all
     max_concurrency: int | None = None
     min_samples: int = 10
+    keys: dict[str, str] = field(default_factory=dict)  # service -> profile entry name (default: SCENARIO_MODELS)
+    tasks: dict[str, str] = field(default_factory=dict)  # service -> task, for services not named after one
+
+
+def entry_for(service: str, sel: Selection) -> tuple[str, str]:
+    """The (entry name, task) a service's records are written under; ValueError says what to pass."""
+    task = sel.tasks.get(service, service)
+    if task not in SCENARIO_MODELS:
+        raise ValueError(f"service {service!r} is not named after a task: pass --task {service}=TASK "
+                         f"({'|'.join(SCENARIO_MODELS)}) and --key {service}=MODEL")
+    return sel.keys.get(service, SCENARIO_MODELS[task]), task
 
 
 @dataclass
@@ -113,8 +126,10 @@ def _version() -> str:
 def fit_telemetry(db: str | Path, sel: Selection | None = None, name: str = "telemetry") -> Profile:
     """Fit a calibration profile (method ``telemetry``) from a monitor store.
 
-    Services with fewer than ``sel.min_samples`` usable records, or whose fit fails, are
-    listed in ``failures`` rather than dropped silently. Raises ValueError when no service
+    Each service is written under the entry name scenarios use for its model (``sel.keys``,
+    else the shipped scenario's model for the task it is named after). Services with fewer
+    than ``sel.min_samples`` usable records, or whose fit fails, are listed in ``failures``
+    rather than dropped silently. Raises ValueError when no service
     could be fitted.
     """
     sel = sel or Selection()
@@ -123,24 +138,36 @@ def fit_telemetry(db: str | Path, sel: Selection | None = None, name: str = "tel
         raise ValueError(f"{db}: no successful, metered request records match the selection; widen --month/--service")
     models: dict[str, ModelProfile] = {}
     failures: list[Failure] = []
+    fitted_from: dict[str, str] = {}  # entry name -> the service it was fitted from
     for service, d in sorted(data.items()):
         n = len(d.time_s)
-        if n < sel.min_samples:
-            failures.append(Failure(model=service, error=f"{n} record(s), fewer than --min-samples {sel.min_samples}"))
-            continue
         try:
-            time_cost, time_q = fit_affine(d.units, d.time_s)
-            energy_cost, energy_q = fit_affine(d.units, d.energy_j)
+            key, task = entry_for(service, sel)
         except ValueError as exc:
             failures.append(Failure(model=service, error=str(exc)))
             continue
-        models[service] = ModelProfile(
-            service=service,
+        if n < sel.min_samples:
+            failures.append(Failure(model=key, error=f"{service}: {n} record(s), fewer than --min-samples {sel.min_samples}"))
+            continue
+        try:
+            time_fit = fit_affine_detailed(d.units, d.time_s)
+            energy_fit = fit_affine_detailed(d.units, d.energy_j)
+        except ValueError as exc:
+            failures.append(Failure(model=key, error=f"{service}: {exc}"))
+            continue
+        check = check_energy(True, energy_fit.quality.r2, significant_units(energy_fit.mean, energy_fit.sd, list(d.units)), False, None)
+        time_q = time_fit.quality.model_copy(update={"sigma": time_fit.cost.sigma})
+        energy_q = energy_fit.quality.model_copy(update={"sigma": energy_fit.cost.sigma, "responds": check.responds, "flags": check.flags})
+        if key in fitted_from:
+            raise ValueError(f"services {fitted_from[key]} and {service} both map to {key!r}: give each its own --key")
+        fitted_from[key] = service
+        models[key] = ModelProfile(
+            service=task,
             units=list(d.units),
-            time_s=time_cost,
-            energy_j=energy_cost,
+            time_s=time_fit.cost,
+            energy_j=energy_fit.cost,
             fit={"time_s": time_q, "energy_j": energy_q},
-            source=f"telemetry: {n} requests from {Path(db).name} (languages {', '.join(sorted(d.languages))})",
+            source=f"telemetry: service {service}, {n} requests from {Path(db).name} (languages {', '.join(sorted(d.languages))})",
         )
     if not models:
         raise ValueError(f"{db}: no service could be fitted: " + "; ".join(f"{f.model}: {f.error}" for f in failures))

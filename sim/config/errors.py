@@ -36,6 +36,9 @@ class ConfigError(Exception):
             lines.append(f"  - {loc or '(top level)'}: {msg}" + (f" -> fix: {fix}" if fix else ""))
         super().__init__("\n".join(lines))
 
+    def __reduce__(self):  # rebuilt from its fields when it crosses a process boundary
+        return (type(self), (self.path, self.problems))
+
 
 def _loc(loc: tuple) -> str:
     # Drop pydantic's union branch names (float, function-after[...]) so the path stays the user's.

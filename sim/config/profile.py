@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .distributions import Uncertain
+from .distributions import Uncertain, is_uncertain, mean_of
 
 from .units import UNITS
 
@@ -58,12 +58,21 @@ class LoadCost(_Strict):
 
 
 class FitQuality(_Strict):
-    """Goodness of fit, as the calibration stage reports it (informative only)."""
+    """Goodness of fit, as the calibration stage reports it.
+
+    On the energy fit, ``responds`` says whether energy rose with work (see
+    ``calibrate.quality``); ``flags`` name what failed, and a scenario using a flagged
+    model is warned by ``validate`` and ``simulate``.
+    """
 
     n: int = 0
     r2: float | None = None
     rmse: float | None = None
+    sigma: float | None = Field(default=None, ge=0, description="sd of the log residual")
     outliers: int = 0
+    responds: bool | None = None
+    flags: list[str] = Field(default_factory=list)
+    meter_resolution_j: float | None = Field(default=None, ge=0, description="smallest nonzero change between readings")
     notes: str = ""
 
 
@@ -89,6 +98,15 @@ class ModelProfile(_Strict):
         if unknown:
             raise ValueError(f"unknown unit(s) {unknown}; use one of {sorted(UNITS)}")
         return v
+
+
+def energy_only_terms(model: ModelProfile) -> list[str]:
+    """Terms (``intercept``, units, ``load``) that add energy while their time is fixed at 0: a
+    job with much of them would draw unbounded power, so no GPU limit can be checked on them."""
+    terms = [("intercept", model.time_s.intercept, model.energy_j.intercept), ("load", model.load.time_s, model.load.energy_j)]
+    terms += [(u, model.time_s.coef.get(u, 0.0), e) for u, e in model.energy_j.coef.items()]
+    return [name for name, t, e in terms
+            if not is_uncertain(t) and mean_of(t) == 0.0 and (is_uncertain(e) or mean_of(e) > 0.0)]
 
 
 class GPUInfo(_Strict):
@@ -125,6 +143,21 @@ class Failure(_Strict):
     error: str
 
 
+class TranslationLength(_Strict):
+    """Characters of translation per character of source, by ordered pair ``"src>tgt"`` (aleatory: per text)."""
+
+    ratios: dict[str, Uncertain] = Field(default_factory=dict)
+    source: str = Field(min_length=1)
+
+    @field_validator("ratios")
+    @classmethod
+    def _pairs(cls, v: dict[str, Uncertain]) -> dict[str, Uncertain]:
+        bad = sorted(k for k in v if k.count(">") != 1 or k.startswith(">") or k.endswith(">"))
+        if bad:
+            raise ValueError(f"pair keys {bad} are not `source>target` language codes, e.g. `en>fr`")
+        return v
+
+
 class Profile(_Strict):
     schema_version: Literal[1] = PROFILE_SCHEMA_VERSION
     name: str = "profile"
@@ -132,6 +165,8 @@ class Profile(_Strict):
     measurement: Measurement
     models: dict[str, ModelProfile]
     failures: list[Failure] = Field(default_factory=list)
+    partial: bool = Field(default=False, description="written with --allow-partial: some requested models failed")
+    translation_length: TranslationLength | None = None
 
 
 def load_profile(path: str | Path) -> Profile:

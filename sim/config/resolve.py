@@ -7,12 +7,13 @@ all of them at once, each with the file, the field path and a fix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogues import RegionCatalogue, SkuCatalogue, load_regions, load_skus
 from .errors import ConfigError, read_yaml, validate_model
-from .profile import Profile, load_profile
+from .layers import LayeredProfile, load_layered
+from .profile import Profile, energy_only_terms
 from .scenario import Scenario
 
 Problem = tuple[str, str, str]
@@ -27,7 +28,13 @@ class Resolved:
     skus: SkuCatalogue
     regions: RegionCatalogue
     path: Path
-    profile_path: Path
+    profile_path: Path  # the last calibration file (the only one when the scenario names one)
+    layers: LayeredProfile | None = None  # every calibration file and where each entry came from
+    warnings: tuple[str, ...] = field(default=())  # what a user should know before trusting the forecast
+
+    @property
+    def profile_paths(self) -> tuple[Path, ...]:
+        return self.layers.paths if self.layers is not None else (self.profile_path,)
 
 
 def _rel(base: Path, ref: str) -> Path:
@@ -98,6 +105,49 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
     return list(dict.fromkeys(out))
 
 
+def profile_warnings(sc: Scenario, profile: Profile) -> list[str]:
+    """What to know before trusting the forecast: models the scenario uses whose energy fit
+    is flagged (``calibrate.quality``) or has terms with energy but no time, translation
+    pairs with no length ratio, and a partial calibration."""
+    out = []
+    for model_name in dict.fromkeys(svc.model for svc in sc.services.values()):
+        model = profile.models.get(model_name)
+        q = model.fit.get("energy_j") if model is not None else None
+        if q is not None and q.flags:
+            out.append(f"model `{model_name}`: its energy fit is flagged ({', '.join(q.flags)}): {q.notes or 'see the profile'}; "
+                       "its energy is not a trustworthy measurement (recalibrate with a meter that sees the device)")
+        unbounded = energy_only_terms(model) if model is not None else []
+        if unbounded:
+            out.append(f"model `{model_name}`: {unbounded} add energy but no time, so the GPU power limit cannot be "
+                       "checked on them; give them a time term (refit, or set it in the profile)")
+    missing = _pairs_without_ratio(sc, profile)
+    if missing:
+        out.append(f"no translation length ratio for {missing} in the calibration: those translations are as long as "
+                   "their source (1.0); add `translation_length` (carbonsim calibrate lengths) or a stage `length_ratio`")
+    if profile.partial:
+        out.append(f"calibration `{profile.name}` is partial (written with --allow-partial): "
+                   + "; ".join(f"{f.model}: {f.error}" for f in profile.failures if not f.sample))
+    return out
+
+
+def _pairs_without_ratio(sc: Scenario, profile: Profile) -> list[str]:
+    """``src>tgt`` pairs a translate stage produces with neither its own ratio nor the profile's."""
+    known = set(profile.translation_length.ratios) if profile.translation_length is not None else set()
+    langs = list(sc.workload.languages)
+    out = []
+    for ctype, stages in sc.pipelines.items():
+        for st in stages:
+            svc = sc.services.get(st.service)
+            if svc is None or svc.task != "translate" or st.length_ratio is not None:
+                continue
+            for src in langs:
+                if sc.workload.languages[src].content_mix.get(ctype, 0) <= 0:
+                    continue
+                targets = [t for t in langs if t != src] if st.targets == "others" else (st.targets or [])
+                out += [f"{src}>{t}" for t in targets if t != src and f"{src}>{t}" not in known]
+    return sorted(set(out))
+
+
 def check(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue, path: Path | str) -> None:
     """Raise ConfigError naming ``path`` when any reference is broken."""
     problems = reference_problems(sc, profile, skus, regions)
@@ -112,9 +162,9 @@ def load_and_check(path: Path | str, overrides: dict | None = None) -> Resolved:
     if overrides:
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     sc = validate_model(path, data, Scenario)
-    profile_path = _rel(path, sc.calibration)
-    profile = load_profile(profile_path)
+    layers = load_layered([_rel(path, ref) for ref in sc.calibration_files])
+    profile = layers.profile
     skus = load_skus(_rel(path, sc.skus_file))
     regions = load_regions(_rel(path, sc.regions_file))
     check(sc, profile, skus, regions, path)
-    return Resolved(sc, profile, skus, regions, path, profile_path)
+    return Resolved(sc, profile, skus, regions, path, layers.paths[-1], layers, tuple(profile_warnings(sc, profile)))

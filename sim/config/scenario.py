@@ -107,7 +107,11 @@ class VolumeLimit(_Strict):
 
 
 class Workload(_Strict):
-    base_files_per_month: float = Field(ge=0, description="all languages together, at month 0")
+    base_files_per_month: float = Field(
+        ge=0,
+        description="all languages together at month 0, those that start later included: each language gets its share "
+                    "of it (grown) from its start_month on, so month 0 has base x the shares of the languages started",
+    )
     growth: Growth
     count_model: Literal["poisson", "negative_binomial"] = "poisson"
     dispersion: float | None = Field(
@@ -144,7 +148,10 @@ class Stage(_Strict):
     )
     probability: float = Field(default=1.0, ge=0, le=1, description="share of files that pass this stage")
     output_tokens: Uncertain | None = Field(default=None, description="aleatory, for generate stages")
-    length_ratio: float = Field(default=1.0, gt=0, description="output/input characters for translate")
+    length_ratio: float | None = Field(
+        default=None, gt=0,
+        description="output/input characters for translate; default: the calibration's ratio for each language pair",
+    )
     requires: list[str] | None = Field(
         default=None, description="services whose output this stage needs (default: earlier transcribe stages)"
     )
@@ -192,7 +199,22 @@ class Scenario(_Strict):
     region: str
     regions_file: str = "azure/regions.yaml"
     skus_file: str = "azure/skus.yaml"
-    calibration: str = Field(description="calibration profile path, relative to the config file")
+    calibration: str | list[str] = Field(
+        description="calibration profile path, or a list of them merged in order (later files override earlier "
+                    "ones model by model), relative to the config file"
+    )
+
+    @field_validator("calibration")
+    @classmethod
+    def _some_profile(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not v:
+            raise ValueError("list at least one profile, e.g. [calibration/priors.yaml, calibration/my-a100.yaml]")
+        return v
+
+    @property
+    def calibration_files(self) -> list[str]:
+        """The calibration profiles in merge order."""
+        return [self.calibration] if isinstance(self.calibration, str) else list(self.calibration)
     carbon: Carbon = Field(default_factory=Carbon)
     workload: Workload
     pipelines: dict[str, list[Stage]]

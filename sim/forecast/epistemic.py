@@ -18,10 +18,20 @@ from sim.config.distributions import (
     is_uncertain,
     prepare_columns,
 )
+from sim.config.errors import ConfigError
 from sim.config.memo import keep_last
-from sim.config.profile import AffineCost, ModelProfile
+from sim.config.profile import AffineCost, ModelProfile, energy_only_terms
 from sim.config.resolve import Resolved
 from sim.kernels.rng import Streams
+
+from .power import over_limit, power_limits
+
+#: Values drawn from each stream per replication: the first is the draw; a model whose time
+#: and energy give some job more power than its GPU can deliver takes the next ones (below).
+TRIES = 64
+
+
+_YEAR_S = 365.25 * 86400
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class PoolDraw:
     host_power_w: float
     embodied_kg: float  # GPUs and server share of one instance over its lifetime
     lifetime_s: float
+    embodied_gpu_kg: float = 0.0  # the drawn embodied emissions of one GPU
+    embodied_server_kg: float = 0.0  # of one whole server (the SKU takes its share of it)
 
 
 @dataclass(frozen=True)
@@ -68,21 +80,31 @@ class Draws:
     pools: dict[str, PoolDraw] = field(default_factory=dict)
 
     def as_row(self) -> dict[str, float]:
-        """Flat record of the scalar draws (for sensitivity analysis)."""
+        """Flat record of every scalar drawn for the replication (for sensitivity analysis):
+        each is an input of its own, none a sum of others (the embodied total is left out
+        for its GPU and server parts)."""
         row = {
             "growth_rate": self.growth_rate,
             "pue": self.pue,
             "grid_g_per_kwh": self.grid_g_per_kwh,
             "grid_trend_per_year": self.grid_trend_per_year,
         }
+        if self.market_g_per_kwh is not None:
+            row["market_g_per_kwh"] = self.market_g_per_kwh
         for name, p in self.pools.items():
             row[f"pool.{name}.gpu_idle_power_w"] = p.gpu_idle_power_w
             row[f"pool.{name}.host_power_w"] = p.host_power_w
-            row[f"pool.{name}.embodied_kg"] = p.embodied_kg
+            row[f"pool.{name}.embodied_gpu_kg"] = p.embodied_gpu_kg
+            row[f"pool.{name}.embodied_server_kg"] = p.embodied_server_kg
+            row[f"pool.{name}.lifetime_years"] = p.lifetime_s / _YEAR_S
         for name, m in self.models.items():
-            for unit, c in m.energy_j.coef.items():
-                row[f"model.{name}.energy_j.{unit}"] = c
-            row[f"model.{name}.energy_j.intercept"] = m.energy_j.intercept
+            for cost in ("time_s", "energy_j"):
+                c = getattr(m, cost)
+                row[f"model.{name}.{cost}.intercept"] = c.intercept
+                for unit, value in c.coef.items():
+                    row[f"model.{name}.{cost}.{unit}"] = value
+            row[f"model.{name}.load_time_s"] = m.load_time_s
+            row[f"model.{name}.load_energy_j"] = m.load_energy_j
         return row
 
 
@@ -129,24 +151,71 @@ def _model(name: str, m: ModelProfile, source: _Recorder | _Replay) -> ModelDraw
 
 
 @keep_last
-def _plan(res: Resolved) -> Columns:
-    """The scenario's epistemic quantities as columns of one row (``draw_columns``): which
-    ones ``_build`` asks for does not depend on the values drawn, so one run records them."""
+def _recorded(res: Resolved) -> list[tuple[Uncertain, tuple[str, ...]]]:
+    """The scenario's uncertain quantities in the order ``_build`` asks for them: which ones
+    it asks for does not depend on the values drawn, so one run records them."""
     recorder = _Recorder()
     _build(res, recorder)
-    return prepare_columns([(k, value, names) for k, (value, names) in enumerate(recorder.wanted)])
+    return recorder.wanted
+
+
+@keep_last
+def _plan(res: Resolved) -> Columns:
+    """The scenario's epistemic quantities as columns of one row (``draw_columns``)."""
+    return prepare_columns([(k, value, names) for k, (value, names) in enumerate(_recorded(res))])
 
 
 def draw_epistemic(res: Resolved, streams: Streams) -> Draws:
     """Draw every epistemic quantity of the scenario for one replication.
 
     Each quantity ``names`` gets ``draw(value, streams.rng("epistemic", *names))``'s first
-    value, all drawn in one compiled call (``draw_columns``) instead of one generator each.
+    value, all drawn in one compiled call (``draw_columns``) instead of one generator each;
+    ``TRIES`` values of each are drawn for ``feasible_draws``.
     """
     plan = _plan(res)
-    row = np.empty((1, len(plan.cols)))
-    draw_columns(row, slice(0, 1), plan, streams)
-    return _build(res, _Replay(row[0]))
+    rows = np.empty((TRIES, len(plan.cols)))
+    draw_columns(rows, slice(0, TRIES), plan, streams)
+    return feasible_draws(res, rows)
+
+
+def feasible_draws(res: Resolved, rows: np.ndarray) -> Draws:
+    """The draws of ``rows[0]``, except for a model whose time and energy terms give some job
+    more power above idle than its GPU can deliver (``sim.forecast.power``; its cold load is a
+    term too): its time, energy and load come from the first later row where every term fits. Time and energy are so drawn
+    jointly from their priors truncated to what the card can do; each keeps its own streams,
+    so nothing else in the replication moves. Raises ConfigError when no row fits.
+    """
+    draws = _build(res, _Replay(rows[0]))
+    limits = power_limits(res, {name: p.gpu_idle_power_w for name, p in draws.pools.items()})
+    row = rows[0]
+    for model, limit in limits.items():
+        skip = energy_only_terms(res.profile.models[model])
+        if _excess(draws.models[model], limit.watts, skip) is None:
+            continue
+        cols = [k for k, (_, names) in enumerate(_recorded(res)) if names[1:3] == ("model", model)]
+        for k in range(1, len(rows)):
+            trial = row.copy()
+            trial[cols] = rows[k, cols]
+            candidate = _build(res, _Replay(trial))
+            if _excess(candidate.models[model], limit.watts, skip) is None:
+                row, draws = trial, candidate
+                break
+        else:
+            term = _excess(draws.models[model], limit.watts, skip)
+            raise ConfigError(res.path, [(
+                "calibration", f"model `{model}`: in {len(rows)} joint draws of its time and energy, none keeps the "
+                f"`{term}` term's power above idle under the {limit.watts:.0f} W that pool `{limit.pool}` "
+                f"({limit.sku}: gpu_max_power_w less idle) allows",
+                "check the profile's time and energy for this model (energy in J above idle, time in s), or the SKU's gpu_max_power_w",
+            )])
+    return draws
+
+
+def _excess(m: ModelDraw, limit_w: float, skip: list[str]) -> str | None:
+    """The first of the model's terms (its cold load included) whose drawn power above idle exceeds ``limit_w``."""
+    time_terms = {"intercept": m.time_s.intercept, **m.time_s.coef, "load": m.load_time_s}
+    energy_terms = {"intercept": m.energy_j.intercept, **m.energy_j.coef, "load": m.load_energy_j}
+    return over_limit(time_terms, energy_terms, limit_w, skip)
 
 
 def _build(res: Resolved, source: _Recorder | _Replay) -> Draws:
@@ -163,14 +232,16 @@ def _build(res: Resolved, source: _Recorder | _Replay) -> Draws:
         gpu_idle = hw.gpu_idle_power_w if measured and hw.gpu_idle_power_w is not None else sku.gpu_idle_power_w
         host = hw.host_idle_power_w if measured and hw.host_idle_power_w is not None else sku.host_power_w
         gpus = sku.gpus * sku.gpu_fraction
-        embodied = gpus * _one(sku.embodied_gpu_kg, source, "sku", pool.sku, "embodied_gpu") + sku.server_share * _one(
-            sku.embodied_server_kg, source, "sku", pool.sku, "embodied_server"
-        )
+        gpu_kg = _one(sku.embodied_gpu_kg, source, "sku", pool.sku, "embodied_gpu")
+        server_kg = _one(sku.embodied_server_kg, source, "sku", pool.sku, "embodied_server")
+        embodied = gpus * gpu_kg + sku.server_share * server_kg
         pools[name] = PoolDraw(
             gpu_idle_power_w=max(0.0, _one(gpu_idle, source, "sku", pool.sku, "gpu_idle")),
             host_power_w=max(0.0, _one(host, source, "sku", pool.sku, "host")),
             embodied_kg=max(0.0, embodied) if carbon.embodied else 0.0,
-            lifetime_s=max(1e-9, _one(sku.lifetime_years, source, "sku", pool.sku, "lifetime")) * 365.25 * 86400,
+            lifetime_s=max(1e-9, _one(sku.lifetime_years, source, "sku", pool.sku, "lifetime")) * _YEAR_S,
+            embodied_gpu_kg=gpu_kg,
+            embodied_server_kg=server_kg,
         )
     used_models = {svc.model for svc in sc.services.values()}
     models = {name: _model(name, res.profile.models[name], source) for name in sorted(used_models)}

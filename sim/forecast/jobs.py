@@ -21,6 +21,7 @@ from sim.config.distributions import (
     Normal,
     Uniform,
     draw_columns,
+    mean_of,
     prepare_columns,
 )
 from sim.config.memo import keep_last
@@ -137,7 +138,7 @@ def _build_plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
                     cols["service"].append(services.index(st.service))
                     cols["probability"].append(st.probability)
                     cols["task"].append(_TASKS[svc.task])
-                    cols["length_ratio"].append(st.length_ratio if svc.task == "translate" else 1.0)  # (read by translation only)
+                    cols["length_ratio"].append(_length_ratio(res, st.length_ratio, code, tgt) if svc.task == "translate" else 1.0)
                     cols["enabled"].append(svc.enabled and code not in svc.disabled_languages)
                     cols["requires"].append(mask)
                     cols["target"].append(-1 if tgt is None else languages.index(tgt))
@@ -152,6 +153,16 @@ def _build_plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
     plan = _Plan(entry_range=entry_range, slots=slots, offsets=offsets, **arrays)
     plan.columns = [prepare_columns(_columns(res, plan, li, code)) for li, code in enumerate(languages)]
     return plan
+
+
+def _length_ratio(res: Resolved, explicit: float | None, source: str, target: str | None) -> float:
+    """Characters of translation per character of source: the stage's own figure, else the
+    mean of the calibration's ratio for the pair, else 1.0 (``validate`` warns of missing pairs)."""
+    if explicit is not None:
+        return explicit
+    lengths = res.profile.translation_length
+    ratio = lengths.ratios.get(f"{source}>{target}") if lengths is not None else None
+    return 1.0 if ratio is None else mean_of(ratio)
 
 
 def _cost_arrays(res: Resolved, draws: Draws, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -136,6 +136,10 @@ def base_manifest(res: Resolved, mc: MonteCarloResult, command: str) -> dict:
             "date": str(prof.measurement.date) if prof.measurement.date else None,
             "samples": prof.measurement.samples,
             "models": {svc.model: prof.models[svc.model].source for svc in sc.services.values()},
+            "layers": [{"path": str(p), "sha256": sha256(p)} for p in res.profile_paths],
+            "model_files": {svc.model: str(res.layers.model_sources[svc.model]) for svc in sc.services.values()}
+            if res.layers is not None else {},
+            "warnings": list(res.warnings),
         },
         "region": sc.region,
         "carbon_sources": sources,

@@ -31,7 +31,7 @@ from .chartkit import (
     _thousands,
 )
 from .decision_charts import decision_data, decision_plot, smaa_data, smaa_plot
-from .figures import exceedance_by_month, tornado
+from .figures import exceedance_by_month, linear_fit, tornado
 from .i18n import Strings
 from .rundata import RunData
 
@@ -197,7 +197,8 @@ def files_plot(d: ChartData, lab: Labels) -> Figure:
 def tornado_data(run: RunData) -> ChartData:
     centre, drivers = tornado(run.replications)
     tab = pd.DataFrame([d.__dict__ for d in drivers], columns=["name", "low_kg", "high_kg", "variance_share", "x_p10", "x_p90"])
-    return ChartData(tab, {"centre_kg": centre})
+    fit = linear_fit(run.replications)
+    return ChartData(tab, {"centre_kg": centre, "r2": None if fit is None else fit.r2})
 
 
 def tornado_plot(d: ChartData, lab: Labels) -> Figure:
@@ -218,6 +219,8 @@ def tornado_plot(d: ChartData, lab: Labels) -> Figure:
     ax.grid(axis="y", visible=False)
     ax.xaxis.set_major_formatter(_thousands(t))
     ax.set_xlabel(t("ax.swing", centre=t.num(d.extra["centre_kg"])))
+    if d.extra.get("r2") is not None:  # how much of the variance the linear shares can account for
+        ax.set_title(t("fig.tornado.r2", r2=t.num(d.extra["r2"], 3)), loc="left", fontsize="small")
     ax.legend(loc="lower right")
     return fig
 

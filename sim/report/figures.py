@@ -129,11 +129,37 @@ def drawn_inputs(replications: pd.DataFrame) -> pd.DataFrame:
     return x.loc[:, (x.max() > x.min()) & x.notna().all()]
 
 
+@dataclass(frozen=True)
+class LinearFit:
+    """Least squares of horizon emissions (kgCO2e) on the centred drawn inputs."""
+
+    inputs: pd.DataFrame
+    y: np.ndarray
+    coef: np.ndarray  # intercept, then one slope per input column
+    r2: float  # share of the variance of horizon emissions the linear model explains
+
+
+def linear_fit(replications: pd.DataFrame) -> LinearFit | None:
+    """The linear model behind the tornado, or None with too few replications (n < inputs + 3)."""
+    y = replications["co2e_kg"].to_numpy(dtype=float)
+    x = drawn_inputs(replications)
+    n, p = x.shape
+    if p == 0 or n < p + 3 or np.ptp(y) == 0:
+        return None
+    xv = x.to_numpy()
+    design = np.column_stack([np.ones(n), xv - xv.mean(axis=0)])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - design @ coef
+    r2 = 1.0 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum())
+    return LinearFit(x, y, coef, r2)
+
+
 def tornado(replications: pd.DataFrame, top: int = 10) -> tuple[float, list[Driver]]:
     """Variance-based sensitivity of horizon emissions to the inputs drawn per replication.
 
     A linear model of horizon emissions on all drawn inputs is fitted by least squares over
-    the replications (standardised regression coefficients, SRC). Each input's slope b gives
+    the replications (standardised regression coefficients, SRC; ``linear_fit``, whose R²
+    says how much of the variance the shares can account for). Each input's slope b gives
     the swing b * (P10(x) - P50(x)) .. b * (P90(x) - P50(x)) in kgCO2e around the median
     emissions; SRC² = (b * sd(x) / sd(y))² is its share of the variance, which the inputs
     share out when they are drawn independently and the response is close to linear.
@@ -142,16 +168,13 @@ def tornado(replications: pd.DataFrame, top: int = 10) -> tuple[float, list[Driv
     """
     y = replications["co2e_kg"].to_numpy(dtype=float)
     centre = float(np.median(y)) if y.size else float("nan")
-    x = drawn_inputs(replications)
-    n, p = x.shape
-    if p == 0 or n < p + 3 or np.ptp(y) == 0:
+    fit = linear_fit(replications)
+    if fit is None:
         return centre, []
-    xv = x.to_numpy()
-    design = np.column_stack([np.ones(n), xv - xv.mean(axis=0)])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    xv, coef = fit.inputs.to_numpy(), fit.coef
     sd_y = y.std(ddof=1)
     drivers = []
-    for j, name in enumerate(x.columns):
+    for j, name in enumerate(fit.inputs.columns):
         b = float(coef[j + 1])
         p10, p50, p90 = np.percentile(xv[:, j], [10, 50, 90])
         src = b * xv[:, j].std(ddof=1) / sd_y

@@ -54,11 +54,12 @@ def test_missing_model_and_unreachable_ollama_are_recorded_and_the_rest_runs(run
     args = ["run", "--out", str(out), "--samples", str(run_samples), "--device", "cpu", "--repeats", "1", "--warmup", "0",
             "--idle-s", "0.5", "--services", "transcribe,translate,generate", "--whisper-model", str(tmp_path / "missing-model"),
             "--nllb-model", str(tiny_nllb), "--ollama-host", "http://127.0.0.1:9", "--meter", "codecarbon-cpu-load",
-            "--nllb-max-new-tokens", "8"]
+            "--nllb-max-new-tokens", "8", "--allow-partial"]
     res = CliRunner().invoke(calibrate, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     prof = load_profile(out)
     assert [m.service for m in prof.models.values()] == ["translate"]
+    assert prof.partial
     errors = " ".join(f.error for f in prof.failures)
     assert "missing-model" in errors and "ollama serve" in errors
 
@@ -112,3 +113,64 @@ def test_a_calibrated_profile_runs_in_the_simulator(run_samples, whisper_dir, ti
     assert set(active.service) == {"stt", "llm"}
     assert rr.summary["jobs"] == 2 * rr.summary["files"] > 0
     assert active.energy_kwh.sum() > 0
+
+
+def _partial_args(out, run_samples, tmp_path, tiny_nllb):
+    return ["run", "--out", str(out), "--samples", str(run_samples), "--device", "cpu", "--repeats", "1", "--warmup", "0",
+            "--idle-s", "0.2", "--services", "transcribe,translate", "--whisper-model", str(tmp_path / "missing-model"),
+            "--nllb-model", str(tiny_nllb), "--meter", "codecarbon-cpu-load", "--nllb-max-new-tokens", "8"]
+
+
+def test_a_model_that_cannot_load_exits_nonzero_and_leaves_the_profile_untouched(run_samples, tmp_path, tiny_nllb):
+    import yaml
+
+    out = tmp_path / "good.yaml"
+    priors = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "calibration" / "priors.yaml").read_text())
+    priors["models"] = {k: priors["models"][k] for k in ("whisper-large-v3", "nllb-200-1.3b")}
+    out.write_text(yaml.safe_dump(priors))
+    before = out.read_bytes()
+    keys = ["--key", "transcribe=whisper-large-v3", "--key", "translate=nllb-200-1.3b"]
+    res = CliRunner().invoke(calibrate, _partial_args(out, run_samples, tmp_path, tiny_nllb) + keys)
+    assert res.exit_code == 1 and "missing-model" in res.output and "--allow-partial" in res.output
+    assert out.read_bytes() == before
+    # with --allow-partial the run measures NLLB, but the file also holds Whisper: refused, untouched
+    res = CliRunner().invoke(calibrate, _partial_args(out, run_samples, tmp_path, tiny_nllb) + keys + ["--allow-partial"])
+    assert res.exit_code == 1 and "lacks ['whisper-large-v3']" in res.output
+    assert out.read_bytes() == before
+    # a file holding a model this run will not measure is refused before anything runs
+    res = CliRunner().invoke(calibrate, _partial_args(out, run_samples, tmp_path, tiny_nllb) + keys[:2])
+    assert res.exit_code == 1 and "lacks ['nllb-200-1.3b']" in res.output and "meter:" not in res.output
+
+
+def test_without_allow_partial_a_failed_model_writes_nothing(run_samples, tmp_path, tiny_nllb):
+    out = tmp_path / "new.yaml"
+    res = CliRunner().invoke(calibrate, _partial_args(out, run_samples, tmp_path, tiny_nllb))
+    assert res.exit_code == 1 and not out.exists()
+
+
+def test_device_cuda_without_cuda_is_refused(tmp_path, monkeypatch):
+    from calibrate import guards
+
+    def none() -> int:
+        return 0
+
+    monkeypatch.setattr(guards, "CUDA_PROBES", {svc: (lib, none) for svc, (lib, _) in guards.CUDA_PROBES.items()})
+    out = tmp_path / "cuda.yaml"
+    res = CliRunner().invoke(calibrate, ["run", "--out", str(out), "--device", "cuda", "--services", "translate"])
+    assert res.exit_code == 1 and "--device cuda refused" in res.output and "torch sees no CUDA device" in res.output
+    assert not out.exists()
+
+
+def test_tokens_refuses_a_model_that_takes_no_text_or_another_tokenizer(tmp_path):
+    prof = tmp_path / "p.yaml"
+    prof.write_bytes((Path(__file__).resolve().parents[2] / "configs" / "calibration" / "priors.yaml").read_bytes())
+    res = CliRunner().invoke(calibrate, ["tokens", "--profile", str(prof), "--model", "whisper-large-v3"])
+    assert res.exit_code == 1 and "takes no text" in res.output
+    res = CliRunner().invoke(calibrate, ["tokens", "--profile", str(prof), "--model", "nllb-200-1.3b"])
+    assert res.exit_code == 1 and "hf:facebook/nllb-200-1.3B" in res.output
+    before = load_profile(prof).models["nllb-200-1.3b"].chars_per_token
+    res = CliRunner().invoke(calibrate, ["tokens", "--profile", str(prof)])
+    assert res.exit_code == 0 and "['mistral-7b-q4']" in res.output
+    after = load_profile(prof)
+    assert after.models["nllb-200-1.3b"].chars_per_token == before
+    assert after.models["mistral-7b-q4"].chars_per_token["en"].mean() == pytest.approx(4.79, abs=0.01)  # shipped articles

@@ -41,6 +41,13 @@ def test_sentence_split_and_chunks():
     assert all(len(c) >= 400 for c in chunks[:-1]) and "".join(chunks).count("Phrase") == 100
 
 
+def test_non_breaking_and_thin_spaces_are_kept():
+    text = "« Oui », dit-il.\u00a0Il a 10\u202f000 euros  et\u2009plus.\n\nFin"
+    # U+00A0 after the full stop is not a sentence break, and no odd space becomes a plain one
+    assert split_sentences(text) == ["« Oui », dit-il.\u00a0Il a 10\u202f000 euros et\u2009plus.", "Fin"]
+    assert chunk_text(text, 10) == ["« Oui », dit-il.\u00a0Il a 10\u202f000 euros et\u2009plus. Fin"]
+
+
 def test_arabic_costs_about_3_5x_english_tokens_on_the_shipped_articles(mistral):
     texts = shipped_texts()
     r = chars_per_token(texts, mistral)

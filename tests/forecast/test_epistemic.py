@@ -16,7 +16,7 @@ from sim.config.distributions import (
     draw_columns,
 )
 from sim.config.resolve import load_and_check
-from sim.forecast.epistemic import _build, _plan, _Recorder, draw_epistemic
+from sim.forecast.epistemic import TRIES, _build, _plan, _Recorder, _Replay, draw_epistemic, feasible_draws
 from sim.kernels.rng import Streams
 from tests.helpers import scenario_dict
 
@@ -29,6 +29,16 @@ class _OneGeneratorEach:
 
     def take(self, value, names):
         return float(draw(value, self.streams.rng(*names)))
+
+
+def _reference(res, streams: Streams):
+    """The reference draws: ``TRIES`` values of each quantity from a generator of its own,
+    then the same choice of the rows whose power fits (``feasible_draws``)."""
+    wanted = _recorded(res)
+    rows = np.column_stack([draw(value, streams.rng(*names), TRIES) for value, names in wanted]) if wanted else np.empty((TRIES, 0))
+    first = _build(res, _OneGeneratorEach(streams))
+    assert _flat(first) == _flat(_build(res, _Replay(rows[0])))  # the first value of each stream is the draw
+    return feasible_draws(res, rows)
 
 
 def _flat(d) -> dict[str, float]:
@@ -65,7 +75,7 @@ def test_draws_are_what_a_generator_per_quantity_gives(replication):
             assert row[0, k] == ref, names
     # and the replication's Draws are built from them
     got = _flat(draw_epistemic(res, Streams(res.scenario.seed, replication)))
-    ref = _flat(_build(res, _OneGeneratorEach(Streams(res.scenario.seed, replication))))
+    ref = _flat(_reference(res, Streams(res.scenario.seed, replication)))
     assert got.keys() == ref.keys()
     np.testing.assert_allclose(list(got.values()), list(ref.values()), rtol=1e-12, atol=0, equal_nan=True)
 
@@ -107,5 +117,5 @@ def test_a_scenario_with_nothing_uncertain_draws_nothing(write_yaml):
     d = draw_epistemic(res, Streams(1, 0))
     assert (d.growth_rate, d.pue, d.grid_g_per_kwh, d.grid_trend_per_year) == (0.05, 1.2, 50.0, 0.0)
     # what stays uncertain comes from the calibration and the SKUs, and is drawn as before
-    ref = _flat(_build(res, _OneGeneratorEach(Streams(1, 0))))
+    ref = _flat(_reference(res, Streams(1, 0)))
     np.testing.assert_allclose(list(_flat(d).values()), list(ref.values()), rtol=1e-12, atol=0, equal_nan=True)

@@ -17,6 +17,10 @@ def inputs(tmp_path_factory):
 
     data = scenario_dict("default")
     data["horizon_months"] = 14
+    for stages in data["pipelines"].values():  # translations as long as their source: token ratios alone
+        for st in stages:
+            if st["service"] == "translation":
+                st["length_ratio"] = 1.0
     path = tmp_path_factory.mktemp("jobs") / "s.yaml"
     path.write_text(yaml.safe_dump(data))
     res = load_and_check(path)
@@ -99,3 +103,37 @@ def test_jobs_without_details_are_the_same_jobs(inputs):
     for name in ("file", "group", "service", "pool", "language", "content", "time_s", "energy_j", "audio_s",
                  "group_first_job", "group_next", "group_file"):
         assert np.array_equal(getattr(lean, name), getattr(inp.jobs, name)), name
+
+
+def test_translation_length_follows_the_language_pair_unless_the_stage_sets_it(tmp_path):
+    import yaml
+
+    from sim.config.distributions import mean_of
+    from sim.forecast.jobs import _plan
+
+    data = scenario_dict("default")
+    data["horizon_months"] = 14
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = load_and_check(path)
+    inp = sample_inputs(res, 0)
+    langs = inp.files.languages
+    plan = _plan(res, langs)
+    ratios = res.profile.translation_length.ratios
+    translate = plan.task == 1
+    for e in np.flatnonzero(translate):
+        src = langs[int(np.searchsorted(plan.entry_range[:, 0], e, side="right") - 1)]
+        assert plan.length_ratio[e] == mean_of(ratios[f"{src}>{langs[plan.target[e]]}"])
+    # out of French into English: fewer characters (0.84), so output tokens follow that ratio
+    cpt = res.profile.models["nllb-200-1.3b"].chars_per_token
+    t = _table(inp).query("service == 'translation'")
+    fr_en = t[(inp.files.language[t.file.to_numpy()] == langs.index("fr")) & (t.target == langs.index("en"))]
+    expected = mean_of(ratios["fr>en"]) * cpt["fr"].mean() / cpt["en"].mean()
+    assert (fr_en.tokens_out / fr_en.tokens_in).mean() == pytest.approx(expected, rel=0.03)
+    # an explicit stage figure overrides the pair's
+    data["pipelines"]["text"][0]["length_ratio"] = 2.0
+    path.write_text(yaml.safe_dump(data))
+    res2 = load_and_check(path)
+    plan2 = _plan(res2, langs)
+    text_entries = [e for li in range(len(langs)) for e in range(plan2.entry_range[li, 2], plan2.entry_range[li, 3])]
+    assert {plan2.length_ratio[e] for e in text_entries if plan2.task[e] == 1} == {2.0}

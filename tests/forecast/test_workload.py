@@ -106,3 +106,19 @@ def test_time_order_is_a_stable_argsort(times):
     from sim.forecast.workload import _time_order
 
     assert np.array_equal(_time_order(times), np.argsort(times, kind="stable"))
+
+
+def test_month_0_counts_the_languages_started_and_the_description_says_so():
+    """The base counts every language; one that starts later adds its share from its start on."""
+    import yaml
+
+    from tests.helpers import CONFIGS
+
+    res = load_and_check(CONFIGS / "default.yaml")
+    wl = res.scenario.workload
+    counts = expected_counts(wl, 13, 0.0)
+    month = {m: sum(c[m] for c in counts.values()) for m in (0, 11, 12)}
+    assert month[0] == pytest.approx(450.0) and month[11] == pytest.approx(450.0) and month[12] == pytest.approx(500.0)
+    assert counts["ar"][11] == 0 and counts["ar"][12] == pytest.approx(50.0)
+    description = yaml.safe_load((CONFIGS / "default.yaml").read_text())["description"]
+    assert description.startswith("450 files a month in FR/EN/ES") and "month 12" in description

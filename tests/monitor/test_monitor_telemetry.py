@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from calibrate.monitor.cli import telemetry
+from calibrate.names import SCENARIO_MODELS
 from calibrate.monitor.store import IntervalRecord, RequestRecord, Store, json_units
 from sim.config.distributions import Normal
 from sim.config.profile import load_profile
@@ -69,8 +70,9 @@ def test_telemetry_fit_recovers_known_coefficients(tmp_path):
     assert profile.measurement.method == "telemetry"
     assert profile.measurement.samples == 800
     assert profile.hardware.gpu_idle_power_w == pytest.approx(60.0)
+    assert set(profile.models) == {SCENARIO_MODELS[s] for s in TRUTH}  # keyed by the scenario's model names
     for service, truth in TRUTH.items():
-        model = profile.models[service]
+        model = profile.models[SCENARIO_MODELS[service]]
         assert model.service == service and set(model.units) == set(truth[0][1])
         for cost, (intercept, coefs) in zip((model.time_s, model.energy_j), truth):
             mean, sd = _mean_sd(cost.intercept)
@@ -82,6 +84,18 @@ def test_telemetry_fit_recovers_known_coefficients(tmp_path):
                 assert sd < 0.2 * want
             assert cost.sigma == pytest.approx(SIGMA, rel=0.15)
         assert model.fit["energy_j"].n == 400
+        assert model.fit["energy_j"].responds and model.fit["energy_j"].flags == []
+
+
+def test_telemetry_keys_and_tasks_name_the_entries(tmp_path):
+    db, out = tmp_path / "carbon.db", tmp_path / "prod.yaml"
+    _synthetic_store(db, np.random.default_rng(3), n=40)
+    args = [str(db), "--out", str(out), "--key", "transcribe=whisper-large-v3-turbo"]
+    result = CliRunner().invoke(telemetry, args)
+    assert result.exit_code == 0, result.output
+    assert set(load_profile(out).models) == {"whisper-large-v3-turbo", "mistral-7b-q4"}
+    result = CliRunner().invoke(telemetry, args + ["--key", "generate=whisper-large-v3-turbo"])
+    assert result.exit_code != 0 and "both map to 'whisper-large-v3-turbo'" in result.output
 
 
 def test_telemetry_selection_and_clear_errors(tmp_path):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sim.cli import main
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
-REPLICATIONS, MONTHS = 16, 4
+REPLICATIONS, MONTHS = 32, 4  # more replications than drawn inputs (24), for the tornado
 
 
 def simulate(out: Path, replications: int = REPLICATIONS, months: int = MONTHS) -> Path:
