@@ -124,7 +124,8 @@ def decide(config, replications, months, seed, workers, engine, out, progress, o
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True, help="Report language.")
 def report(run_dir, lang):
-    """Rebuild report.html, report.md and figures/ of RUN_DIR from its files, without simulating."""
+    """Rebuild report.html, report.md and figures/ of RUN_DIR from its files, without simulating
+    (report.fr.html and report.fr.md in French, beside the English ones)."""
     from .report import RunFolderError, build_report
 
     try:
@@ -132,7 +133,7 @@ def report(run_dir, lang):
     except RunFolderError as exc:
         _fail(exc)
     click.echo(f"report: {path}")
-    click.echo(f"  markdown summary: {path.with_name('report.md')}; figures: {path.parent / 'figures'}")
+    click.echo(f"  markdown summary: {path.with_suffix('.md')}; figures: {path.parent / 'figures'}")
 
 
 def _report_done(final: Path, head: dict, mc) -> None:

@@ -33,6 +33,7 @@ from .chartkit import (
 from .decision_charts import decision_data, decision_plot, smaa_data, smaa_plot
 from .figures import exceedance_by_month, tornado
 from .i18n import Strings
+from .split_charts import intensity_data, intensity_plot
 from .rundata import RunData
 
 # ---------------------------------------------------------------- forecast charts
@@ -228,10 +229,17 @@ CHARTS: tuple[Chart, ...] = (
     Chart("stacked", stacked_data, stacked_plot),
     Chart("components", components_data, components_plot),
     Chart("files", files_data, files_plot),
+    Chart("intensity", intensity_data, intensity_plot),
     Chart("tornado", tornado_data, tornado_plot),
     Chart("decision", decision_data, decision_plot),
     Chart("smaa", smaa_data, smaa_plot),
 )
+
+
+def figure_file(name: str, lang: str, ext: str) -> str:
+    """Path of a chart in the run folder: ``figures/fan.png`` in English, ``figures/fan.fr.png``
+    in another language, so that each language's charts keep their own words."""
+    return f"figures/{name}.{ext}" if lang == "en" else f"figures/{name}.{lang}.{ext}"
 
 
 @dataclass

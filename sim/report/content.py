@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .executive import Executive, executive_summary
 from .figures import market_totals, quantiles, sci_per_unit
 from .i18n import Strings
 from .rundata import RunData
@@ -52,6 +53,7 @@ class Content:
     assumptions: Table
     method: list[str]
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (name, title, alt)
+    executive: Executive = field(default_factory=lambda: Executive([]))
 
 
 def _cell(t: Strings, value: float | None, key: str | None = None, digits: int | None = None) -> Cell:
@@ -242,7 +244,7 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
                    n=run.headline.get("replications"), run=run.folder.name.removeprefix(".").removesuffix(".partial")),
         headline=head, headline_notes=notes, monthly=monthly_tables(run, t), decision=matrix, ranking=ranking,
         decision_note=note, recommendation_md=recommendation(run, t), assumptions=assumptions_table(run, t),
-        method=method, figures=figures,
+        method=method, figures=figures, executive=executive_summary(run, t),
     )
 
 

@@ -11,7 +11,7 @@ import jinja2
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from .charts import Rendered
+from .charts import Rendered, figure_file
 from .content import Content
 from .i18n import Strings
 
@@ -63,7 +63,7 @@ def markdown_to_html(text: str) -> str:
 
 
 def _figure_view(r: Rendered, t: Strings, period: str) -> dict:
-    return {"name": r.name, "b64": base64.b64encode(r.png).decode("ascii"), "file": f"figures/{r.name}.png, figures/{r.name}.svg",
+    return {"name": r.name, "b64": base64.b64encode(r.png).decode("ascii"), "file": f"{figure_file(r.name, t.lang, 'png')}, {figure_file(r.name, t.lang, 'svg')}",
             "alt": t(f"fig.{r.name}.alt"), "title": t(f"fig.{r.name}.title", period=period)}
 
 

@@ -81,8 +81,11 @@ class Strings:
             s = s.replace(",", "\u202f").replace(".", ",")
         return s
 
-    def pct(self, p: float | None) -> str:
+    def pct(self, p: float | None, digits: int = 0) -> str:
+        """``p`` (a share, 0..1) as a percentage with ``digits`` decimals."""
         if p is None or not math.isfinite(p):
             return "–"
-        s = f"{p * 100:.0f}"
+        s = f"{p * 100:.{digits}f}"
+        if self.lang == "fr":
+            s = s.replace(".", ",")
         return f"{s}\u202f%" if self.lang == "fr" else f"{s}%"

@@ -26,7 +26,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 #: Columns read as well where a table has them.
-OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"monthly.parquet": ("co2e_market_kg",)}
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"monthly.parquet": ("co2e_market_kg", "component", "language")}
 
 #: Decision files: present together, or the options were not evaluated.
 DECISION_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -36,6 +36,8 @@ DECISION_REQUIRED: dict[str, tuple[str, ...]] = {
 }
 DECISION_OPTIONAL: dict[str, tuple[str, ...]] = {
     "smaa.csv": ("option", "rank", "acceptability"),
+    "decision_replications.parquet": ("option", "criterion", "replication", "value", "diff"),
+    "decision_components.csv": ("option", "component", "p50", "diff_p50", "diff_mean"),
 }
 
 
@@ -56,6 +58,8 @@ class Decision:
     ranking: pd.DataFrame
     info: dict
     smaa: pd.DataFrame | None = None
+    replications: pd.DataFrame | None = None  # option x criterion x replication values and differences
+    components: pd.DataFrame | None = None  # per option and emission component, P50 and difference to the baseline
     recommendation: dict[str, str] = field(default_factory=dict)
 
 
@@ -177,4 +181,5 @@ def _load_decision(folder: Path) -> Decision | None:
     m = data["decision.csv"]
     m["option"] = m["option"].astype(str)
     return Decision(matrix=m, ranking=data["ranking.csv"], info=data["decision.json"], smaa=opt.get("smaa.csv"),
+                    replications=opt.get("decision_replications.parquet"), components=opt.get("decision_components.csv"),
                     recommendation=rec)

@@ -178,5 +178,5 @@ def test_the_monthly_table_is_read_with_the_columns_the_report_uses(forecast_run
     full = pd.read_parquet(forecast_run / "monthly.parquet")
     used = set(REQUIRED["monthly.parquet"]) | set(OPTIONAL_COLUMNS["monthly.parquet"])
     want = [c for c in full.columns if c in used]
-    assert list(run.monthly.columns) == want and {"pool", "busy_s", "energy_kwh", "component"} <= set(full.columns) - set(want)
+    assert list(run.monthly.columns) == want and {"pool", "busy_s", "energy_kwh"} <= set(full.columns) - set(want)  # component: the fixed/marginal split reads it
     pd.testing.assert_frame_equal(run.monthly, full[want])
