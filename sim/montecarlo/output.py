@@ -116,6 +116,8 @@ def base_manifest(res: Resolved, mc: MonteCarloResult, command: str) -> dict:
     prof = res.profile
     region = res.regions.regions.get(sc.region)
     sources = {"region": f"{region.name} ({sc.region}): {region.source}"} if region is not None else {}
+    if region is not None and region.pue_source:
+        sources["pue"] = region.pue_source
     return {
         "command": command,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
