@@ -56,6 +56,8 @@ class Content:
     method: list[str]
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (name, title, alt)
     executive: Executive = field(default_factory=lambda: Executive([]))
+    split: list[Table] = field(default_factory=list)  # fixed versus marginal: monthly, then by grouping
+    saving: Table | None = None  # each option's difference to the baseline by component
 
 
 def _cell(t: Strings, value: float | None, key: str | None = None, digits: int | None = None) -> Cell:
@@ -302,7 +304,16 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
                    n=run.headline.get("replications"), run=run.folder.name.removeprefix(".").removesuffix(".partial")),
         headline=head, headline_notes=notes, monthly=monthly_tables(run, t), decision=matrix, ranking=ranking,
         decision_note=note, recommendation_md=recommendation(run, t), assumptions=assumptions_table(run, t),
-        method=method, figures=figures, executive=executive_summary(run, t),
+        method=method, figures=figures, executive=executive_summary(run, t), **split_parts(run, t),
     )
+
+
+def split_parts(run: RunData, t: Strings) -> dict:
+    """The fixed-versus-marginal tables, when the run's monthly table has its components."""
+    from .split_content import allocation_tables, saving_table, split_monthly_table  # it builds on this module's records
+
+    if "component" not in run.monthly.columns:
+        return {}
+    return {"split": [split_monthly_table(run, t)] + allocation_tables(run, t), "saving": saving_table(run, t)}
 
 

@@ -38,10 +38,17 @@ def render_markdown(c: Content, rendered: list[Rendered], t: Strings, period: st
     out += [f"## {t('sec.charts')}", ""]
     for r in rendered:
         out += [f"![{t(f'fig.{r.name}.title', period=period)}]({figure_file(r.name, t.lang, 'png')})", ""]
+    if c.split:
+        out += [f"## {t('sec.split')}", "", t("split.intro"), ""]
+        for tb in c.split:
+            out += md_table(tb)
     out += [f"## {t('sec.table')}", ""] + md_table(c.monthly[0])
     out += [f"## {t('sec.decision')}", ""]
     if c.decision is not None:
-        out += md_table(c.decision) + md_table(c.ranking)
+        out += md_table(c.decision)
+        if c.saving is not None:
+            out += md_table(c.saving) + [t("split.embodied_note"), ""]
+        out += md_table(c.ranking)
     out += [c.decision_note, ""]
     if c.recommendation_md.strip():
         out += [f"## {t('sec.recommendation')}", "", _demote(c.recommendation_md.strip()), ""]

@@ -48,6 +48,9 @@ def write_decision_files(folder: Path) -> None:
     pd.DataFrame(acc).to_csv(folder / "smaa.csv", index=False)
     pd.DataFrame({"option": OPTIONS, "confidence_factor": [0.2, 0.5, 0.9], "w_carbon": 0.6, "w_cost": 0.4}).to_csv(
         folder / "smaa_central.csv", index=False)
+    comps = [{"option": o, "component": c, "p50": 10.0, "mean": 10.0, "diff_p50": -1.0 * i * (k + 1),
+              "diff_mean": -1.0 * i * (k + 1)} for i, o in enumerate(OPTIONS) for k, c in enumerate(("active", "idle", "host", "embodied"))]
+    pd.DataFrame(comps).to_csv(folder / "decision_components.csv", index=False)
     (folder / "decision.json").write_text(json.dumps({
         "baseline": "baseline", "options": OPTIONS, "labels": {"baseline": "as it is", "opt-a": "option A", "opt-b": "option B"},
         "criteria": [{"name": c, "direction": d, "unit": u, "weight": w} for c, d, u, w in CRITERIA],
