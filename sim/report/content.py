@@ -58,6 +58,7 @@ class Content:
     executive: Executive = field(default_factory=lambda: Executive([]))
     split: list[Table] = field(default_factory=list)  # fixed versus marginal: monthly, then by grouping
     saving: Table | None = None  # each option's difference to the baseline by component
+    frameworks: Table | None = None  # GHG Protocol, ESRS E1-6, SCI
 
 
 def _cell(t: Strings, value: float | None, key: str | None = None, digits: int | None = None) -> Cell:
@@ -310,10 +311,13 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
 
 def split_parts(run: RunData, t: Strings) -> dict:
     """The fixed-versus-marginal tables, when the run's monthly table has its components."""
-    from .split_content import allocation_tables, saving_table, split_monthly_table  # it builds on this module's records
+    # these build on this module's records
+    from .frameworks import frameworks_table
+    from .split_content import allocation_tables, saving_table, split_monthly_table
 
     if "component" not in run.monthly.columns:
         return {}
-    return {"split": [split_monthly_table(run, t)] + allocation_tables(run, t), "saving": saving_table(run, t)}
+    return {"split": [split_monthly_table(run, t)] + allocation_tables(run, t), "saving": saving_table(run, t),
+            "frameworks": frameworks_table(run, t)}
 
 

@@ -42,6 +42,8 @@ def render_markdown(c: Content, rendered: list[Rendered], t: Strings, period: st
         out += [f"## {t('sec.split')}", "", t("split.intro"), ""]
         for tb in c.split:
             out += md_table(tb)
+    if c.frameworks is not None:
+        out += [f"## {t('sec.frameworks')}", ""] + md_table(c.frameworks) + [t("fw.note"), ""]
     out += [f"## {t('sec.table')}", ""] + md_table(c.monthly[0])
     out += [f"## {t('sec.decision')}", ""]
     if c.decision is not None:

@@ -15,8 +15,8 @@ import pytest
 from sim.report import build_report
 from sim.report.i18n import STRINGS, Strings
 
-SECTIONS = ("executive-summary", "headline", "charts", "fixed-marginal", "monthly-table", "decision", "recommendation", "assumptions", "method")
-SECTION_KEYS = ("sec.executive", "sec.headline", "sec.charts", "sec.split", "sec.table", "sec.decision", "sec.recommendation", "sec.assumptions", "sec.method")
+SECTIONS = ("executive-summary", "headline", "charts", "fixed-marginal", "frameworks", "monthly-table", "decision", "recommendation", "assumptions", "method")
+SECTION_KEYS = ("sec.executive", "sec.headline", "sec.charts", "sec.split", "sec.frameworks", "sec.table", "sec.decision", "sec.recommendation", "sec.assumptions", "sec.method")
 FETCHING_ATTRS = {"src", "href", "srcset", "data", "poster", "action", "xlink:href", "background", "formaction"}
 
 
