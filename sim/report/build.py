@@ -1,6 +1,6 @@
 """Build the report of a run folder: ``report.html``, ``report.md`` and ``figures/``
-(``report.fr.html``, ``report.fr.md`` and ``figures/*.fr.*`` in French); in a run, the
-executive summary on top of ``summary.md``.
+(``report.fr.html``, ``report.fr.md`` and ``figures/*.fr.*`` in French), the exports
+``emissions.csv`` and ``forecast.xlsx``; in a run, the executive summary on top of ``summary.md``.
 
 Only these are written, each atomically (temporary file, then rename): the run's data files
 are read and never touched, so a report can be rebuilt at will, in either language.
@@ -15,6 +15,7 @@ from pathlib import Path
 from .charts import figure_file, render_all
 from .content import build_content
 from .executive import with_executive
+from .exports import EMISSIONS_CSV, WORKBOOK, emissions_wide, workbook_bytes
 from .html import render_html
 from .i18n import Strings
 from .markdown import render_markdown
@@ -34,7 +35,7 @@ def report_names(lang: str) -> tuple[str, str]:
 
 def report_files(lang: str) -> list[str]:
     """What :func:`build_report` writes in ``lang``, as listed in the manifest."""
-    return [*report_names(lang), FIGURES + "/"]
+    return [*report_names(lang), EMISSIONS_CSV, WORKBOOK, FIGURES + "/"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -86,6 +87,9 @@ def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None 
     if summary and forecast_summary.is_file():
         text = with_executive(forecast_summary.read_text(encoding="utf-8"), content.executive, t)
         atomic_write_bytes(forecast_summary, text.encode("utf-8"))
+    wide = emissions_wide(run)
+    atomic_write_bytes(run.folder / EMISSIONS_CSV, wide.to_csv(index=False).encode("utf-8"))
+    atomic_write_bytes(run.folder / WORKBOOK, workbook_bytes(run, wide))
     atomic_write_bytes(run.folder / md_name, md.encode("utf-8"))
     atomic_write_bytes(run.folder / html_name, html.encode("utf-8"))
     return run.folder / html_name

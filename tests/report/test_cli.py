@@ -17,7 +17,7 @@ from sim.cli import main
 
 from .conftest import CONFIG
 
-REPORT_OUTPUTS = {"report.html", "report.md", "report.fr.html", "report.fr.md"}
+REPORT_OUTPUTS = {"report.html", "report.md", "report.fr.html", "report.fr.md", "emissions.csv", "forecast.xlsx"}
 
 
 def _data_files(folder: Path) -> dict[str, str]:
