@@ -23,7 +23,7 @@ $(VENV)/.core: $(BIN)/python pyproject.toml
 
 # Tests exercise real models and the live monitor: install every extra.
 $(VENV)/.full: $(BIN)/python pyproject.toml
-	$(PIP) install -q -e '.[calibrate,monitor,dev]'
+	$(PIP) install -q -e '.[calibrate,monitor,grid,dev]'
 	touch $@ $(VENV)/.core
 
 setup: $(VENV)/.core

@@ -229,6 +229,33 @@ def schema(kind):
     click.echo(json.dumps(model.model_json_schema(by_alias=True), indent=2))
 
 
+@main.group()
+def grid() -> None:
+    """Hourly grid intensity profiles (carbon.grid_profile)."""
+
+
+@grid.command("fetch")
+@click.option("--zone", required=True, help="ENTSO-E area code, e.g. FR, DE_LU, SE_3.")
+@click.option("--year", required=True, type=click.IntRange(2015, 2100), help="Calendar year (UTC).")
+@click.option("--token", envvar="ENTSOE_API_TOKEN", required=True,
+              help="ENTSO-E Transparency Platform token (default: $ENTSOE_API_TOKEN).")
+@click.option("--out", type=click.Path(path_type=Path), help="CSV to write (default: grid/<zone>_<year>_hourly.csv).")
+def grid_fetch(zone, year, token, out):
+    """Fetch a year of generation per production type from ENTSO-E and write the hourly
+    life-cycle intensity (IPCC AR5 medians per type) as a profile CSV."""
+    from sim.config.gridfetch import GridFetchError, fetch_profile, write_profile
+
+    out = out or Path("grid") / f"{zone}_{year}_hourly.csv"
+    try:
+        df = fetch_profile(zone, year, token)
+    except GridFetchError as exc:
+        _fail(exc)
+    write_profile(df, out)
+    g = df["carbon_intensity_g_per_kwh"]
+    click.echo(f"{out}: {len(df)} hours, mean {g.mean():,.1f} gCO2e/kWh (min {g.min():,.1f}, max {g.max():,.1f})")
+    click.echo(f"  use it with: carbon: {{grid_profile: {out}}}")
+
+
 def console_main() -> None:
     """The ``carbonsim`` console command."""
     main()
