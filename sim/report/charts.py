@@ -32,6 +32,7 @@ from .chartkit import (
 )
 from .decision_charts import decision_data, decision_plot, smaa_data, smaa_plot
 from .figures import exceedance_by_month, tornado
+from .capacity import capacity_data, capacity_plot
 from .i18n import Strings
 from .split_charts import intensity_data, intensity_plot
 from .rundata import RunData
@@ -230,6 +231,7 @@ CHARTS: tuple[Chart, ...] = (
     Chart("components", components_data, components_plot),
     Chart("files", files_data, files_plot),
     Chart("intensity", intensity_data, intensity_plot),
+    Chart("capacity", capacity_data, capacity_plot),
     Chart("tornado", tornado_data, tornado_plot),
     Chart("decision", decision_data, decision_plot),
     Chart("smaa", smaa_data, smaa_plot),

@@ -59,6 +59,7 @@ class Content:
     split: list[Table] = field(default_factory=list)  # fixed versus marginal: monthly, then by grouping
     saving: Table | None = None  # each option's difference to the baseline by component
     frameworks: Table | None = None  # GHG Protocol, ESRS E1-6, SCI
+    capacity: Table | None = None  # per month and pool, from capacity.csv
 
 
 def _cell(t: Strings, value: float | None, key: str | None = None, digits: int | None = None) -> Cell:
@@ -306,7 +307,14 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
         headline=head, headline_notes=notes, monthly=monthly_tables(run, t), decision=matrix, ranking=ranking,
         decision_note=note, recommendation_md=recommendation(run, t), assumptions=assumptions_table(run, t),
         method=method, figures=figures, executive=executive_summary(run, t), **split_parts(run, t),
+        capacity=capacity_part(run, t),
     )
+
+
+def capacity_part(run: RunData, t: Strings) -> Table | None:
+    from .capacity import capacity_table  # it builds on this module's records
+
+    return capacity_table(run, t)
 
 
 def split_parts(run: RunData, t: Strings) -> dict:

@@ -16,6 +16,7 @@ from .content import Content
 from .i18n import Strings
 
 DECISION_CHARTS = ("decision", "smaa")
+OWN_SECTION = ("capacity",)  # charts shown in their own section
 
 
 def _env() -> jinja2.Environment:
@@ -76,7 +77,8 @@ def render_html(content: Content, rendered: list[Rendered], t: Strings, period: 
         version = "?"
     return _env().get_template("report.html.j2").render(
         c=content, t=t, version=version,
-        forecast_figures=[v for v in views if v["name"] not in DECISION_CHARTS],
+        forecast_figures=[v for v in views if v["name"] not in DECISION_CHARTS + OWN_SECTION],
+        capacity_figures=[v for v in views if v["name"] in OWN_SECTION],
         decision_figures=[v for v in views if v["name"] in DECISION_CHARTS],
         recommendation_html=markdown_to_html(content.recommendation_md) if content.recommendation_md.strip() else "",
     )

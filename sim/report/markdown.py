@@ -44,6 +44,7 @@ def render_markdown(c: Content, rendered: list[Rendered], t: Strings, period: st
             out += md_table(tb)
     if c.frameworks is not None:
         out += [f"## {t('sec.frameworks')}", ""] + md_table(c.frameworks) + [t("fw.note"), ""]
+    out += [f"## {t('sec.capacity')}", ""] + (md_table(c.capacity) if c.capacity is not None else [t("cap.none"), ""])
     out += [f"## {t('sec.table')}", ""] + md_table(c.monthly[0])
     out += [f"## {t('sec.decision')}", ""]
     if c.decision is not None:

@@ -41,6 +41,10 @@ DECISION_OPTIONAL: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Capacity per month and pool (long form), when the run wrote it.
+CAPACITY: dict[str, tuple[str, ...]] = {"capacity.csv": ("month", "period", "pool", "metric", "mean", "p5", "p50", "p95")}
+
+
 class RunFolderError(Exception):
     """A run folder the report cannot use; the message names the folder and the fix."""
 
@@ -76,6 +80,7 @@ class RunData:
     config: dict
     manifest: dict
     decision: Decision | None = None
+    capacity: pd.DataFrame | None = None  # capacity.csv: month, period, pool, metric, mean, p5, p50, p95
 
     @property
     def periods(self) -> list[str]:
@@ -158,10 +163,17 @@ def load_run(folder: Path | str, *, manifest: dict | None = None) -> RunData:
     if problems:
         raise RunFolderError(folder, problems, "run the forecast again with `carbonsim simulate` or `carbonsim run`")
     decision = _load_decision(folder)
+    capacity = None
+    if (folder / "capacity.csv").exists():
+        cap = _load_set(folder, CAPACITY, problems)
+        if problems:
+            raise RunFolderError(folder, problems, "write capacity.csv again with the run (columns month, period, pool, "
+                                                   "metric, mean, p5, p50, p95) or remove it")
+        capacity = cap["capacity.csv"]
     return RunData(
         folder=folder, bands=data["bands.csv"], headline=data["headline.json"], monthly=data["monthly.parquet"],
         files=data["files.parquet"], replications=data["replications.csv"], config=data["config.resolved.yaml"],
-        manifest=manifest or {}, decision=decision,
+        manifest=manifest or {}, decision=decision, capacity=capacity,
     )
 
 

@@ -15,8 +15,8 @@ import pytest
 from sim.report import build_report
 from sim.report.i18n import STRINGS, Strings
 
-SECTIONS = ("executive-summary", "headline", "charts", "fixed-marginal", "frameworks", "monthly-table", "decision", "recommendation", "assumptions", "method")
-SECTION_KEYS = ("sec.executive", "sec.headline", "sec.charts", "sec.split", "sec.frameworks", "sec.table", "sec.decision", "sec.recommendation", "sec.assumptions", "sec.method")
+SECTIONS = ("executive-summary", "headline", "charts", "fixed-marginal", "frameworks", "capacity", "monthly-table", "decision", "recommendation", "assumptions", "method")
+SECTION_KEYS = ("sec.executive", "sec.headline", "sec.charts", "sec.split", "sec.frameworks", "sec.capacity", "sec.table", "sec.decision", "sec.recommendation", "sec.assumptions", "sec.method")
 FETCHING_ATTRS = {"src", "href", "srcset", "data", "poster", "action", "xlink:href", "background", "formaction"}
 
 
@@ -102,7 +102,7 @@ def test_images_are_embedded_figures(pages, built_reports, lang):
     folder = built_reports[lang].parent
     imgs = [a for t, a in pages[lang].tags if t == "img"]
     pngs = sorted(folder.glob("figures/*.png"))
-    assert len(imgs) == len(pngs) == 9 and len(list(folder.glob("figures/*.svg"))) == 9
+    assert len(imgs) == len(pngs) == 10 and len(list(folder.glob("figures/*.svg"))) == 10
     embedded = {base64.b64decode(a["src"].removeprefix("data:image/png;base64,")) for a in imgs}
     assert embedded == {p.read_bytes() for p in pngs}
     assert all(a.get("alt") for a in imgs)
@@ -174,7 +174,7 @@ def test_markdown_summary_carries_the_headline_and_figure_paths(built_reports, d
         assert f"| {t('hl.horizon')} | {t.num(horizon['p50'])} | {t.num(horizon['p90'])} |" in md
         for path in re.findall(r"\]\((figures/[\w.]+)\)", md):
             assert (html_path.parent / path).is_file()
-        assert md.count("](figures/") == 9
+        assert md.count("](figures/") == 10
 
 
 def test_both_languages_have_the_same_strings_and_placeholders():
