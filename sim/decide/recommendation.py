@@ -184,8 +184,8 @@ def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
         lines += ["", t["tradeoffs"]]
         diffs = d.diffs()
         se = d.diff_se()
-        # one unit for every latency of the document
-        unit = duration_unit(float(np.nanmax(p50[[0] + [d.options.index(o) for o in tops], jperf])))
+        # one unit for every latency, chosen from all options' (as the report's decision matrix does)
+        unit = duration_unit(float(np.nanmax(p50[:, jperf])))
         for opt in tops:
             i = d.options.index(opt)
             less = float(np.mean(diffs[i, jc] < 0))

@@ -164,7 +164,9 @@ def summary_markdown(res: Resolved, head: dict) -> str:
         f"| gCO2e per file served | {head['co2e_g_per_file']['p50']:,.1f} | {head['co2e_g_per_file']['p90']:,.1f} |",
         "",
         "Share of emissions by component: "
-        + ", ".join(f"{k} {v:.0%}" for k, v in sorted(head["component_share"].items(), key=lambda kv: -kv[1])),
+        # one decimal under 1%, so that a small share never reads 0%
+        + ", ".join(f"{k} {v:.1%}" if 0 < v < 0.01 else f"{k} {v:.0%}"
+                    for k, v in sorted(head["component_share"].items(), key=lambda kv: -kv[1])),
     ]
     if head["budget_kg"] is not None:
         lines += ["", f"Probability of exceeding the budget of {head['budget_kg']:,.0f} kgCO2e: {head['p_exceed_budget']:.0%}."]

@@ -59,6 +59,10 @@ class Strings:
             return self.language(name)
         if by == "component":
             return self.component(name)
+        if by == "service":
+            return self._s.get(f"service.{name}", name)
+        if by == "content_type":
+            return self._s.get(f"content.{name}", name)
         return name
 
     def likelihood(self, p: float) -> str:

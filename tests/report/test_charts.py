@@ -180,3 +180,12 @@ def test_the_monthly_table_is_read_with_the_columns_the_report_uses(forecast_run
     want = [c for c in full.columns if c in used]
     assert list(run.monthly.columns) == want and {"pool", "busy_s", "energy_kwh"} <= set(full.columns) - set(want)  # component: the fixed/marginal split reads it
     pd.testing.assert_frame_equal(run.monthly, full[want])
+
+
+def test_french_charts_name_services_in_french(run):
+    from sim.report.charts import stacked_data, stacked_plot
+
+    fig = stacked_plot(stacked_data(run), Labels(Strings("fr"), ""))
+    legend = {txt.get_text() for ax in fig.axes if ax.get_legend() for txt in ax.get_legend().get_texts()}
+    assert {"traduction", "génération", "français", "anglais"} <= legend
+    assert not legend & {"translation", "generation", "French", "English"}

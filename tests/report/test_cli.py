@@ -113,6 +113,9 @@ def test_run_writes_the_report_after_the_decision(tmp_path):
     assert '<html lang="fr">' in html
     # options carry their French labels into the French report
     assert "désactiver la génération" in html
+    # the run's summary.md opens with the executive summary, in the run's language
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert summary.index("## Synthèse") < summary.index("forecast summary")
     dec = pd.read_csv(out / "decision.csv")
     for _, r in dec.iterrows():
         assert f'data-figure="decision.{r["option"]}.{r["criterion"]}.p50" data-value="{float(r["p50"])!r}"' in html
