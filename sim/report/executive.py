@@ -108,6 +108,22 @@ def _p_less(run: RunData, option: str) -> float | None:
     return float((rows["diff"] < 0).mean()) if len(rows) else None
 
 
+def _saving_source(run: RunData, t: Strings, ex: Executive, option: str) -> None:
+    """How much of ``option``'s saving is embodied emissions, when most of it is: booked over
+    fewer provisioned hours, not less hardware made."""
+    comp = run.decision.components
+    if comp is None:
+        return
+    rows = comp[comp["option"].astype(str) == option].set_index("component")["diff_mean"]
+    total = float(rows.sum())
+    if total >= 0 or "embodied" not in rows.index:
+        return
+    share = float(rows["embodied"]) / total
+    ex.values["reco.embodied_share"] = share
+    if share >= 0.5:
+        ex.sentences.append(t("ex.embodied", share=share_text(t, share)))
+
+
 def _first_rank_share(run: RunData, option: str) -> float | None:
     sm = run.decision.smaa if run.decision is not None else None
     if sm is None:
@@ -158,6 +174,7 @@ def _decision_sentences(run: RunData, t: Strings, ex: Executive) -> None:
         rel = saving / float(carbon.loc[base, "p50"]) if np.isfinite(saving) and carbon.loc[base, "p50"] else float("nan")
         ex.values.update({"reco.saving_kg": saving, "reco.saving_share": rel})
         ex.sentences.append(t("ex.reco", opt=opt, label=labels.get(opt, opt), saving=t.num(saving), pct=t.pct(rel)))
+        _saving_source(run, t, ex, opt)
         p = _p_less(run, opt)
         if p is not None:
             ex.values["reco.p_less"] = p

@@ -97,3 +97,12 @@ def test_small_shares_never_read_zero():
     assert share_text(Strings("fr"), 0.0047) == "0,5\u202f%"
     assert share_text(Strings("en"), 0.85) == "85%"
     assert share_text(Strings("en"), 0.9953) == "99.5%"
+
+
+def test_the_share_of_a_saving_from_embodied_emissions_is_said(built_reports, decided_run):
+    # conftest: opt-b differs by -2, -4, -6, -8 kg (active, idle, host, embodied): embodied 8 of 20
+    page = _Section(built_reports["en"].read_text(encoding="utf-8"))
+    comp = pd.read_csv(decided_run / "decision_components.csv")
+    rows = comp[comp["option"] == "opt-b"].set_index("component")["diff_mean"]
+    assert page.values["reco.embodied_share"] == pytest.approx(rows["embodied"] / rows.sum()) == pytest.approx(0.4)
+    assert "embodied emissions, which are booked only" not in page.text  # under half: not worth a sentence
