@@ -66,3 +66,25 @@ def test_validate_recognises_an_options_file(tmp_path):
     # alone, with no scenario to check against: says how to give one
     res = CliRunner().invoke(main, ["validate", str(path)])
     assert res.exit_code == 1 and "carbonsim validate SCENARIO OPTIONS" in res.output
+
+
+def test_a_path_set_by_an_option_is_read_from_the_scenarios_folder(tmp_path, monkeypatch):
+    """An option setting carbon.grid_profile to a relative path: the file beside the scenario
+    is read, whatever the current directory."""
+    from sim.config.resolve import load_and_check
+    from sim.decide.loading import load_options
+    from sim.decide.overlay import apply_option
+
+    from ..forecast.test_hourly import night_heavy, write_profile
+
+    cfg = _elsewhere(tmp_path)
+    write_profile(cfg / "night.csv", night_heavy)
+    opts = yaml.safe_load((cfg / "options" / "default.yaml").read_text())
+    opts["options"] = [{"name": "hourly", "set": {"carbon.grid_profile": "night.csv"}}]
+    (cfg / "options" / "default.yaml").write_text(yaml.safe_dump(opts))
+    monkeypatch.chdir(tmp_path)
+    res = load_and_check(cfg / "default.yaml")
+    spec = load_options(cfg / "options" / "default.yaml", res)
+    profile = apply_option(res, spec, "hourly").grid_profile()
+    assert profile is not None and profile.path == (cfg / "night.csv").resolve()
+    assert res.grid_profile() is None
