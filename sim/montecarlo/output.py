@@ -118,6 +118,11 @@ def base_manifest(res: Resolved, mc: MonteCarloResult, command: str) -> dict:
     sources = {"region": f"{region.name} ({sc.region}): {region.source}"} if region is not None else {}
     if region is not None and region.pue_source:
         sources["pue"] = region.pue_source
+    grid = res.grid_profile()
+    if grid is not None:
+        g = grid.g_per_kwh
+        sources["grid_profile"] = (f"{grid.path} (column {grid.column}): hourly, mean {g.mean():.1f}, "
+                                   f"min {g.min():.1f}, max {g.max():.1f} gCO2e/kWh")
     return {
         "command": command,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

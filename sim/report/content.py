@@ -265,8 +265,13 @@ def assumptions_table(run: RunData, t: Strings) -> Table:
                      str(cal.get("path", ""))])
         for model, src in (cal.get("models") or {}).items():
             rows.append([t("as.model", model=model), "", str(src)])
+    hourly = (man.get("carbon_sources") or {}).get("grid_profile")
+    if hourly:
+        rows.append([t("as.grid_profile"), t("as.grid_profile_value"), str(hourly)])
     for key, col, digits, field_, what in (("as.grid", "grid_g_per_kwh", 1, "grid_intensity_g_per_kwh", "region"),
                                            ("as.pue", "pue", 3, "pue", "pue")):
+        if hourly and key == "as.grid":
+            continue  # the profile sets the intensity: the yearly figure drawn is not used
         drawn = _drawn(run, t, col, digits)
         src = region_source(run, what) or t("as.region_unknown")
         if drawn:

@@ -104,3 +104,15 @@ def test_pue_has_its_own_source(decided_run):
     t = Strings("en")
     assert "PUE 1.185" in rows[t("as.pue")][2]
     assert rows[t("as.pue")][2] != rows[t("as.grid")][2]
+
+
+def test_an_hourly_profile_is_named_in_the_assumptions(decided_run, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(decided_run, folder)
+    man = json.loads((folder / "manifest.json").read_text())
+    man["carbon_sources"]["grid_profile"] = "/data/FR_2024_hourly.csv (column g): hourly, mean 40.0, min 20.0, max 80.0 gCO2e/kWh"
+    (folder / "manifest.json").write_text(json.dumps(man))
+    t = Strings("en")
+    rows = {r[0]: r for r in assumptions_table(load_run(folder), t).rows}
+    assert "FR_2024_hourly.csv" in rows[t("as.grid_profile")][2]
+    assert t("as.grid") not in rows  # the yearly figure drawn is not used
