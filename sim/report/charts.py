@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from .capacity import capacity_data, capacity_plot
 from .chartkit import (
     BUDGET,
     COMPONENT_COLOURS,
@@ -32,10 +33,9 @@ from .chartkit import (
 )
 from .decision_charts import decision_data, decision_plot, smaa_data, smaa_plot
 from .figures import exceedance_by_month, tornado
-from .capacity import capacity_data, capacity_plot
 from .i18n import Strings
-from .split_charts import intensity_data, intensity_plot
 from .rundata import RunData
+from .split_charts import intensity_data, intensity_plot
 
 # ---------------------------------------------------------------- forecast charts
 

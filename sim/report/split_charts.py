@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from .chartkit import COMPONENT_COLOURS, PALETTE, ChartData, Labels, _figure, _month_axis, _thousands
+from .chartkit import (
+    COMPONENT_COLOURS,
+    PALETTE,
+    ChartData,
+    Labels,
+    _figure,
+    _month_axis,
+    _thousands,
+)
 from .rundata import RunData
 from .split import monthly_split
 

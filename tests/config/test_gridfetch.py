@@ -13,7 +13,12 @@ from click.testing import CliRunner
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPResponse
 
-from sim.config.gridfetch import LIFECYCLE_G_PER_KWH, GridFetchError, fetch_profile, intensity_from_generation
+from sim.config.gridfetch import (
+    LIFECYCLE_G_PER_KWH,
+    GridFetchError,
+    fetch_profile,
+    intensity_from_generation,
+)
 from sim.config.gridprofile import load_grid_profile
 
 ANSWER = Path(__file__).parent / "data" / "entsoe_a75_fr.xml"

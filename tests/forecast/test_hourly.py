@@ -13,9 +13,9 @@ import pytest
 from sim.config.errors import ConfigError
 from sim.config.gridprofile import load_grid_profile
 from sim.config.resolve import load_and_check
+from sim.engine.provisioning import Schedule
 from sim.forecast.hourly import job_weights, pool_month_weights
 from sim.forecast.replication import run_replication
-from sim.engine.provisioning import Schedule
 
 from ..helpers import scenario_file
 

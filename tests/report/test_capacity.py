@@ -11,8 +11,8 @@ from sim.report import build_report
 from sim.report.i18n import STRINGS, Strings
 from sim.report.rundata import RunFolderError
 
-from .conftest import capacity_csv
 from .test_html import Page
+
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_capacity_chart_and_table_from_capacity_csv(decided_run, tmp_path, lang):
