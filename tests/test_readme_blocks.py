@@ -93,3 +93,11 @@ def test_cheap_readme_commands_run(args, tmp_path, monkeypatch):
         args = args + ["--out", str(tmp_path / "run")]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
+
+
+def test_every_vm_size_named_in_the_readme_is_in_the_catalogue():
+    import yaml
+
+    skus = set(yaml.safe_load((ROOT / "configs" / "azure" / "skus.yaml").read_text())["skus"])
+    named = set(re.findall(r"\bStandard_[A-Za-z0-9_]+", README))
+    assert named and named <= skus, named - skus
