@@ -23,18 +23,19 @@ $(VENV)/.core: $(BIN)/python pyproject.toml
 
 # Tests exercise real models, the live monitor and the Azure clients: install every extra.
 $(VENV)/.full: $(BIN)/python pyproject.toml
-	$(PIP) install -q -e '.[calibrate,monitor,azure,dev]'
+	$(PIP) install -q -e '.[calibrate,monitor,azure,grid,dev]'
 	touch $@ $(VENV)/.core
 
 setup: $(VENV)/.core
 
 setup-test: $(VENV)/.full system-deps
 
-# espeak-ng (speech samples) and ffmpeg (video samples, durations) come from Debian.
+# espeak-ng (speech samples), ffmpeg (video samples, durations) and chromium (the report
+# rendered headless) come from Debian.
 system-deps:
-	@if ! command -v espeak-ng >/dev/null || ! command -v ffmpeg >/dev/null; then \
+	@if ! command -v espeak-ng >/dev/null || ! command -v ffmpeg >/dev/null || ! command -v chromium >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q espeak-ng ffmpeg; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q espeak-ng ffmpeg chromium; \
 	fi
 
 run: setup

@@ -11,7 +11,19 @@ import click
 from sim.config.errors import ConfigError
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
-DEFAULT_OPTIONS = Path("configs/options/default.yaml")
+#: The options file used when none is given: ``options/default.yaml`` beside the scenario.
+DEFAULT_OPTIONS = Path("options/default.yaml")
+
+
+def options_path(config: Path, given: Path | None) -> Path:
+    """The options file to evaluate: the one given, else ``options/default.yaml`` in the
+    scenario's folder (not the current directory's), so that a scenario elsewhere finds its own."""
+    return given if given is not None else Path(config).parent / DEFAULT_OPTIONS
+
+
+def _missing_options(path: Path) -> ConfigError:
+    return ConfigError(path, [("(file)", "the options file does not exist",
+                               "give an existing file with --options, or put one at options/default.yaml beside the scenario")])
 
 
 def _fail(exc: Exception) -> None:
@@ -68,15 +80,18 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path), default=DEFAULT_CONFIG)
 @_forecast_options
-@click.option("--options", "options", type=click.Path(path_type=Path), default=DEFAULT_OPTIONS, show_default=True,
-              help="Decision options to evaluate.")
+@click.option("--options", "options", type=click.Path(path_type=Path),
+              help="Decision options to evaluate (default: options/default.yaml beside the scenario).")
 @click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True, help="Report language.")
 def run(config, replications, months, seed, workers, engine, out, progress, options, lang):
     """The main job: forecast CONFIG, evaluate the options, write the report."""
     from .runner import resolve_workers, run_main
 
+    path = options_path(config, options)
+    if options is not None and not path.is_file():
+        _fail(_missing_options(path))
     try:
-        final = run_main(config, options=options if options and Path(options).exists() else None,
+        final = run_main(config, options=path if path.is_file() else None,
                          overrides=_overrides(replications, months, seed), out=out, workers=resolve_workers(workers),
                          engine=engine, progress=progress, lang=lang, log=lambda m: click.echo(m, err=True))
     except (ConfigError, FileExistsError) as exc:
@@ -93,14 +108,17 @@ def run(config, replications, months, seed, workers, engine, out, progress, opti
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path), default=DEFAULT_CONFIG)
 @_forecast_options
-@click.option("--options", "options", type=click.Path(path_type=Path), default=DEFAULT_OPTIONS, show_default=True,
-              help="Decision options to evaluate.")
+@click.option("--options", "options", type=click.Path(path_type=Path),
+              help="Decision options to evaluate (default: options/default.yaml beside the scenario).")
 def decide(config, replications, months, seed, workers, engine, out, progress, options):
     """Forecast CONFIG, run every option of OPTIONS on the same seeds, rank them and recommend."""
     from sim.decide.loading import load_options
 
     from .runner import decision_step, forecast, open_run, resolve_workers
 
+    options = options_path(config, options)
+    if not options.is_file():
+        _fail(_missing_options(options))
     try:
         res, writer = open_run(config, _overrides(replications, months, seed), out)
     except (ConfigError, FileExistsError) as exc:
@@ -126,7 +144,8 @@ def decide(config, replications, months, seed, workers, engine, out, progress, o
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True, help="Report language.")
 def report(run_dir, lang):
-    """Rebuild report.html, report.md and figures/ of RUN_DIR from its files, without simulating."""
+    """Rebuild report.html, report.md and figures/ of RUN_DIR from its files, without simulating
+    (report.fr.html and report.fr.md in French, beside the English ones)."""
     from .report import RunFolderError, build_report
 
     try:
@@ -134,7 +153,7 @@ def report(run_dir, lang):
     except RunFolderError as exc:
         _fail(exc)
     click.echo(f"report: {path}")
-    click.echo(f"  markdown summary: {path.with_name('report.md')}; figures: {path.parent / 'figures'}")
+    click.echo(f"  markdown summary: {path.with_suffix('.md')}; figures: {path.parent / 'figures'}")
 
 
 @main.command()
@@ -175,23 +194,57 @@ def _report_done(final: Path, head: dict, mc) -> None:
         click.echo(f"  probability of exceeding the budget: {head['p_exceed_budget']:.0%}")
 
 
-@main.command()
-@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(configs):
-    """Check scenario files: every problem, with file, field and fix."""
+def is_options_file(path: Path) -> bool:
+    """An options file lists ``options`` and has no ``services`` (a scenario has them)."""
+    from sim.config.errors import read_yaml
+
+    try:
+        data = read_yaml(path)
+    except ConfigError:
+        return False
+    return isinstance(data, dict) and "options" in data and "services" not in data
+
+
+def _options_base(options: Path):
+    """The scenario an options file is checked against when none precedes it: ``../default.yaml``."""
     from sim.config.resolve import load_and_check
 
+    guess = options.parent.parent / "default.yaml"
+    if not guess.is_file():
+        raise ConfigError(options, [("(file)", "an options file is checked against a scenario, and none was given",
+                                     "name the scenario first: carbonsim validate SCENARIO OPTIONS")])
+    return load_and_check(guess)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files):
+    """Check scenario and options files: every problem, with file, field and fix.
+
+    An options file (top-level `options`, no `services`) is checked against the scenario
+    given before it on the command line (`validate SCENARIO OPTIONS`), else against
+    `../default.yaml` from its folder (an options file in configs/options/ checks against
+    configs/default.yaml)."""
+    from sim.config.resolve import load_and_check
+    from sim.decide.loading import load_options
+
     failed = False
-    for path in configs:
+    scenario = None
+    for path in files:
         try:
-            res = load_and_check(path)
+            if is_options_file(path):
+                base = scenario or _options_base(path)
+                spec = load_options(path, base)
+                click.echo(f"{path}: ok (options, {len(spec.options)} options, checked against {base.path})")
+                continue
+            scenario = load_and_check(path)
         except ConfigError as exc:
             failed = True
             click.echo(str(exc), err=True)
             continue
-        files = ", ".join(str(p) for p in res.profile_paths)
-        click.echo(f"{path}: ok ({res.scenario.name}, {len(res.scenario.services)} services, profile {files})")
-        _warn(res)
+        files = ", ".join(str(p) for p in scenario.profile_paths)
+        click.echo(f"{path}: ok ({scenario.scenario.name}, {len(scenario.scenario.services)} services, profile {files})")
+        _warn(scenario)
     sys.exit(1 if failed else 0)
 
 
@@ -206,6 +259,33 @@ def schema(kind):
 
     model = {"scenario": Scenario, "profile": Profile, "skus": SkuCatalogue, "regions": RegionCatalogue, "options": OptionsFile}[kind]
     click.echo(json.dumps(model.model_json_schema(by_alias=True), indent=2))
+
+
+@main.group()
+def grid() -> None:
+    """Hourly grid intensity profiles (carbon.grid_profile)."""
+
+
+@grid.command("fetch")
+@click.option("--zone", required=True, help="ENTSO-E area code, e.g. FR, DE_LU, SE_3.")
+@click.option("--year", required=True, type=click.IntRange(2015, 2100), help="Calendar year (UTC).")
+@click.option("--token", envvar="ENTSOE_API_TOKEN", required=True,
+              help="ENTSO-E Transparency Platform token (default: $ENTSOE_API_TOKEN).")
+@click.option("--out", type=click.Path(path_type=Path), help="CSV to write (default: grid/<zone>_<year>_hourly.csv).")
+def grid_fetch(zone, year, token, out):
+    """Fetch a year of generation per production type from ENTSO-E and write the hourly
+    life-cycle intensity (IPCC AR5 medians per type) as a profile CSV."""
+    from sim.config.gridfetch import GridFetchError, fetch_profile, write_profile
+
+    out = out or Path("grid") / f"{zone}_{year}_hourly.csv"
+    try:
+        df = fetch_profile(zone, year, token)
+    except GridFetchError as exc:
+        _fail(exc)
+    write_profile(df, out)
+    g = df["carbon_intensity_g_per_kwh"]
+    click.echo(f"{out}: {len(df)} hours, mean {g.mean():,.1f} gCO2e/kWh (min {g.min():,.1f}, max {g.max():,.1f})")
+    click.echo(f"  use it with: carbon: {{grid_profile: {out}}}")
 
 
 def console_main() -> None:

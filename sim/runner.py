@@ -90,10 +90,10 @@ def decision_step(ctx: RunContext) -> None:
 
 def report_step(ctx: RunContext) -> None:
     """The report, in the run's language, after the decision (matplotlib is imported here)."""
-    from .report import REPORT_FILES, build_report
+    from .report import build_report, report_files
 
-    path = build_report(ctx.writer.tmp, ctx.lang, manifest=ctx.manifest)
-    ctx.manifest["report"] = {"lang": ctx.lang, "files": REPORT_FILES}
+    path = build_report(ctx.writer.tmp, ctx.lang, manifest=ctx.manifest, summary=True)
+    ctx.manifest["report"] = {"lang": ctx.lang, "files": report_files(ctx.lang)}
     ctx.log(f"report: {path.name} ({ctx.lang})")
 
 

@@ -41,7 +41,8 @@ class Region(_Strict):
     grid_intensity_g_per_kwh: Uncertain = Field(description="epistemic, location-based")
     pue: Uncertain = Field(description="epistemic")
     price_factor: float = Field(default=1.0, gt=0, description="VM price relative to the SKU's list price")
-    source: str = Field(min_length=1)
+    source: str = Field(min_length=1, description="where the grid intensity comes from")
+    pue_source: str = Field(default="", description="where the PUE comes from (default: `source`)")
 
 
 class SkuCatalogue(_Strict):

@@ -7,11 +7,13 @@ all of them at once, each with the file, the field path and a fix.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogues import RegionCatalogue, SkuCatalogue, load_regions, load_skus
 from .errors import ConfigError, read_yaml, validate_model
+from .gridprofile import GridProfile, load_grid_profile
 from .layers import LayeredProfile, load_layered
 from .profile import Profile, energy_only_terms
 from .scenario import Scenario
@@ -35,6 +37,22 @@ class Resolved:
     @property
     def profile_paths(self) -> tuple[Path, ...]:
         return self.layers.paths if self.layers is not None else (self.profile_path,)
+
+    def grid_profile(self) -> GridProfile | None:
+        """The scenario's hourly grid intensity, if any, read once per file (relative paths
+        from the scenario's folder, also when an option sets the field)."""
+        ref = self.scenario.carbon.grid_profile
+        if ref is None:
+            return None
+        path = _rel(self.path, ref.path).resolve()
+        stamp = path.stat().st_mtime_ns if path.is_file() else 0
+        return _grid_profile(path, stamp, ref.datetime_column, ref.intensity_column)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_profile(path: Path, stamp: int, datetime_column: str, intensity_column: str | None) -> GridProfile:
+    """(``stamp``, the file's modification time, keys the cache: a changed file is read again)"""
+    return load_grid_profile(path, datetime_column, intensity_column)
 
 
 def _rel(base: Path, ref: str) -> Path:
@@ -167,4 +185,6 @@ def load_and_check(path: Path | str, overrides: dict | None = None) -> Resolved:
     skus = load_skus(_rel(path, sc.skus_file))
     regions = load_regions(_rel(path, sc.regions_file))
     check(sc, profile, skus, regions, path)
-    return Resolved(sc, profile, skus, regions, path, layers.paths[-1], layers, tuple(profile_warnings(sc, profile)))
+    res = Resolved(sc, profile, skus, regions, path, layers.paths[-1], layers, tuple(profile_warnings(sc, profile)))
+    res.grid_profile()  # a bad profile fails here, before any simulation
+    return res

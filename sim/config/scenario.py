@@ -47,6 +47,15 @@ class Budget(_Strict):
     )
 
 
+class GridProfileRef(_Strict):
+    """An hourly grid intensity file (see ``sim.config.gridprofile``); a bare string is its path."""
+
+    path: str = Field(min_length=1, description="CSV of one year of hourly UTC intensities, relative to the scenario's folder")
+    datetime_column: str = Field(default="Datetime (UTC)", description="column of UTC times")
+    intensity_column: str | None = Field(
+        default=None, description="gCO2e/kWh column; default: Electricity Maps' (LCA), else its (direct) one")
+
+
 class Carbon(_Strict):
     pue: Uncertain | None = Field(default=None, description="epistemic; default: the region's PUE")
     grid_intensity_g_per_kwh: Uncertain | None = Field(
@@ -58,8 +67,15 @@ class Carbon(_Strict):
     market_intensity_g_per_kwh: Uncertain | None = Field(
         default=None, description="epistemic; market-based factor (contracts), reported beside location-based"
     )
+    grid_profile: GridProfileRef | None = Field(
+        default=None, description="hourly intensities replacing the yearly figure (the trend still applies)")
     embodied: bool = True
     budget: Budget | None = None
+
+    @field_validator("grid_profile", mode="before")
+    @classmethod
+    def _profile_path(cls, v: object) -> object:
+        return {"path": v} if isinstance(v, str) else v
 
 
 class Growth(_Strict):

@@ -73,6 +73,7 @@ class DecisionResult:
     smaa_half_width: float = 0.1
     engines: dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
+    components: np.ndarray | None = None  # options x COMPONENTS x replications, kgCO2e over the horizon
 
     # ---- derived figures ---------------------------------------------------------------
     def index(self, criterion: str) -> int:
@@ -109,6 +110,18 @@ def _summarise(res: Resolved, mc: MonteCarloResult, n: int, spec: OptionsFile, s
     return vals, jobs_cube(mc, services, languages, n)
 
 
+#: Emission components of the monthly table, in the order of ``DecisionResult.components``.
+COMPONENTS = ("active", "idle", "host", "embodied")
+
+
+def component_totals(mc: MonteCarloResult, n: int) -> np.ndarray:
+    """kgCO2e over the horizon per component (rows, :data:`COMPONENTS`) and replication 0..n-1."""
+    m = mc.monthly
+    m = m[m["replication"] < n]
+    tab = m.groupby(["component", "replication"], observed=True)["co2e_kg"].sum().unstack(fill_value=0.0)
+    return tab.reindex(index=list(COMPONENTS), columns=range(n), fill_value=0.0).to_numpy(dtype=float)
+
+
 def _full_demand(res: Resolved) -> Resolved | None:
     """The baseline with every service on and no volume limit, when it differs from the baseline."""
     sc = res.scenario
@@ -142,6 +155,7 @@ def evaluate(res: Resolved, spec: OptionsFile, *, baseline_mc: MonteCarloResult 
 
     per_option: list[dict[str, np.ndarray]] = []
     jobs: list[np.ndarray] = []
+    components: list[np.ndarray] = []
     for name in names:
         r = apply_option(res, spec, name)
         if name == BASELINE and baseline_mc is not None:
@@ -150,6 +164,7 @@ def evaluate(res: Resolved, spec: OptionsFile, *, baseline_mc: MonteCarloResult 
         else:
             mc = run(name, r)
         vals, cube = _summarise(r, mc, n, spec, services, languages)
+        components.append(component_totals(mc, n))
         per_option.append(vals)
         jobs.append(cube)
         del mc
@@ -203,7 +218,7 @@ def evaluate(res: Resolved, spec: OptionsFile, *, baseline_mc: MonteCarloResult 
         p_exceed=p_exceed, feasible=feasible, threshold=threshold, budget_kg=budget_kg, scores=scores, smaa=sm,
         ranked=ranked, double_counts=flags, correlation=corr, replications=n,
         smaa_weights=spec.smaa.weights, smaa_half_width=spec.smaa.half_width, engines=engines,
-        wall_s=time.perf_counter() - t0,
+        wall_s=time.perf_counter() - t0, components=np.stack(components),
     )
 
 
@@ -304,7 +319,21 @@ def decision_json(d: DecisionResult, spec: OptionsFile) -> dict:
 
 
 DECISION_FILES = ("decision.csv", "ranking.csv", "smaa.csv", "smaa_central.csv", "decision_replications.parquet",
-                  "decision.json", "recommendation.md", "recommendation.fr.md")
+                  "decision_components.csv", "decision.json", "recommendation.md", "recommendation.fr.md")
+
+
+def component_table(d: DecisionResult) -> pd.DataFrame:
+    """Per option and emission component: kgCO2e over the horizon (P50, mean) and the
+    difference to the baseline replication by replication (P50, mean; common random numbers),
+    so that a saving's source shows (less active energy, or fewer provisioned hours)."""
+    rows = []
+    base = d.components[0]
+    for i, opt in enumerate(d.options):
+        for k, comp in enumerate(COMPONENTS):
+            v, diff = d.components[i, k], d.components[i, k] - base[k]
+            rows.append({"option": opt, "component": comp, "p50": float(np.percentile(v, 50)), "mean": float(v.mean()),
+                         "diff_p50": float(np.percentile(diff, 50)), "diff_mean": float(diff.mean())})
+    return pd.DataFrame(rows)
 
 
 def write_decision(writer: "RunWriter", d: DecisionResult, spec: OptionsFile, options_path: Path | None = None) -> dict:
@@ -315,6 +344,8 @@ def write_decision(writer: "RunWriter", d: DecisionResult, spec: OptionsFile, op
     writer.write_table("smaa.csv", acc)
     writer.write_table("smaa_central.csv", central)
     writer.write_table("decision_replications.parquet", replication_table(d))
+    if d.components is not None:
+        writer.write_table("decision_components.csv", component_table(d))
     info = decision_json(d, spec)
     writer.write_text("decision.json", json.dumps(info, indent=2))
     writer.write_text("recommendation.md", recommendation_markdown(d, "en"))
@@ -322,7 +353,7 @@ def write_decision(writer: "RunWriter", d: DecisionResult, spec: OptionsFile, op
     essentials = {k: info[k] for k in ("baseline", "options", "replications", "best", "agree", "infeasible", "crn_variance_ratio",
                                         "engines", "wall_s")}
     essentials["weights"] = {c: float(w) for c, w in zip(d.criteria, d.weights) if w > 0}
-    essentials["files"] = list(DECISION_FILES)
+    essentials["files"] = [f for f in DECISION_FILES if f != "decision_components.csv" or d.components is not None]
     if options_path is not None:
         p = Path(options_path)
         essentials["options_file"] = {"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}

@@ -112,14 +112,24 @@ def likelihood(p: float, lang: str = "en") -> str:
     return _SCALE[-1][1] if lang == "en" else _SCALE[-1][2]
 
 
-def _duration(s: float, lang: str) -> str:
+#: Units of a duration: (name, seconds), the largest first.
+DURATION_UNITS = (("h", 3600.0), ("min", 60.0), ("s", 1.0))
+
+
+def duration_unit(largest_s: float) -> tuple[str, float]:
+    """One unit for every duration shown together, chosen from the largest (seconds):
+    hours from 2 h, minutes from 2 min, else seconds. Returns (unit, seconds per unit)."""
+    if not np.isfinite(largest_s) or largest_s < 120:
+        return DURATION_UNITS[2]
+    return DURATION_UNITS[0] if largest_s >= 7200 else DURATION_UNITS[1]
+
+
+def _duration(s: float, lang: str, unit: tuple[str, float] | None = None) -> str:
+    """``s`` seconds in ``unit`` (default: chosen from ``s`` itself)."""
     if not np.isfinite(s):
         return "-"
-    if s < 120:
-        return f"{s:,.0f} s"
-    if s < 7200:
-        return f"{s / 60:,.0f} min"
-    return f"{s / 3600:,.1f} h"
+    name, per = unit or duration_unit(s)
+    return f"{s / per:,.1f} {name}" if name == "h" else f"{s / per:,.0f} {name}"
 
 
 def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
@@ -174,13 +184,15 @@ def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
         lines += ["", t["tradeoffs"]]
         diffs = d.diffs()
         se = d.diff_se()
+        # one unit for every latency, chosen from all options' (as the report's decision matrix does)
+        unit = duration_unit(float(np.nanmax(p50[:, jperf])))
         for opt in tops:
             i = d.options.index(opt)
             less = float(np.mean(diffs[i, jc] < 0))
             lines += ["", f"**{opt}** ({labels[opt]})", "",
                       num(t["emissions"], d=diffs[i, jc].mean(), se=se[i, jc], word=likelihood(less, lang), p=less),
                       num(t["coverage"], c=p50[i, jcov], b=p50[0, jcov]),
-                      num(t["latency"], c=_duration(p50[i, jperf], lang), b=_duration(p50[0, jperf], lang)),
+                      num(t["latency"], c=_duration(p50[i, jperf], lang, unit), b=_duration(p50[0, jperf], lang, unit)),
                       num(t["cost"], c=p50[i, jcost], b=p50[0, jcost]),
                       num(t["headroom"], c=p50[i, jhead], b=p50[0, jhead])]
     infeasible = [i for i in range(len(d.options)) if not d.feasible[i]]

@@ -3,6 +3,8 @@
 Per pool instance: idle GPU power and host power over all provisioned time, plus each
 job's energy above idle, times PUE, times the month's grid intensity; plus embodied
 emissions amortised over provisioned time (SCI's M). Jobs count in the month they start.
+With an hourly grid profile (``carbon.grid_profile``) each hour's energy takes that hour's
+intensity (``sim.forecast.hourly``).
 
 The pool-level components (idle, host, embodied) are allocated to the services, languages
 and content types that used the pool that month in proportion to their busy time; a month
@@ -19,12 +21,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
+from sim.config.gridprofile import GridProfile
 from sim.config.scenario import CONTENT_TYPES, Scenario
 from sim.engine.provisioning import Schedule
 from sim.engine.types import JobTable, Timings
 from sim.kernels.indices import ix
 
 from .epistemic import Draws
+from .hourly import cell_weights, horizon_shape, job_weights, pool_month_weights
 from .tables import Table
 
 if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (see sim.forecast.tables)
@@ -82,14 +86,16 @@ def _cube(start_s, edges, service, language, content, service_s, energy_j, audio
     return count, busy, active_j, audio
 
 
-def grid_by_month(draws: Draws, horizon: int) -> np.ndarray:
-    """Location-based intensity per month (g/kWh) with the yearly trend applied."""
-    return draws.grid_g_per_kwh * (1.0 + draws.grid_trend_per_year) ** (np.arange(horizon) / 12.0)
+def grid_by_month(draws: Draws, horizon: int, level: float | None = None) -> np.ndarray:
+    """Location-based intensity per month (g/kWh) with the yearly trend applied; ``level``
+    replaces the drawn yearly figure (an hourly profile's reference level)."""
+    base = draws.grid_g_per_kwh if level is None else level
+    return base * (1.0 + draws.grid_trend_per_year) ** (np.arange(horizon) / 12.0)
 
 
 def monthly_records(
     sc: Scenario, jobs: JobTable, timings: Timings, draws: Draws, pools: list[PoolAccountingSpec], replication: int,
-    categorical: bool = False,
+    categorical: bool = False, grid: GridProfile | None = None,
 ) -> pd.DataFrame:
     """Tidy monthly table: one row per month x pool x service x language x content x component.
 
@@ -97,14 +103,16 @@ def monthly_records(
     scenario can produce (compact, and identical across replications so they concatenate
     without widening); otherwise they are strings.
     """
-    return monthly_table(sc, jobs, timings, draws, pools, replication).frame(categorical)
+    return monthly_table(sc, jobs, timings, draws, pools, replication, grid).frame(categorical)
 
 
 def monthly_table(
     sc: Scenario, jobs: JobTable, timings: Timings, draws: Draws, pools: list[PoolAccountingSpec], replication: int,
+    grid: GridProfile | None = None,
 ) -> Table:
     """``monthly_records``' rows as a ``Table``: label columns as codes into every label the
-    scenario can produce."""
+    scenario can produce. With an hourly ``grid`` profile, each row's energy is weighted by
+    the intensity of the hours it was used in (``sim.forecast.hourly``)."""
     edges = np.asarray(sc.month_edges_s(), dtype=float)
     horizon = sc.horizon_months
     langs = tuple(sc.workload.languages)
@@ -140,13 +148,42 @@ def monthly_table(
         "content_type": (*CONTENT_TYPES, "-"), "component": COMPONENTS,
     }
     columns |= dict(zip(names, labels[1:]))
+    if grid is None:
+        co2e = facility * grid_by_month(draws, horizon)[month] / 1000.0 + direct_kg
+    else:
+        level, factor = _hourly_factors(sc, jobs, timings, pools, grid, labels, edges, (n_s, n_l, n_c))
+        co2e = facility * (grid_by_month(draws, horizon, level)[month] * factor) / 1000.0 + direct_kg
     columns |= {
         "jobs": n_jobs, "busy_s": busy_s, "audio_s": audio_s, "energy_kwh": e_kwh, "facility_kwh": facility,
-        "co2e_kg": facility * grid_by_month(draws, horizon)[month] / 1000.0 + direct_kg,
+        "co2e_kg": co2e,
     }
     if draws.market_g_per_kwh is not None:
         columns["co2e_market_kg"] = facility * draws.market_g_per_kwh / 1000.0 + direct_kg
     return Table(columns, names)
+
+
+def _hourly_factors(sc: Scenario, jobs: JobTable, timings: Timings, pools: list[PoolAccountingSpec], grid: GridProfile,
+                    labels: np.ndarray, edges: np.ndarray, dims: tuple[int, int, int]) -> tuple[float, np.ndarray]:
+    """(level, per-row factor) of an hourly profile: active rows take their cell's
+    energy-weighted mean shape over the hours the jobs ran, idle and host rows their pool's
+    mean shape over its provisioned hours that month, embodied rows 1 (no energy)."""
+    n_s, n_l, n_c = dims
+    level, shape = horizon_shape(sc, grid)
+    horizon = len(edges) - 1
+    job_month = np.clip(np.searchsorted(edges, timings.start_s, "right") - 1, 0, horizon - 1)
+    cell = ((job_month * n_s + jobs.service) * n_l + jobs.language) * n_c + jobs.content
+    w_job = job_weights(np.asarray(timings.start_s, float), np.asarray(timings.service_s, float), shape)
+    w_cell = cell_weights(job_month, cell.astype(np.int64), np.asarray(timings.energy_j, float), w_job, horizon * n_s * n_l * n_c)
+    w_pool = np.ones((len(jobs.pools), horizon))
+    for spec in pools:
+        w_pool[jobs.pools.index(spec.name)] = pool_month_weights(spec.schedule, edges, shape)
+    month, pool, service, language, content, component = (labels[i].astype(np.int64) for i in range(6))
+    factor = np.ones(len(month))
+    active = component == 0
+    factor[active] = w_cell[((month[active] * n_s + service[active]) * n_l + language[active]) * n_c + content[active]]
+    energy = (component == 1) | (component == 2)
+    factor[energy] = w_pool[pool[energy], month[energy]]
+    return level, factor
 
 
 @functools.lru_cache(maxsize=256)

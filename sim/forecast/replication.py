@@ -390,7 +390,7 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
     """
     inp = sample_inputs(res, replication, details=False)  # the tables need no job's target or tokens
     timings = get_engine(engine)(inp.for_engine)
-    monthly = monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, replication)
+    monthly = monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, replication, res.grid_profile())
     stats = service_table(res, inp, timings, replication)
     files = file_table(res, inp, replication)
     summary = {

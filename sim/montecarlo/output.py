@@ -116,6 +116,13 @@ def base_manifest(res: Resolved, mc: MonteCarloResult, command: str) -> dict:
     prof = res.profile
     region = res.regions.regions.get(sc.region)
     sources = {"region": f"{region.name} ({sc.region}): {region.source}"} if region is not None else {}
+    if region is not None and region.pue_source:
+        sources["pue"] = region.pue_source
+    grid = res.grid_profile()
+    if grid is not None:
+        g = grid.g_per_kwh
+        sources["grid_profile"] = (f"{grid.path} (column {grid.column}): hourly, mean {g.mean():.1f}, "
+                                   f"min {g.min():.1f}, max {g.max():.1f} gCO2e/kWh")
     return {
         "command": command,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -166,7 +173,9 @@ def summary_markdown(res: Resolved, head: dict) -> str:
         f"| gCO2e per file served | {head['co2e_g_per_file']['p50']:,.1f} | {head['co2e_g_per_file']['p90']:,.1f} |",
         "",
         "Share of emissions by component: "
-        + ", ".join(f"{k} {v:.0%}" for k, v in sorted(head["component_share"].items(), key=lambda kv: -kv[1])),
+        # one decimal under 1%, so that a small share never reads 0%
+        + ", ".join(f"{k} {v:.1%}" if 0 < v < 0.01 else f"{k} {v:.0%}"
+                    for k, v in sorted(head["component_share"].items(), key=lambda kv: -kv[1])),
     ]
     if head["budget_kg"] is not None:
         lines += ["", f"Probability of exceeding the budget of {head['budget_kg']:,.0f} kgCO2e: {head['p_exceed_budget']:.0%}."]

@@ -4,7 +4,7 @@ Built only from the files of a finished run folder (``carbonsim report RUN_DIR``
 last step of ``carbonsim run``.
 """
 
-from .build import REPORT_FILES, build_report
+from .build import REPORT_FILES, build_report, report_files, report_names
 from .rundata import RunFolderError, load_run
 
-__all__ = ["build_report", "REPORT_FILES", "RunFolderError", "load_run"]
+__all__ = ["build_report", "report_files", "report_names", "REPORT_FILES", "RunFolderError", "load_run"]

@@ -1,4 +1,6 @@
-"""Build the report of a run folder: ``report.html``, ``report.md`` and ``figures/``.
+"""Build the report of a run folder: ``report.html``, ``report.md`` and ``figures/``
+(``report.fr.html``, ``report.fr.md`` and ``figures/*.fr.*`` in French), the exports
+``emissions.csv`` and ``forecast.xlsx``; in a run, the executive summary on top of ``summary.md``.
 
 Only these are written, each atomically (temporary file, then rename): the run's data files
 are read and never touched, so a report can be rebuilt at will, in either language.
@@ -10,15 +12,30 @@ import os
 import tempfile
 from pathlib import Path
 
-from .charts import render_all
+from .charts import figure_file, render_all
 from .content import build_content
+from .executive import with_executive
+from .exports import EMISSIONS_CSV, WORKBOOK, emissions_wide, workbook_bytes
 from .html import render_html
 from .i18n import Strings
 from .markdown import render_markdown
 from .rundata import load_run
 
-HTML, MARKDOWN, FIGURES = "report.html", "report.md", "figures"
+HTML, MARKDOWN, FIGURES, SUMMARY = "report.html", "report.md", "figures", "summary.md"
 REPORT_FILES = [HTML, MARKDOWN, FIGURES + "/"]
+
+
+def report_names(lang: str) -> tuple[str, str]:
+    """(HTML, Markdown) file names in ``lang``: English plain, others with the language
+    before the suffix (``report.fr.html``), so that languages sit side by side."""
+    if lang == "en":
+        return HTML, MARKDOWN
+    return HTML.replace(".", f".{lang}."), MARKDOWN.replace(".", f".{lang}.")
+
+
+def report_files(lang: str) -> list[str]:
+    """What :func:`build_report` writes in ``lang``, as listed in the manifest."""
+    return [*report_names(lang), EMISSIONS_CSV, WORKBOOK, FIGURES + "/"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -35,8 +52,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None = None) -> Path:
-    """Write the report of the run in ``folder`` in ``lang``; return the path of ``report.html``.
+def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None = None, summary: bool = False) -> Path:
+    """Write the report of the run in ``folder`` in ``lang``; return the path of its HTML file
+    (``report.html`` in English, ``report.fr.html`` in French: see :func:`report_names`).
+
+    With ``summary`` (``carbonsim run``), ``summary.md`` gets the executive summary on top of
+    the forecast's summary; a rebuild leaves it as the run wrote it.
 
     Raises :class:`~sim.report.rundata.RunFolderError` for an interrupted or older run.
     ``manifest`` is for ``carbonsim run``, which builds the report before its manifest is written.
@@ -53,11 +74,22 @@ def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None 
     keep = set()
     for r in rendered:
         for ext, data in (("png", r.png), ("svg", r.svg)):
-            atomic_write_bytes(figdir / f"{r.name}.{ext}", data)
-            keep.add(f"{r.name}.{ext}")
+            rel = figure_file(r.name, lang, ext)
+            atomic_write_bytes(run.folder / rel, data)
+            keep.add(Path(rel).name)
+    # charts of this language that the run no longer has (another language's are kept)
     for stale in figdir.glob("*"):
-        if stale.suffix in {".png", ".svg"} and stale.name not in keep:
+        ours = stale.name.count(".") == 1 if lang == "en" else stale.name.endswith((f".{lang}.png", f".{lang}.svg"))
+        if stale.suffix in {".png", ".svg"} and ours and stale.name not in keep:
             stale.unlink()
-    atomic_write_bytes(run.folder / MARKDOWN, md.encode("utf-8"))
-    atomic_write_bytes(run.folder / HTML, html.encode("utf-8"))
-    return run.folder / HTML
+    html_name, md_name = report_names(lang)
+    forecast_summary = run.folder / SUMMARY
+    if summary and forecast_summary.is_file():
+        text = with_executive(forecast_summary.read_text(encoding="utf-8"), content.executive, t)
+        atomic_write_bytes(forecast_summary, text.encode("utf-8"))
+    wide = emissions_wide(run)
+    atomic_write_bytes(run.folder / EMISSIONS_CSV, wide.to_csv(index=False).encode("utf-8"))
+    atomic_write_bytes(run.folder / WORKBOOK, workbook_bytes(run, wide))
+    atomic_write_bytes(run.folder / md_name, md.encode("utf-8"))
+    atomic_write_bytes(run.folder / html_name, html.encode("utf-8"))
+    return run.folder / html_name

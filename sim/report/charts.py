@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from .capacity import capacity_data, capacity_plot
 from .chartkit import (
     BUDGET,
     COMPONENT_COLOURS,
@@ -34,6 +35,7 @@ from .decision_charts import decision_data, decision_plot, smaa_data, smaa_plot
 from .figures import exceedance_by_month, linear_fit, tornado
 from .i18n import Strings
 from .rundata import RunData
+from .split_charts import intensity_data, intensity_plot
 
 # ---------------------------------------------------------------- forecast charts
 
@@ -231,10 +233,18 @@ CHARTS: tuple[Chart, ...] = (
     Chart("stacked", stacked_data, stacked_plot),
     Chart("components", components_data, components_plot),
     Chart("files", files_data, files_plot),
+    Chart("intensity", intensity_data, intensity_plot),
+    Chart("capacity", capacity_data, capacity_plot),
     Chart("tornado", tornado_data, tornado_plot),
     Chart("decision", decision_data, decision_plot),
     Chart("smaa", smaa_data, smaa_plot),
 )
+
+
+def figure_file(name: str, lang: str, ext: str) -> str:
+    """Path of a chart in the run folder: ``figures/fan.png`` in English, ``figures/fan.fr.png``
+    in another language, so that each language's charts keep their own words."""
+    return f"figures/{name}.{ext}" if lang == "en" else f"figures/{name}.{lang}.{ext}"
 
 
 @dataclass

@@ -10,8 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from .decision_charts import shown_values
+from .executive import Executive, executive_summary, page_seconds_unit
 from .figures import market_totals, quantiles, sci_per_unit
 from .i18n import Strings
 from .rundata import RunData
@@ -52,6 +55,11 @@ class Content:
     assumptions: Table
     method: list[str]
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (name, title, alt)
+    executive: Executive = field(default_factory=lambda: Executive([]))
+    split: list[Table] = field(default_factory=list)  # fixed versus marginal: monthly, then by grouping
+    saving: Table | None = None  # each option's difference to the baseline by component
+    frameworks: Table | None = None  # GHG Protocol, ESRS E1-6, SCI
+    capacity: Table | None = None  # per month and pool, from capacity.csv
 
 
 def _cell(t: Strings, value: float | None, key: str | None = None, digits: int | None = None) -> Cell:
@@ -127,11 +135,27 @@ def monthly_tables(run: RunData, t: Strings) -> list[Table]:
     return out
 
 
+def smaa_mean_rank(smaa: pd.DataFrame) -> pd.DataFrame:
+    """SMAA-2 ranks from the rank acceptabilities: the expected rank (sum of rank x its
+    acceptability), ties broken by the first-rank acceptability. ``ranking.csv`` ranks by
+    the first-rank acceptability alone, which ties every option never ranked first.
+
+    Columns: ``option, mean_rank, first, rank`` (1 = best).
+    """
+    sm = smaa.assign(option=smaa["option"].astype(str), w=smaa["rank"] * smaa["acceptability"])
+    tab = sm.groupby("option", sort=False).agg(mean_rank=("w", "sum"))
+    tab["first"] = sm[sm["rank"] == 1].set_index("option")["acceptability"].reindex(tab.index).fillna(0.0)
+    tab = tab.sort_values(["mean_rank", "first"], ascending=[True, False])
+    tab["rank"] = np.arange(1, len(tab) + 1)
+    return tab.reset_index()
+
+
 def decision_tables(run: RunData, t: Strings) -> tuple[Table | None, Table | None, str]:
     """The decision matrix (P50 per option and criterion) and the ranks per method."""
     if run.decision is None:
         return None, None, t("dec.none")
-    m = run.decision.matrix
+    m = run.decision.matrix.copy()
+    m["shown"], m["shown_unit"] = shown_values(m, page_seconds_unit(run))
     info = run.decision.info
     crits = list(dict.fromkeys(m["criterion"]))
     first = m.drop_duplicates("criterion").set_index("criterion")
@@ -144,26 +168,63 @@ def decision_tables(run: RunData, t: Strings) -> tuple[Table | None, Table | Non
         feasible = bool(str(cell.loc[(o, crits[0]), "feasible"]).lower() in {"true", "1", "1.0"})
         name = o if feasible else f"{o} ({t('dec.infeasible')})"
         row: list[Cell | str] = [f"{name} – {labels[o]}" if labels.get(o) and labels[o] != o else name]
-        for c in crits:
-            if (o, c) in cell.index:
-                row.append(_cell(t, float(cell.loc[(o, c), "p50"]), f"decision.{o}.{c}.p50"))
-            else:
-                row.append("–")
+        # the budget's probability first, where it cannot scroll out of sight
         pe = float(cell.loc[(o, crits[0]), "p_exceed_budget"]) if "p_exceed_budget" in cell.columns else float("nan")
         row.append(Cell(t.pct(pe) if math.isfinite(pe) else "–", pe if math.isfinite(pe) else None, f"decision.{o}.p_exceed_budget"))
+        for c in crits:
+            if (o, c) in cell.index:
+                # the text in the page's unit; the value as in decision.csv
+                row.append(Cell(t.num(float(cell.loc[(o, c), "shown"])), float(cell.loc[(o, c), "p50"]), f"decision.{o}.{c}.p50"))
+            else:
+                row.append("–")
         rows.append(row)
-    header = [t("dec.option")] + [f"{c} ({first.loc[c, 'unit']}) [{t.num(float(first.loc[c, 'weight']), 2)}]" for c in crits]
-    matrix = Table(header + [t("dec.p_exceed")], rows, t("dec.matrix"))
+    header = [t("dec.option"), t("dec.p_exceed")] + [f"{c} ({first.loc[c, 'shown_unit']}) [{t.num(float(first.loc[c, 'weight']), 2)}]"
+                                                     for c in crits]
+    matrix = Table(header, rows, t("dec.matrix"))
     rk = run.decision.ranking
     methods = [mt for mt in METHOD_ORDER if mt in set(rk["method"])] + [mt for mt in dict.fromkeys(rk["method"]) if mt not in METHOD_ORDER]
     by = rk.set_index(["method", "option"])
-    rank_rows = [[o] + [Cell(str(int(by.loc[(mt, o), "rank"])), float(by.loc[(mt, o), "rank"]), f"rank.{mt}.{o}")
-                        if (mt, o) in by.index else "–" for mt in methods] for o in opts]
-    ranking = Table([t("dec.option")] + [_method(t, mt) for mt in methods], rank_rows, t("dec.ranking"))
+    smaa = smaa_mean_rank(run.decision.smaa).set_index("option") if run.decision.smaa is not None else None
+
+    def rank_cell(mt: str, o: str) -> Cell | str:
+        if (mt, o) in by.index:
+            return Cell(str(int(by.loc[(mt, o), "rank"])), float(by.loc[(mt, o), "rank"]), f"rank.{mt}.{o}")
+        return "–"
+
+    def mean_rank_cell(o: str) -> Cell | str:
+        if o not in smaa.index:
+            return "–"
+        r = smaa.loc[o]
+        return Cell(t("dec.smaa_rank", rank=int(r["rank"]), mean=t.num(float(r["mean_rank"]), 1), first=t.pct(float(r["first"]))),
+                    float(r["rank"]), f"rank.smaa_mean.{o}")
+
+    header = [t("dec.option")] + [t("dec.smaa_first") if mt == "smaa" and smaa is not None else _method(t, mt) for mt in methods]
+    rank_rows = [[o] + [rank_cell(mt, o) for mt in methods] for o in opts]
+    if smaa is not None:
+        header.append(t("dec.smaa_mean"))
+        for row, o in zip(rank_rows, opts):
+            row.append(mean_rank_cell(o))
+    ranking = Table(header, rank_rows, t("dec.ranking") + (" " + t("dec.smaa_how") if smaa is not None else ""))
     best = {mt: str(rk[(rk["method"] == mt)].sort_values("rank").iloc[0]["option"]) for mt in methods}
     listing = ", ".join(f"{_method(t, mt)} → {o}" for mt, o in best.items())
     note = t("dec.agree", best=next(iter(best.values()))) if len(set(best.values())) == 1 else t("dec.disagree", best=listing)
-    return matrix, ranking, note
+    return matrix, ranking, " ".join([note] + baseline_note(run, t))
+
+
+def baseline_note(run: RunData, t: Strings) -> list[str]:
+    """Why the decision's baseline may differ from the headline: it is measured on the
+    replications the options share (common random numbers), fewer than the forecast's."""
+    n_forecast = int(run.headline.get("replications", 0))
+    n_decision = int(run.decision.info.get("replications", n_forecast) or n_forecast)
+    if n_decision >= n_forecast:
+        return []
+    m = run.decision.matrix
+    base = str(run.decision.info.get("baseline", "baseline"))
+    rows = m[(m["option"].astype(str) == base) & (m["criterion"] == "carbon")]
+    if rows.empty:
+        return []
+    return [t("dec.baseline_note", n=n_decision, total=n_forecast, dec=t.num(float(rows["p50"].iloc[0])),
+              head=t.num(float(run.headline["horizon_co2e_kg"]["p50"])))]
 
 
 def _method(t: Strings, method: str) -> str:
@@ -184,9 +245,11 @@ def _drawn(run: RunData, t: Strings, col: str, digits: int | None = None) -> str
     return t("as.drawn", p5=t.num(q["p5"], digits), p50=t.num(q["p50"], digits), p95=t.num(q["p95"], digits))
 
 
-def region_source(run: RunData) -> str | None:
-    """Where the region's grid intensity and PUE come from, as the run's manifest records it."""
-    recorded = (run.manifest.get("carbon_sources") or {}).get("region")
+def region_source(run: RunData, what: str = "region") -> str | None:
+    """Where the region's grid intensity (``region``) or PUE (``pue``) comes from, as the run's
+    manifest records it; the PUE falls back to the region's source in older runs."""
+    sources = run.manifest.get("carbon_sources") or {}
+    recorded = sources.get(what) or sources.get("region")
     return str(recorded) if recorded else None
 
 
@@ -202,9 +265,15 @@ def assumptions_table(run: RunData, t: Strings) -> Table:
                      str(cal.get("path", ""))])
         for model, src in (cal.get("models") or {}).items():
             rows.append([t("as.model", model=model), "", str(src)])
-    src = region_source(run) or t("as.region_unknown")
-    for key, col, digits, field_ in (("as.grid", "grid_g_per_kwh", 1, "grid_intensity_g_per_kwh"), ("as.pue", "pue", 3, "pue")):
+    hourly = (man.get("carbon_sources") or {}).get("grid_profile")
+    if hourly:
+        rows.append([t("as.grid_profile"), t("as.grid_profile_value"), str(hourly)])
+    for key, col, digits, field_, what in (("as.grid", "grid_g_per_kwh", 1, "grid_intensity_g_per_kwh", "region"),
+                                           ("as.pue", "pue", 3, "pue", "pue")):
+        if hourly and key == "as.grid":
+            continue  # the profile sets the intensity: the yearly figure drawn is not used
         drawn = _drawn(run, t, col, digits)
+        src = region_source(run, what) or t("as.region_unknown")
         if drawn:
             # A value set in the scenario overrides the region's.
             rows.append([t(key), drawn, f"config.resolved.yaml (carbon.{field_})" if carbon.get(field_) is not None else src])
@@ -242,7 +311,26 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
                    n=run.headline.get("replications"), run=run.folder.name.removeprefix(".").removesuffix(".partial")),
         headline=head, headline_notes=notes, monthly=monthly_tables(run, t), decision=matrix, ranking=ranking,
         decision_note=note, recommendation_md=recommendation(run, t), assumptions=assumptions_table(run, t),
-        method=method, figures=figures,
+        method=method, figures=figures, executive=executive_summary(run, t), **split_parts(run, t),
+        capacity=capacity_part(run, t),
     )
+
+
+def capacity_part(run: RunData, t: Strings) -> Table | None:
+    from .capacity import capacity_table  # it builds on this module's records
+
+    return capacity_table(run, t)
+
+
+def split_parts(run: RunData, t: Strings) -> dict:
+    """The fixed-versus-marginal tables, when the run's monthly table has its components."""
+    # these build on this module's records
+    from .frameworks import frameworks_table
+    from .split_content import allocation_tables, saving_table, split_monthly_table
+
+    if "component" not in run.monthly.columns:
+        return {}
+    return {"split": [split_monthly_table(run, t)] + allocation_tables(run, t), "saving": saving_table(run, t),
+            "frameworks": frameworks_table(run, t)}
 
 

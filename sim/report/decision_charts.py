@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from .chartkit import ChartData, Labels, _figure
+from .contrast import DIVERGING, ink
+from .executive import page_seconds_unit
 from .rundata import RunData
+
+
+def shown_values(matrix: pd.DataFrame, seconds_unit: tuple[str, float]) -> tuple[pd.Series, pd.Series]:
+    """Each P50 of the decision matrix in the unit the page shows it in, and that unit:
+    durations in the page's one unit of time, everything else as in ``decision.csv``."""
+    secs = matrix["unit"] == "s"
+    shown = matrix["p50"].astype(float).where(~secs, matrix["p50"].astype(float) / seconds_unit[1])
+    unit = matrix["unit"].astype(str).where(~secs, seconds_unit[0])
+    return shown, unit
 
 
 def decision_data(run: RunData) -> ChartData | None:
@@ -17,7 +29,9 @@ def decision_data(run: RunData) -> ChartData | None:
     m = run.decision.matrix
     tab = m[["option", "criterion", "direction", "unit", "weight", "p50", "score_p50", "feasible"]].copy()
     tab["feasible"] = tab["feasible"].astype(str).str.lower().isin({"true", "1", "1.0"})
-    return ChartData(tab.reset_index(drop=True), {"options": _option_order(run), "criteria": list(dict.fromkeys(m["criterion"]))})
+    tab["shown"], tab["shown_unit"] = shown_values(tab, page_seconds_unit(run))
+    return ChartData(tab.reset_index(drop=True), {"options": _option_order(run), "criteria": list(dict.fromkeys(m["criterion"])),
+                                                  "cmap": DIVERGING})
 
 
 def _option_order(run: RunData) -> list[str]:
@@ -34,13 +48,16 @@ def decision_plot(d: ChartData, lab: Labels) -> Figure:
     fig = _figure(lab, "decision", size=(max(6.0, 1.5 + 1.25 * len(crits)), 1.4 + 0.42 * len(opts)))
     ax = fig.add_subplot()
     score = np.array([[tab.loc[(o, c), "score_p50"] if (o, c) in tab.index else np.nan for c in crits] for o in opts], dtype=float)
-    ax.imshow(np.ma.masked_invalid(score), cmap=matplotlib.colormaps["RdYlGn"], vmin=0, vmax=1, aspect="auto")
+    cmap = matplotlib.colormaps[d.extra["cmap"]]
+    ax.imshow(np.ma.masked_invalid(score), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for i, o in enumerate(opts):
         for j, c in enumerate(crits):
             if (o, c) in tab.index:
-                ax.text(j, i, t.num(float(tab.loc[(o, c), "p50"])), ha="center", va="center", fontsize=8)
+                # black or white, whichever reads better on the cell (WCAG contrast)
+                ax.text(j, i, t.num(float(tab.loc[(o, c), "shown"])), ha="center", va="center", fontsize=8,
+                        color=ink(cmap(float(np.clip(score[i, j], 0, 1)))) if np.isfinite(score[i, j]) else "black")
     first = d.table.drop_duplicates("criterion").set_index("criterion")
-    ax.set_xticks(range(len(crits)), [f"{c}\n{first.loc[c, 'unit']} [{t.num(float(first.loc[c, 'weight']), 2)}]" for c in crits], fontsize=7.5)
+    ax.set_xticks(range(len(crits)), [f"{c}\n{first.loc[c, 'shown_unit']} [{t.num(float(first.loc[c, 'weight']), 2)}]" for c in crits], fontsize=7.5)
     feasible = d.table.groupby("option")["feasible"].all()
     ax.set_yticks(range(len(opts)), [o if feasible.get(o, True) else f"{o} ({t('dec.infeasible')})" for o in opts])
     ax.xaxis.tick_top()

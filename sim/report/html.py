@@ -11,11 +11,12 @@ import jinja2
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from .charts import Rendered
+from .charts import Rendered, figure_file
 from .content import Content
 from .i18n import Strings
 
 DECISION_CHARTS = ("decision", "smaa")
+OWN_SECTION = ("capacity",)  # charts shown in their own section
 
 
 def _env() -> jinja2.Environment:
@@ -63,7 +64,7 @@ def markdown_to_html(text: str) -> str:
 
 
 def _figure_view(r: Rendered, t: Strings, period: str) -> dict:
-    return {"name": r.name, "b64": base64.b64encode(r.png).decode("ascii"), "file": f"figures/{r.name}.png, figures/{r.name}.svg",
+    return {"name": r.name, "b64": base64.b64encode(r.png).decode("ascii"), "file": f"{figure_file(r.name, t.lang, 'png')}, {figure_file(r.name, t.lang, 'svg')}",
             "alt": t(f"fig.{r.name}.alt"), "title": t(f"fig.{r.name}.title", period=period)}
 
 
@@ -76,7 +77,8 @@ def render_html(content: Content, rendered: list[Rendered], t: Strings, period: 
         version = "?"
     return _env().get_template("report.html.j2").render(
         c=content, t=t, version=version,
-        forecast_figures=[v for v in views if v["name"] not in DECISION_CHARTS],
+        forecast_figures=[v for v in views if v["name"] not in DECISION_CHARTS + OWN_SECTION],
+        capacity_figures=[v for v in views if v["name"] in OWN_SECTION],
         decision_figures=[v for v in views if v["name"] in DECISION_CHARTS],
         recommendation_html=markdown_to_html(content.recommendation_md) if content.recommendation_md.strip() else "",
     )

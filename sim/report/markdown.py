@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
-from .charts import Rendered
+from .charts import Rendered, figure_file
 from .content import Content, Table
+from .executive import executive_markdown
 from .i18n import Strings
 
 
@@ -31,16 +32,26 @@ def _demote(md: str, levels: int = 2) -> str:
 
 
 def render_markdown(c: Content, rendered: list[Rendered], t: Strings, period: str) -> str:
-    out = [f"# {c.title}", "", c.subtitle, "", f"## {t('sec.headline')}", ""]
+    out = [f"# {c.title}", "", c.subtitle, "", executive_markdown(c.executive, t), f"## {t('sec.headline')}", ""]
     out += md_table(c.headline)
     out += [n + "\n" for n in c.headline_notes]
     out += [f"## {t('sec.charts')}", ""]
     for r in rendered:
-        out += [f"![{t(f'fig.{r.name}.title', period=period)}](figures/{r.name}.png)", ""]
+        out += [f"![{t(f'fig.{r.name}.title', period=period)}]({figure_file(r.name, t.lang, 'png')})", ""]
+    if c.split:
+        out += [f"## {t('sec.split')}", "", t("split.intro"), ""]
+        for tb in c.split:
+            out += md_table(tb)
+    if c.frameworks is not None:
+        out += [f"## {t('sec.frameworks')}", ""] + md_table(c.frameworks) + [t("fw.note"), ""]
+    out += [f"## {t('sec.capacity')}", ""] + (md_table(c.capacity) if c.capacity is not None else [t("cap.none"), ""])
     out += [f"## {t('sec.table')}", ""] + md_table(c.monthly[0])
     out += [f"## {t('sec.decision')}", ""]
     if c.decision is not None:
-        out += md_table(c.decision) + md_table(c.ranking)
+        out += md_table(c.decision)
+        if c.saving is not None:
+            out += md_table(c.saving) + [t("split.embodied_note"), ""]
+        out += md_table(c.ranking)
     out += [c.decision_note, ""]
     if c.recommendation_md.strip():
         out += [f"## {t('sec.recommendation')}", "", _demote(c.recommendation_md.strip()), ""]

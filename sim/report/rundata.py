@@ -26,7 +26,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 #: Columns read as well where a table has them.
-OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"monthly.parquet": ("co2e_market_kg",)}
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"monthly.parquet": ("co2e_market_kg", "component", "language")}
 
 #: Decision files: present together, or the options were not evaluated.
 DECISION_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -36,7 +36,13 @@ DECISION_REQUIRED: dict[str, tuple[str, ...]] = {
 }
 DECISION_OPTIONAL: dict[str, tuple[str, ...]] = {
     "smaa.csv": ("option", "rank", "acceptability"),
+    "decision_replications.parquet": ("option", "criterion", "replication", "value", "diff"),
+    "decision_components.csv": ("option", "component", "p50", "diff_p50", "diff_mean"),
 }
+
+
+#: Capacity per month and pool (long form), when the run wrote it.
+CAPACITY: dict[str, tuple[str, ...]] = {"capacity.csv": ("month", "period", "pool", "metric", "mean", "p5", "p50", "p95")}
 
 
 class RunFolderError(Exception):
@@ -56,6 +62,8 @@ class Decision:
     ranking: pd.DataFrame
     info: dict
     smaa: pd.DataFrame | None = None
+    replications: pd.DataFrame | None = None  # option x criterion x replication values and differences
+    components: pd.DataFrame | None = None  # per option and emission component, P50 and difference to the baseline
     recommendation: dict[str, str] = field(default_factory=dict)
 
 
@@ -72,6 +80,7 @@ class RunData:
     config: dict
     manifest: dict
     decision: Decision | None = None
+    capacity: pd.DataFrame | None = None  # capacity.csv: month, period, pool, metric, mean, p5, p50, p95
 
     @property
     def periods(self) -> list[str]:
@@ -154,10 +163,17 @@ def load_run(folder: Path | str, *, manifest: dict | None = None) -> RunData:
     if problems:
         raise RunFolderError(folder, problems, "run the forecast again with `carbonsim simulate` or `carbonsim run`")
     decision = _load_decision(folder)
+    capacity = None
+    if (folder / "capacity.csv").exists():
+        cap = _load_set(folder, CAPACITY, problems)
+        if problems:
+            raise RunFolderError(folder, problems, "write capacity.csv again with the run (columns month, period, pool, "
+                                                   "metric, mean, p5, p50, p95) or remove it")
+        capacity = cap["capacity.csv"]
     return RunData(
         folder=folder, bands=data["bands.csv"], headline=data["headline.json"], monthly=data["monthly.parquet"],
         files=data["files.parquet"], replications=data["replications.csv"], config=data["config.resolved.yaml"],
-        manifest=manifest or {}, decision=decision,
+        manifest=manifest or {}, decision=decision, capacity=capacity,
     )
 
 
@@ -177,4 +193,5 @@ def _load_decision(folder: Path) -> Decision | None:
     m = data["decision.csv"]
     m["option"] = m["option"].astype(str)
     return Decision(matrix=m, ranking=data["ranking.csv"], info=data["decision.json"], smaa=opt.get("smaa.csv"),
+                    replications=opt.get("decision_replications.parquet"), components=opt.get("decision_components.csv"),
                     recommendation=rec)

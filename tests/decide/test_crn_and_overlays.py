@@ -151,3 +151,26 @@ def test_coverage_counts_against_full_demand_when_the_baseline_already_limits_vo
     cov = d.values[:, d.index("coverage")]
     assert np.all(cov < 1.0) and np.all(cov > 0.5)
     assert np.array_equal(cov[0], cov[1])
+
+
+def test_saving_by_component_adds_up_to_the_carbon_difference(res, tmp):
+    """Each option's difference per emission component, replication by replication, sums to
+    its carbon criterion's difference; a batch window saves provisioned (idle, host,
+    embodied) emissions, while switching generation off saves active ones and no embodied."""
+    from sim.decide.decision import COMPONENTS, component_table
+
+    spec = options(res, tmp, {"replications": 3, "options": [
+        {"name": "night", "batch_window": {"hours": [22, 6]}},
+        {"name": "no-gen", "deactivate": [{"service": "generation"}]},
+    ]}, "components.yaml")
+    d = evaluate(res, spec, workers=1, log=lambda m: None)
+    jc = d.criteria.index("carbon")
+    np.testing.assert_allclose(d.components.sum(axis=1), d.values[:, jc, :], rtol=1e-9)
+    tab = component_table(d).set_index(["option", "component"])
+    diff = d.components - d.components[:1]
+    for i, opt in enumerate(d.options):
+        for k, comp in enumerate(COMPONENTS):
+            assert tab.loc[(opt, comp), "diff_mean"] == pytest.approx(diff[i, k].mean(), abs=1e-12)
+    assert tab.loc[("night", "embodied"), "diff_mean"] < 0 and tab.loc[("night", "idle"), "diff_mean"] < 0
+    assert tab.loc[("no-gen", "active"), "diff_mean"] < 0
+    assert tab.loc[("no-gen", "embodied"), "diff_mean"] == pytest.approx(0.0, abs=1e-9)

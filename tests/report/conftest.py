@@ -48,6 +48,9 @@ def write_decision_files(folder: Path) -> None:
     pd.DataFrame(acc).to_csv(folder / "smaa.csv", index=False)
     pd.DataFrame({"option": OPTIONS, "confidence_factor": [0.2, 0.5, 0.9], "w_carbon": 0.6, "w_cost": 0.4}).to_csv(
         folder / "smaa_central.csv", index=False)
+    comps = [{"option": o, "component": c, "p50": 10.0, "mean": 10.0, "diff_p50": -1.0 * i * (k + 1),
+              "diff_mean": -1.0 * i * (k + 1)} for i, o in enumerate(OPTIONS) for k, c in enumerate(("active", "idle", "host", "embodied"))]
+    pd.DataFrame(comps).to_csv(folder / "decision_components.csv", index=False)
     (folder / "decision.json").write_text(json.dumps({
         "baseline": "baseline", "options": OPTIONS, "labels": {"baseline": "as it is", "opt-a": "option A", "opt-b": "option B"},
         "criteria": [{"name": c, "direction": d, "unit": u, "weight": w} for c, d, u, w in CRITERIA],
@@ -58,6 +61,25 @@ def write_decision_files(folder: Path) -> None:
     (folder / "recommendation.fr.md").write_text("# Décision\n\nGarder **opt-a**.\n")
 
 
+METRICS = ("utilisation", "instances", "instance_hours", "wait_p95_s", "latency_p95_s")
+
+
+def capacity_csv(folder: Path, months: int, pools=("gpu", "cpu")) -> pd.DataFrame:
+    """A capacity.csv in the capacity step's long form (two pools, every metric), written into ``folder``."""
+    periods = pd.read_csv(folder / "bands.csv", dtype={"period": str}).drop_duplicates("month").sort_values("month")["period"]
+    rows = []
+    for m, period in zip(range(months), periods):
+        for k, pool in enumerate(pools):
+            for metric in METRICS:
+                v = {"utilisation": 0.1 * (m + 1) + 0.05 * k, "instances": 1.0 + k, "instance_hours": 720.0 * (1 + k),
+                     "wait_p95_s": 30.0 * m, "latency_p95_s": 3600.0 * (m + 1) + 60.0 * k}[metric]
+                rows.append({"month": m, "period": period, "pool": pool, "metric": metric, "mean": v, "p5": 0.8 * v,
+                             "p50": v, "p95": 1.2 * v})
+    df = pd.DataFrame(rows)
+    df.to_csv(folder / "capacity.csv", index=False)
+    return df
+
+
 @pytest.fixture(scope="session")
 def forecast_run(tmp_path_factory) -> Path:
     """A finished forecast-only run folder; tests must not write into it (copy it first)."""
@@ -66,10 +88,11 @@ def forecast_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def decided_run(forecast_run, tmp_path_factory) -> Path:
-    """The forecast run with decision files beside it; tests must not write into it."""
+    """The forecast run with decision files and a capacity.csv beside it; tests must not write into it."""
     out = tmp_path_factory.mktemp("runs") / "decided"
     shutil.copytree(forecast_run, out)
     write_decision_files(out)
+    capacity_csv(out, MONTHS)
     return out
 
 

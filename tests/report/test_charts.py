@@ -165,7 +165,7 @@ def test_decision_charts_are_skipped_without_decision_files(forecast_run):
     run = load_run(forecast_run)
     lab = Labels(Strings("en"), "")
     for c in CHARTS:
-        assert (c.data(run) is None) == (c.name in {"decision", "smaa"})
+        assert (c.data(run) is None) == (c.name in {"decision", "smaa", "capacity"})  # capacity: no capacity.csv either
     assert render(next(c for c in CHARTS if c.name == "smaa"), run, lab) is None
 
 
@@ -178,5 +178,14 @@ def test_the_monthly_table_is_read_with_the_columns_the_report_uses(forecast_run
     full = pd.read_parquet(forecast_run / "monthly.parquet")
     used = set(REQUIRED["monthly.parquet"]) | set(OPTIONAL_COLUMNS["monthly.parquet"])
     want = [c for c in full.columns if c in used]
-    assert list(run.monthly.columns) == want and {"pool", "busy_s", "energy_kwh", "component"} <= set(full.columns) - set(want)
+    assert list(run.monthly.columns) == want and {"pool", "busy_s", "energy_kwh"} <= set(full.columns) - set(want)  # component: the fixed/marginal split reads it
     pd.testing.assert_frame_equal(run.monthly, full[want])
+
+
+def test_french_charts_name_services_in_french(run):
+    from sim.report.charts import stacked_data, stacked_plot
+
+    fig = stacked_plot(stacked_data(run), Labels(Strings("fr"), ""))
+    legend = {txt.get_text() for ax in fig.axes if ax.get_legend() for txt in ax.get_legend().get_texts()}
+    assert {"traduction", "génération", "français", "anglais"} <= legend
+    assert not legend & {"translation", "generation", "French", "English"}

@@ -17,7 +17,7 @@ from sim.cli import main
 
 from .conftest import CONFIG
 
-REPORT_OUTPUTS = {"report.html", "report.md"}
+REPORT_OUTPUTS = {"report.html", "report.md", "report.fr.html", "report.fr.md", "emissions.csv", "forecast.xlsx"}
 
 
 def _data_files(folder: Path) -> dict[str, str]:
@@ -38,10 +38,14 @@ def test_rebuilding_changes_no_data_file(decided_run, tmp_path):
     for lang in ("fr", "en"):
         res = _report(folder, "--lang", lang)
         assert res.exit_code == 0, res.output
-        assert "report.html" in res.output
+        assert ("report.html" if lang == "en" else f"report.{lang}.html") in res.output
     assert _data_files(folder) == before
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
     assert (folder / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    # the French report sits beside the English one, with its own charts
+    assert (folder / "report.fr.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>\n<html lang=\"fr\">")
+    assert (folder / "report.fr.md").is_file() and (folder / "figures" / "fan.fr.png").is_file()
+    assert (folder / "figures" / "fan.png").is_file()
     assert not list(folder.rglob("*.tmp"))  # no temporary file left behind
 
 
@@ -103,12 +107,15 @@ def test_run_writes_the_report_after_the_decision(tmp_path):
                                     "--options", str(opt_path), "--lang", "fr", "--out", str(out)])
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {"report.html", "report.md", "figures/decision.png", "figures/smaa.svg", "decision.csv"} <= set(manifest["files"])
+    assert {"report.fr.html", "report.fr.md", "figures/decision.fr.png", "figures/smaa.fr.svg", "decision.csv"} <= set(manifest["files"])
     assert manifest["report"]["lang"] == "fr"
-    html = (out / "report.html").read_text(encoding="utf-8")
+    html = (out / "report.fr.html").read_text(encoding="utf-8")
     assert '<html lang="fr">' in html
     # options carry their French labels into the French report
     assert "désactiver la génération" in html
+    # the run's summary.md opens with the executive summary, in the run's language
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert summary.index("## Synthèse") < summary.index("forecast summary")
     dec = pd.read_csv(out / "decision.csv")
     for _, r in dec.iterrows():
         assert f'data-figure="decision.{r["option"]}.{r["criterion"]}.p50" data-value="{float(r["p50"])!r}"' in html
@@ -116,5 +123,5 @@ def test_run_writes_the_report_after_the_decision(tmp_path):
     assert "codecarbon" in manifest["carbon_sources"]["region"]
     before = _data_files(out)
     assert _report(out, "--lang", "fr").exit_code == 0
-    assert (out / "report.html").read_text(encoding="utf-8") == html
+    assert (out / "report.fr.html").read_text(encoding="utf-8") == html
     assert _data_files(out) == before

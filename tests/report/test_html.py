@@ -15,8 +15,8 @@ import pytest
 from sim.report import build_report
 from sim.report.i18n import STRINGS, Strings
 
-SECTIONS = ("headline", "charts", "monthly-table", "decision", "recommendation", "assumptions", "method")
-SECTION_KEYS = ("sec.headline", "sec.charts", "sec.table", "sec.decision", "sec.recommendation", "sec.assumptions", "sec.method")
+SECTIONS = ("executive-summary", "headline", "charts", "fixed-marginal", "frameworks", "capacity", "monthly-table", "decision", "recommendation", "assumptions", "method")
+SECTION_KEYS = ("sec.executive", "sec.headline", "sec.charts", "sec.split", "sec.frameworks", "sec.capacity", "sec.table", "sec.decision", "sec.recommendation", "sec.assumptions", "sec.method")
 FETCHING_ATTRS = {"src", "href", "srcset", "data", "poster", "action", "xlink:href", "background", "formaction"}
 
 
@@ -102,7 +102,7 @@ def test_images_are_embedded_figures(pages, built_reports, lang):
     folder = built_reports[lang].parent
     imgs = [a for t, a in pages[lang].tags if t == "img"]
     pngs = sorted(folder.glob("figures/*.png"))
-    assert len(imgs) == len(pngs) == 8 and len(list(folder.glob("figures/*.svg"))) == 8
+    assert len(imgs) == len(pngs) == 10 and len(list(folder.glob("figures/*.svg"))) == 10
     embedded = {base64.b64decode(a["src"].removeprefix("data:image/png;base64,")) for a in imgs}
     assert embedded == {p.read_bytes() for p in pngs}
     assert all(a.get("alt") for a in imgs)
@@ -156,24 +156,25 @@ def test_forecast_only_run_says_options_were_not_evaluated(forecast_run, tmp_pat
     shutil.copytree(forecast_run, folder)
     page = Page(build_report(folder, lang).read_text(encoding="utf-8"))
     assert page.sections == list(SECTIONS)
-    text = (folder / "report.html").read_text(encoding="utf-8")
+    text = (folder / f"report.{lang}.html").read_text(encoding="utf-8")
+    assert not (folder / "report.html").exists()  # the French report sits beside an English one, never in its place
     assert STRINGS[lang]["dec.none"].replace("'", "&#39;") in text
     assert not any(k.startswith("decision.") for k in page.figures)
     assert sorted(p.name for p in (folder / "figures").glob("*.png")) == [
-        "components.png", "cumulative.png", "fan.png", "files.png", "stacked.png", "tornado.png"]
-    md = (folder / "report.md").read_text(encoding="utf-8")
+        f"{n}.{lang}.png" for n in ("components", "cumulative", "fan", "files", "intensity", "stacked", "tornado")]
+    md = (folder / f"report.{lang}.md").read_text(encoding="utf-8")
     assert STRINGS[lang]["dec.none"] in md
 
 
 def test_markdown_summary_carries_the_headline_and_figure_paths(built_reports, decided_run):
     for lang, html_path in built_reports.items():
-        md = (html_path.parent / "report.md").read_text(encoding="utf-8")
+        md = html_path.with_suffix(".md").read_text(encoding="utf-8")
         t = Strings(lang)
         horizon = _last(pd.read_csv(decided_run / "bands.csv"), "co2e_kg_cumulative")
         assert f"| {t('hl.horizon')} | {t.num(horizon['p50'])} | {t.num(horizon['p90'])} |" in md
         for path in re.findall(r"\]\((figures/[\w.]+)\)", md):
             assert (html_path.parent / path).is_file()
-        assert md.count("](figures/") == 8
+        assert md.count("](figures/") == 10
 
 
 def test_both_languages_have_the_same_strings_and_placeholders():
