@@ -26,7 +26,7 @@ from sim.config.distributions import (
 from sim.config.memo import keep_last
 from sim.config.profile import WINDOW_S
 from sim.config.resolve import Resolved
-from sim.config.scenario import CONTENT_TYPES, stage_requires
+from sim.config.scenario import CONTENT_TYPES, pool_codes, stage_requires
 from sim.engine.types import JobTable
 from sim.kernels.indices import ix
 from sim.kernels.rng import Streams
@@ -202,7 +202,7 @@ def build_jobs(
     e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
     # at most the most jobs a file can have, per served file (the arrays' unused tails are never touched)
     capacity = int(np.count_nonzero(served)) * int(np.diff(plan.entry_range, axis=1).max(initial=0))
-    pool_of_service = np.array([pools.index(sc.services[s].pool) for s in services], dtype=np.int16)
+    pool_of_service = np.array(pool_codes(sc, services, pools), dtype=np.int16)  # -1: managed, no pool
     out = _expand(
         files.language, files.content, files.month, files.duration_s, files.text_chars, served, lang_start,
         table, plan.offsets, pool_of_service,
