@@ -1,0 +1,268 @@
+"""Managed endpoints: EcoLogits' figures per request, the jobs out of the pools' queue,
+conservation on what remains, and common random numbers for every other service."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ecologits.impacts.llm import compute_llm_impacts
+
+from sim.config.endpoints import llm_figures, llm_inputs
+from sim.config.errors import ConfigError
+from sim.config.resolve import load_and_check
+from sim.engine.registry import simpy_engine
+from sim.forecast.accounting import J_PER_KWH, grid_by_month
+from sim.forecast.managed import MANAGED, MANAGED_POOL, draw_rates, file_delays
+from sim.forecast.replication import run_replication, sample_inputs
+from sim.kernels.rng import Streams
+from tests.helpers import scenario_dict
+from tests.jobhelpers import hand_jobs
+
+MINISTRAL = {"provider": "mistralai", "model": "ministral-8b-2512", "electricity_mix_zone": "SWE",
+             "price_usd_per_million": {"input_token": 0.1, "output_token": 0.3}}
+
+
+def small(months: int = 3, base: float = 120, **services) -> dict:
+    """The reference case, small; ``services`` replace the named services' entries."""
+    data = scenario_dict("default")
+    data["horizon_months"] = months
+    data["workload"]["base_files_per_month"] = base
+    data["workload"]["languages"]["ar"]["start_month"] = 1
+    for name, entry in services.items():
+        data["services"][name] = entry
+    return data
+
+
+def generation_managed(endpoint: dict | None = None) -> dict:
+    return {"task": "generate", "model": "mistral-7b-q4", "managed": endpoint or MINISTRAL}
+
+
+def at(affine_end: tuple[float, float], tokens: float) -> float:
+    return affine_end[0] + affine_end[1] * tokens
+
+
+# -- EcoLogits' figures ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tokens", [1.0, 300.0, 1234.5])
+@pytest.mark.parametrize("provider,model,zone", [
+    ("mistralai", "ministral-8b-2512", "SWE"),  # dense, with throughput and time to first token
+    ("mistralai", "mistral-small-2603", "FRA"),  # mixture of experts
+    ("mistralai", "mistral-medium-latest", "WOR"),  # size unpublished: a 70-120 B range
+    ("anthropic", "claude-haiku-4-5-20251001", "USA"),  # a PUE range
+])
+def test_per_request_figures_equal_ecologits_compute_llm_impacts(provider, model, zone, tokens):
+    inputs = llm_inputs(provider, model, zone)
+    ref = compute_llm_impacts(output_token_count=tokens, **inputs)
+    fig = llm_figures(provider, model, zone)
+    for ours, theirs in ((fig.energy_kwh, ref.energy.value), (fig.usage_kg, ref.usage.gwp.value),
+                         (fig.embodied_kg, ref.embodied.gwp.value)):
+        low, high = (theirs.min, theirs.max) if hasattr(theirs, "min") else (theirs, theirs)
+        assert at(ours.low, tokens) == pytest.approx(low, rel=1e-9)
+        assert at(ours.high, tokens) == pytest.approx(high, rel=1e-9)
+
+
+def test_a_ranged_model_has_a_range_and_a_sized_one_none():
+    ranged = llm_figures("mistralai", "mistral-medium-latest", "WOR")
+    assert at(ranged.energy_kwh.high, 300) > 1.2 * at(ranged.energy_kwh.low, 300)
+    sized = llm_figures("mistralai", "ministral-8b-2512", "SWE")
+    assert sized.energy_kwh.low == sized.energy_kwh.high
+
+
+def test_latency_is_ecologits_throughput_and_time_to_first_token():
+    fig = llm_figures("mistralai", "ministral-8b-2512", "SWE")
+    inputs = llm_inputs("mistralai", "ministral-8b-2512", "SWE")
+    assert at(fig.latency_s.low, 300) == pytest.approx(300 / inputs["tps"] + inputs["ttft"], rel=1e-12)
+
+
+def test_the_range_maps_to_a_uniform_position_drawn_once_per_replication(write_yaml):
+    ranged = dict(MINISTRAL, model="mistral-medium-latest", electricity_mix_zone="WOR")
+    res = load_and_check(write_yaml(small(generation=generation_managed(ranged))))
+    fig = llm_figures("mistralai", "mistral-medium-latest", "WOR")
+    low, high = at(fig.energy_kwh.low, 300) * J_PER_KWH, at(fig.energy_kwh.high, 300) * J_PER_KWH
+    n = 4000
+    energy = np.array([at(draw_rates(res, Streams(res.scenario.seed, r))["generation"].facility_j, 300) for r in range(n)])
+    assert energy.min() >= low and energy.max() <= high
+    u = (energy - low) / (high - low)
+    # uniform on [0, 1]: mean 1/2 and variance 1/12, within 4 standard errors
+    assert abs(u.mean() - 0.5) < 4 * np.sqrt(1 / 12 / n)
+    assert abs(u.var() - 1 / 12) < 4 * np.sqrt(1 / 180 / n)
+    # the same replication draws the same position
+    again = draw_rates(res, Streams(res.scenario.seed, 7))["generation"].facility_j
+    assert again == draw_rates(res, Streams(res.scenario.seed, 7))["generation"].facility_j
+
+
+# -- jobs out of the queue, conservation, common random numbers ------------------------------
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The small reference case with generation on a pool of its own, and the same with
+    generation managed and that pool removed."""
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("managed")
+    base = small()
+    base["pools"]["gen"] = dict(base["pools"]["gpu"])
+    base["services"]["generation"]["pool"] = "gen"
+    option = small(generation=generation_managed())
+    option["services"]["generation"]["keep_alive_s"] = 300
+    out = []
+    for name, data in (("base", base), ("option", option)):
+        path = tmp / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        out.append(load_and_check(path))
+    return out
+
+
+def test_a_managed_service_leaves_every_other_draw_unchanged(pair):
+    base, option = pair
+    for rep in (0, 3):
+        a, b = sample_inputs(base, rep), sample_inputs(option, rep)
+        assert a.draws.growth_rate == b.draws.growth_rate and a.draws.pue == b.draws.pue
+        assert a.draws.models == b.draws.models and a.draws.pools["gpu"] == b.draws.pools["gpu"]
+        np.testing.assert_array_equal(a.files.arrival_s, b.files.arrival_s)
+        gen = list(base.scenario.services).index("generation")
+        other = a.jobs.service != gen
+        for col in ("file", "service", "language", "content", "time_s", "energy_j", "audio_s", "tokens_in", "tokens_out"):
+            np.testing.assert_array_equal(getattr(a.jobs, col)[other], getattr(b.jobs, col), err_msg=col)
+        # the managed jobs are the baseline's generation jobs, one for one
+        np.testing.assert_array_equal(a.jobs.file[~other], b.managed.jobs.file)
+        assert not (b.jobs.service == gen).any()
+
+
+def test_the_pool_left_serves_the_same_jobs_at_the_same_times_and_books_the_same(pair):
+    base, option = pair
+    a, b = run_replication(base, 2), run_replication(option, 2)
+    ma, mb = a.monthly, b.monthly
+    assert "gen" not in set(mb["pool"])  # the removed pool books nothing
+    keys = ["month", "service", "language", "content_type", "component"]
+    gpu_a = ma[ma["pool"] == "gpu"].sort_values(keys).reset_index(drop=True)
+    gpu_b = mb[mb["pool"] == "gpu"].sort_values(keys).reset_index(drop=True)
+    cols = keys + ["jobs", "busy_s", "energy_kwh", "facility_kwh", "co2e_kg"]
+    # generation ran last on its own pool: transcription and translation are untouched
+    assert gpu_a[cols].equals(gpu_b[cols])
+    managed = mb[mb["component"] == MANAGED]
+    assert set(managed["pool"]) == {MANAGED_POOL} and set(managed["service"]) == {"generation"}
+    gen_jobs = ma[(ma["component"] == "active") & (ma["service"] == "generation")]["jobs"].sum()
+    assert managed["jobs"].sum() == gen_jobs
+
+
+def test_managed_rows_hold_the_requests_figures_and_parts_sum_to_the_total(pair):
+    _, option = pair
+    inp = sample_inputs(option, 1)
+    t = simpy_engine(inp.for_engine)
+    rr = run_replication(option, 1)
+    m = rr.monthly
+    # the pool's parts: every pool job's energy once, idle and host over provisioned time
+    active = m[m.component == "active"]
+    assert active.energy_kwh.sum() * J_PER_KWH == pytest.approx(t.energy_j.sum(), rel=1e-12)
+    pool = inp.draws.pools["gpu"]
+    month_s = np.diff(np.asarray(option.scenario.month_edges_s()))
+    idle = m[m.component == "idle"].groupby("month").energy_kwh.sum().to_numpy() * J_PER_KWH
+    assert idle == pytest.approx(pool.gpu_idle_power_w * month_s, rel=1e-9)
+    # the managed part: EcoLogits' figures of each request, from its output tokens
+    rates = draw_rates(option, Streams(option.scenario.seed, 1))["generation"]
+    tok = _managed_tokens(option, 1)
+    expect_kg = (rates.usage_kg[0] + rates.embodied_kg[0]) * len(tok) + (rates.usage_kg[1] + rates.embodied_kg[1]) * tok.sum()
+    assert m[m.component == MANAGED].co2e_kg.sum() == pytest.approx(expect_kg, rel=1e-9)
+    assert m[m.component == MANAGED].facility_kwh.sum() * J_PER_KWH == pytest.approx(
+        rates.facility_j[0] * len(tok) + rates.facility_j[1] * tok.sum(), rel=1e-9)
+    assert m["managed_usd"].sum() == pytest.approx(0.3e-6 * tok.sum() + 0.1e-6 * _managed_tokens(option, 1, "in").sum())
+    assert len(inp.managed.jobs) == len(tok)
+    # conservation: the pool's emissions are energy x PUE x grid + embodied; the parts sum to the total
+    grid = grid_by_month(inp.draws, option.scenario.horizon_months)
+    pool_rows = m[m.pool == "gpu"]
+    energy = pool_rows[pool_rows.component != "embodied"].groupby("month").energy_kwh.sum().to_numpy()
+    emb = pool_rows[pool_rows.component == "embodied"].groupby("month").co2e_kg.sum().to_numpy()
+    assert pool_rows.groupby("month").co2e_kg.sum().to_numpy() == pytest.approx(energy * inp.draws.pue * grid / 1000 + emb)
+    total = m.groupby("month").co2e_kg.sum()
+    assert np.allclose(total, m.groupby(["month", "component"]).co2e_kg.sum().groupby("month").sum())
+    assert np.allclose(total, m.groupby(["month", "service"]).co2e_kg.sum().groupby("month").sum())
+    assert rr.summary["co2e_kg"] == pytest.approx(m.co2e_kg.sum())
+
+
+def _managed_tokens(res, rep: int, which: str = "out") -> np.ndarray:
+    """The generation jobs' tokens, read from a details table of the same replication."""
+    from sim.forecast.jobs import build_jobs, file_mask
+    from sim.forecast.epistemic import draw_epistemic
+    from sim.forecast.workload import generate_files
+
+    streams = Streams(res.scenario.seed, rep)
+    draws = draw_epistemic(res, streams)
+    files = generate_files(res.scenario, draws.growth_rate, streams)
+    jobs = build_jobs(res, files, file_mask(res, files), draws, streams, True)
+    gen = jobs.service == list(res.scenario.services).index("generation")
+    return (jobs.tokens_out if which == "out" else jobs.tokens_in)[gen]
+
+
+def test_the_pools_overheads_follow_the_options_provisioning(write_yaml):
+    data = small(generation=generation_managed())
+    data["pools"]["gpu"]["sku"] = "Standard_NC4as_T4_v3"
+    res = load_and_check(write_yaml(data))
+    inp = sample_inputs(res, 0)
+    m = run_replication(res, 0).monthly
+    month_s = np.diff(np.asarray(res.scenario.month_edges_s()))
+    t4 = inp.draws.pools["gpu"]
+    assert 8 <= t4.gpu_idle_power_w <= 15  # the T4's idle power, not the A100's
+    for comp, watts in (("idle", t4.gpu_idle_power_w), ("host", t4.host_power_w)):
+        per_month = m[m.component == comp].groupby("month").energy_kwh.sum().to_numpy() * J_PER_KWH
+        assert per_month == pytest.approx(watts * month_s, rel=1e-9)
+
+
+# -- latency: a managed stage holds its file, not a slot --------------------------------------
+
+
+def test_file_delays_split_managed_latency_before_and_after_the_pool_work():
+    from sim.forecast.managed import ManagedJobs
+
+    # service 0 on a pool, service 1 managed. File 0: managed, pool, managed (two jobs);
+    # file 1: managed only; file 2: pool only.
+    jobs = hand_jobs([[[(1, 0, 1)], [(1, 0, 0)], [(1, 0, 1), (1, 0, 1)]], [[(1, 0, 1)]], [[(1, 0, 0)]]],
+                     services=("pool", "managed"), pool_of_service=(0, -1))
+    on = jobs.service == 1
+    lat = np.array([2.0, 3.0, 5.0, 7.0])  # the managed jobs' latencies, in job order
+    zeros = np.zeros(4)
+    managed = ManagedJobs(service=jobs.service[on], language=jobs.language[on], content=jobs.content[on],
+                          month=np.zeros(4, np.int64), file=jobs.file[on], group=jobs.group[on], it_j=zeros,
+                          facility_j=zeros, co2e_kg=zeros, latency_s=lat, usd=zeros)
+    lead, trail, has_pool = file_delays(jobs, managed, 3)
+    assert lead.tolist() == [2.0, 7.0, 0.0]
+    assert trail.tolist() == [5.0, 0.0, 0.0]  # a stage's jobs run in parallel: its slowest counts
+    assert has_pool.tolist() == [True, False, True]
+
+
+def test_a_managed_last_stage_adds_its_latency_to_the_file_and_frees_the_pool(pair):
+    base, option = pair
+    rr = run_replication(option, 0)
+    s = rr.service_stats
+    gen = s[(s.service == "generation") & (s.jobs > 0)]
+    assert (gen.wait_mean_s == 0).all() and gen.utilisation.isna().all()
+    fig = llm_figures("mistralai", "ministral-8b-2512", "SWE")
+    assert (gen.latency_mean_s >= fig.latency_s.low[0]).all()
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def test_a_managed_endpoint_with_an_unknown_model_or_zone_is_refused_naming_the_field(write_yaml):
+    bad = dict(MINISTRAL, model="mistral-7b-nonexistent", electricity_mix_zone="XXX")
+    with pytest.raises(ConfigError) as err:
+        load_and_check(write_yaml(small(generation=generation_managed(bad))))
+    text = str(err.value)
+    assert "services.generation.managed.model" in text and "ministral-8b-2512" in text
+    assert "services.generation.managed.electricity_mix_zone" in text
+
+
+def test_a_managed_transcription_without_sourced_figures_is_refused(write_yaml):
+    entry = {"task": "transcribe", "model": "whisper-large-v3", "managed": dict(MINISTRAL)}
+    with pytest.raises(ConfigError) as err:
+        load_and_check(write_yaml(small(transcription=entry)))
+    assert "per_unit" in str(err.value)
+
+
+def test_a_service_needs_a_pool_or_a_managed_endpoint_not_both(write_yaml):
+    entry = dict(generation_managed(), pool="gpu")
+    with pytest.raises(ConfigError) as err:
+        load_and_check(write_yaml(small(generation=entry)))
+    assert "either `pool` or `managed`" in str(err.value)
