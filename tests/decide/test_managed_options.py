@@ -1,0 +1,71 @@
+"""The shipped managed options, and a decision that compares them under common random numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from sim.config.resolve import load_and_check
+from sim.decide.decision import evaluate, managed_provenance_by_option
+from sim.decide.loading import load_options
+from sim.decide.overlay import apply_option
+from tests.helpers import CONFIGS
+
+from .conftest import small_scenario
+
+MANAGED_OPTIONS = ("managed-generation", "managed-transcription-generation", "managed-generation-t4")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    res = load_and_check(CONFIGS / "default.yaml")
+    return res, load_options(CONFIGS / "options" / "default.yaml", res)
+
+
+def test_the_shipped_managed_options_move_what_they_say(shipped):
+    res, spec = shipped
+    sc = {n: apply_option(res, spec, n).scenario for n in MANAGED_OPTIONS}
+    gen = sc["managed-generation"].services["generation"]
+    assert gen.pool is None and gen.managed.provider == "mistralai" and gen.managed.per_unit is None
+    both = sc["managed-transcription-generation"].services
+    assert both["transcription"].managed.per_unit.source and both["generation"].managed is not None
+    assert both["translation"].pool == "gpu"  # no sourced figure for a managed translation
+    mixed = sc["managed-generation-t4"]
+    assert mixed.pools["gpu"].sku == "Standard_NC4as_T4_v3" and mixed.services["transcription"].pool == "gpu"
+    assert mixed.services["generation"].managed is not None
+
+
+def test_provenance_names_the_ecologits_version_model_and_zone(shipped):
+    res, spec = shipped
+    prov = managed_provenance_by_option(res, spec)
+    assert set(prov) == set(MANAGED_OPTIONS)
+    gen = prov["managed-generation"]["generation"]
+    from importlib.metadata import version
+
+    assert gen["ecologits_version"] == version("ecologits")
+    assert (gen["model"], gen["electricity_mix_zone"], gen["batch_size"]) == ("ministral-8b-2512", "SWE", 64)
+    assert "source" in prov["managed-transcription-generation"]["transcription"]
+
+
+def test_a_decision_with_managed_options_keeps_coverage_and_prices_the_requests(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_scenario(horizon_months=4)))
+    res = load_and_check(path)
+    opts = tmp_path / "options.yaml"
+    ministral = {"provider": "mistralai", "model": "ministral-8b-2512", "electricity_mix_zone": "SWE",
+                 "price_usd_per_million": {"output_token": 1000.0}}
+    opts.write_text(yaml.safe_dump({"schema_version": 1, "replications": 3, "options": [
+        {"name": "gen-out", "managed": {"generation": ministral}},
+        {"name": "gen-out-free", "managed": {"generation": {**ministral, "price_usd_per_million": {}}}},
+    ]}))
+    d = evaluate(res, load_options(opts, res), workers=1, log=lambda m: None)
+    v = {name: d.values[i] for i, name in enumerate(d.options)}
+    c = {name: i for i, name in enumerate(d.criteria)}
+    # every generation request is still served: by the endpoint instead of the pool
+    assert np.all(v["gen-out"][c["coverage"]] == v["baseline"][c["coverage"]])
+    # the VM is the same: the cost differs by the requests' price alone, which is positive
+    extra = v["gen-out"][c["cost"]] - v["gen-out-free"][c["cost"]]
+    assert np.all(extra > 0) and np.all(v["gen-out-free"][c["cost"]] == v["baseline"][c["cost"]])
+    # the same draws whatever the price: the emissions are equal option to option
+    np.testing.assert_array_equal(v["gen-out"][c["carbon"]], v["gen-out-free"][c["carbon"]])
