@@ -119,8 +119,19 @@ def llm_figures(provider: str, model: str, zone: str) -> LlmFigures:
         for name, key in fields.items():
             y0, y1 = pick(at[0][key]), pick(at[1][key])
             lines[name][end] = (y0, (y1 - y0) / _PROBE_TOKENS)
-    return LlmFigures(**{name: Affine(v["low"], v["high"]) for name, v in lines.items()},
-                      provenance=_provenance(provider, model, zone, inputs))
+    provenance = _provenance(provider, model, zone, inputs)
+    provenance["per_request"] = _per_request(lines)
+    return LlmFigures(**{name: Affine(v["low"], v["high"]) for name, v in lines.items()}, provenance=provenance)
+
+
+def _per_request(lines: dict[str, dict[str, tuple[float, float]]]) -> dict:
+    """[fixed, per output token] at each end of the range: energy (J, with PUE), usage and
+    embodied emissions together (gCO2e), latency (s)."""
+    def scaled(name: str, k: float) -> dict:
+        return {end: [v * k for v in lines[name][end]] for end in ("low", "high")}
+
+    co2e = {end: [(u + e) * 1000 for u, e in zip(lines["usage_kg"][end], lines["embodied_kg"][end])] for end in ("low", "high")}
+    return {"energy_j": scaled("energy_kwh", 3.6e6), "co2e_g": co2e, "latency_s": scaled("latency_s", 1.0)}
 
 
 def _low(x) -> float:

@@ -24,13 +24,12 @@ import pandas as pd
 
 from sim.config.resolve import Resolved
 from sim.config.scenario import Scenario
-from sim.forecast.managed import managed_services
-from sim.forecast.managed import provenance as managed_provenance
 from sim.kernels.rng import Streams
 from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
 
 from .criteria import CRITERIA, coverage, jobs_cube, replication_values, value_matrix
 from .loading import load_options
+from .managed import provenance_by_option, vm_per_job_by_service
 from .mcda import (
     METHODS,
     SmaaResult,
@@ -338,18 +337,10 @@ def decide_into(writer: "RunWriter", res: Resolved, baseline_mc: MonteCarloResul
     spec = load_options(options_path, res)
     d = evaluate(res, spec, baseline_mc=baseline_mc, workers=workers, engine=engine, progress=progress, log=log)
     entry = write_decision(writer, d, spec, options_path)
-    managed = managed_provenance_by_option(res, spec)
+    managed = provenance_by_option(res, spec)
     if managed:
         entry["managed"] = managed
+        services = sorted({svc for svcs in managed.values() for svc in svcs})
+        entry["managed_vm_per_job_g"] = vm_per_job_by_service(baseline_mc.monthly, services)
     return entry
 
-
-def managed_provenance_by_option(res: Resolved, spec: OptionsFile) -> dict[str, dict]:
-    """Per option with managed services: where each one's figures come from (EcoLogits
-    version, model entry, mix zone, assumptions), for the manifest and the report."""
-    out = {}
-    for name in [BASELINE] + [o.name for o in spec.options]:
-        r = apply_option(res, spec, name)
-        if managed_services(r):
-            out[name] = managed_provenance(r)
-    return out

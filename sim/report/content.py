@@ -14,6 +14,7 @@ import pandas as pd
 
 from .figures import market_totals, quantiles, sci_per_unit
 from .i18n import Strings
+from .managed import managed_section
 from .rundata import RunData
 
 METHOD_ORDER = ("weighted_sum", "topsis", "smaa")
@@ -52,6 +53,8 @@ class Content:
     assumptions: Table
     method: list[str]
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (name, title, alt)
+    managed_title: str = ""
+    managed: list[str] = field(default_factory=list)  # paragraphs (sim.report.managed); none without managed options
 
 
 def _cell(t: Strings, value: float | None, key: str | None = None, digits: int | None = None) -> Cell:
@@ -234,6 +237,7 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
     cfg = run.config
     head, notes = headline_table(run, t)
     matrix, ranking, note = decision_tables(run, t)
+    managed_title, managed = managed_section(run, t.lang)
     method = [t("method.p1"), t("method.p2"), t("method.p3"), t("method.p4"), t("method.p5"), t("method.probability")]
     return Content(
         lang=t.lang,
@@ -242,7 +246,7 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
                    n=run.headline.get("replications"), run=run.folder.name.removeprefix(".").removesuffix(".partial")),
         headline=head, headline_notes=notes, monthly=monthly_tables(run, t), decision=matrix, ranking=ranking,
         decision_note=note, recommendation_md=recommendation(run, t), assumptions=assumptions_table(run, t),
-        method=method, figures=figures,
+        method=method, figures=figures, managed_title=managed_title, managed=managed,
     )
 
 

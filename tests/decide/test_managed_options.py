@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from sim.config.resolve import load_and_check
-from sim.decide.decision import evaluate, managed_provenance_by_option
+from sim.decide.decision import evaluate
+from sim.decide.managed import provenance_by_option, vm_per_job_g
 from sim.decide.loading import load_options
 from sim.decide.overlay import apply_option
 from tests.helpers import CONFIGS
@@ -38,7 +40,7 @@ def test_the_shipped_managed_options_move_what_they_say(shipped):
 
 def test_provenance_names_the_ecologits_version_model_and_zone(shipped):
     res, spec = shipped
-    prov = managed_provenance_by_option(res, spec)
+    prov = provenance_by_option(res, spec)
     assert set(prov) == set(MANAGED_OPTIONS)
     gen = prov["managed-generation"]["generation"]
     from importlib.metadata import version
@@ -69,3 +71,21 @@ def test_a_decision_with_managed_options_keeps_coverage_and_prices_the_requests(
     assert np.all(extra > 0) and np.all(v["gen-out-free"][c["cost"]] == v["baseline"][c["cost"]])
     # the same draws whatever the price: the emissions are equal option to option
     np.testing.assert_array_equal(v["gen-out"][c["carbon"]], v["gen-out-free"][c["carbon"]])
+
+
+def monthly() -> pd.DataFrame:
+    """Two replications; generation: 10 then 20 jobs, active 1 g then 4 g, idle 9 g then 16 g."""
+    rows = []
+    for rep, jobs, active, idle in ((0, 10, 0.001, 0.009), (1, 20, 0.004, 0.016)):
+        rows += [{"replication": rep, "service": "generation", "component": "active", "jobs": jobs, "co2e_kg": active},
+                 {"replication": rep, "service": "generation", "component": "idle", "jobs": 0, "co2e_kg": idle},
+                 {"replication": rep, "service": "generation", "component": "managed", "jobs": 3, "co2e_kg": 7.0},
+                 {"replication": rep, "service": "(unused)", "component": "idle", "jobs": 0, "co2e_kg": 5.0}]
+    return pd.DataFrame(rows)
+
+
+def test_vm_per_job_is_the_services_whole_share_and_its_own_work_per_job():
+    whole, own = vm_per_job_g(monthly(), "generation")
+    # per replication: whole 1.0 and 1.0 g/job, own 0.1 and 0.2 g/job; the P50 of two is their mean
+    assert whole == pytest.approx(1.0) and own == pytest.approx(0.15)
+    assert vm_per_job_g(monthly(), "translation") is None
