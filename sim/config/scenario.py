@@ -253,7 +253,14 @@ class Scenario(_Strict):
     workload: Workload
     pipelines: dict[str, list[Stage]]
     services: dict[str, Service] = Field(min_length=1)
-    pools: dict[str, Pool] = Field(min_length=1)
+    pools: dict[str, Pool] = Field(default_factory=dict, description="at least one, unless every service is managed")
+
+    @model_validator(mode="after")
+    def _some_pool(self) -> "Scenario":
+        on_pools = [name for name, svc in self.services.items() if svc.managed is None]
+        if not self.pools and on_pools:
+            raise ValueError(f"`pools` is empty but services {on_pools} run on a pool: define one, or make them `managed`")
+        return self
 
     @field_validator("start_month")
     @classmethod

@@ -89,3 +89,20 @@ def test_vm_per_job_is_the_services_whole_share_and_its_own_work_per_job():
     # per replication: whole 1.0 and 1.0 g/job, own 0.1 and 0.2 g/job; the P50 of two is their mean
     assert whole == pytest.approx(1.0) and own == pytest.approx(0.15)
     assert vm_per_job_g(monthly(), "translation") is None
+
+
+def test_removing_a_pool_a_service_still_uses_is_refused_naming_the_option(tmp_path):
+    from sim.config.errors import ConfigError
+
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_scenario()))
+    res = load_and_check(path)
+    opts = tmp_path / "options.yaml"
+    opts.write_text(yaml.safe_dump({"schema_version": 1, "options": [
+        {"name": "gen-out-no-vm", "remove_pools": ["gpu"],
+         "managed": {"generation": {"provider": "mistralai", "model": "ministral-8b-2512", "electricity_mix_zone": "SWE"}}},
+    ]}))
+    with pytest.raises(ConfigError) as err:
+        load_options(opts, res)
+    text = str(err.value)
+    assert "options.0(gen-out-no-vm)" in text and "`pools` is empty but services ['transcription', 'translation']" in text

@@ -266,3 +266,32 @@ def test_a_service_needs_a_pool_or_a_managed_endpoint_not_both(write_yaml):
     with pytest.raises(ConfigError) as err:
         load_and_check(write_yaml(small(generation=entry)))
     assert "either `pool` or `managed`" in str(err.value)
+
+
+def test_every_service_managed_needs_no_pool_and_books_only_managed_rows(write_yaml):
+    unit = {"unit": "input_token", "energy_j": 0.1, "pue": 1.2, "embodied_g": 1e-4, "latency_s": 0.01, "source": "test"}
+    endpoint = {"provider": "x", "model": "y", "electricity_mix_zone": "FRA"}
+    data = small(
+        transcription={"task": "transcribe", "model": "whisper-large-v3",
+                       "managed": dict(endpoint, per_unit=dict(unit, unit="audio_second"))},
+        translation={"task": "translate", "model": "nllb-200-1.3b", "managed": dict(endpoint, per_unit=unit)},
+        generation=generation_managed())
+    data["pools"] = {}
+    res = load_and_check(write_yaml(data))
+    inp = sample_inputs(res, 0)
+    assert len(inp.jobs) == 0 and len(inp.managed.jobs) > 0
+    for engine in ("simpy", "fast"):
+        rr = run_replication(res, 0, engine=engine)
+        assert set(rr.monthly["component"]) == {MANAGED}
+        assert rr.summary["co2e_kg"] == pytest.approx(inp.managed.jobs.co2e_kg.sum(), rel=1e-12)
+        # a file served by managed endpoints alone ends after their latencies, one stage after the other
+        f = rr.service_stats[rr.service_stats.service == "(file)"]
+        assert (f[f.jobs > 0].latency_mean_s > 0).all()
+
+
+def test_no_pool_while_a_service_needs_one_is_refused(write_yaml):
+    data = small()
+    data["pools"] = {}
+    with pytest.raises(ConfigError) as err:
+        load_and_check(write_yaml(data))
+    assert "`pools` is empty but services ['transcription', 'translation', 'generation'] run on a pool" in str(err.value)
