@@ -23,6 +23,7 @@ from sim.config.endpoints import llm_figures, zone_gwp_kg_per_kwh
 from sim.config.resolve import Resolved
 from sim.config.scenario import CONTENT_TYPES, ManagedEndpoint
 from sim.engine.types import JobTable, Timings
+from sim.kernels.compiled import njit
 from sim.kernels.rng import Streams
 
 from .tables import Table
@@ -55,12 +56,12 @@ class Rates:
 class ManagedJobs:
     """The jobs of the managed services, one entry per job, and their figures."""
 
+    job: np.ndarray  # index in the full job table
     service: np.ndarray  # index into the scenario's services
     language: np.ndarray
     content: np.ndarray
     month: np.ndarray  # the file's arrival month: a managed job starts as its file is served
     file: np.ndarray
-    group: np.ndarray  # group in the full job table
     it_j: np.ndarray
     facility_j: np.ndarray
     co2e_kg: np.ndarray
@@ -126,8 +127,8 @@ def units_of(jobs: JobTable, unit: str) -> np.ndarray:
     return np.ones(len(jobs))  # request
 
 
-def split(res: Resolved, jobs: JobTable, files: FileTable, rates: dict[str, Rates]) -> tuple[JobTable, ManagedJobs]:
-    """The jobs the pools serve (groups renumbered, chains relinked) and the managed ones.
+def managed_jobs(jobs: JobTable, files: FileTable, rates: dict[str, Rates]) -> ManagedJobs:
+    """The jobs of the managed services, with their figures from the replication's ``rates``.
 
     ``jobs`` must have its details (tokens): managed jobs are priced by them.
     """
@@ -135,67 +136,96 @@ def split(res: Resolved, jobs: JobTable, files: FileTable, rates: dict[str, Rate
     is_managed = np.array([s in rates for s in services], dtype=bool)
     on_managed = is_managed[jobs.service]
     idx = np.flatnonzero(on_managed)
-    n = len(idx)
-    cols = {k: np.zeros(n) for k in ("it_j", "facility_j", "co2e_kg", "latency_s", "usd")}
+    service = jobs.service[idx]
+    cols = {k: np.zeros(len(idx)) for k in ("it_j", "facility_j", "co2e_kg", "latency_s", "usd")}
     for name, r in rates.items():
-        sel = jobs.service[idx] == services.index(name)
+        sel = np.flatnonzero(service == services.index(name))
         units = {u: units_of(jobs, u)[idx[sel]] for u in {r.unit, *r.usd_per_unit}}
         x = units[r.unit]
         cols["it_j"][sel] = r.it_j[0] + r.it_j[1] * x
         cols["facility_j"][sel] = r.facility_j[0] + r.facility_j[1] * x
-        cols["co2e_kg"][sel] = r.usage_kg[0] + r.usage_kg[1] * x + r.embodied_kg[0] + r.embodied_kg[1] * x
+        cols["co2e_kg"][sel] = (r.usage_kg[0] + r.embodied_kg[0]) + (r.usage_kg[1] + r.embodied_kg[1]) * x
         cols["latency_s"][sel] = r.latency_s[0] + r.latency_s[1] * x
         cols["usd"][sel] = sum(price * units[u] for u, price in r.usd_per_unit.items())
-    managed = ManagedJobs(
-        service=jobs.service[idx], language=jobs.language[idx], content=jobs.content[idx],
-        month=files.month[jobs.file[idx]], file=jobs.file[idx], group=jobs.group[idx], **cols)
-    return _keep(jobs, ~on_managed), managed
+    return ManagedJobs(
+        job=idx, service=service, language=jobs.language[idx], content=jobs.content[idx],
+        month=files.month[jobs.file[idx]], file=jobs.file[idx], **cols)
 
 
-def _keep(jobs: JobTable, keep: np.ndarray) -> JobTable:
-    """The table with only the ``keep`` jobs; groups left empty go, each file's chain of
-    groups is relinked in order (a stage's jobs share one service, so a group goes whole)."""
-    first = jobs.group_first_job[:-1]
-    kept_group = keep[first] if len(first) else np.zeros(0, dtype=bool)
-    new_id = np.cumsum(kept_group) - 1
-    gfile = jobs.group_file[kept_group]
-    sizes = np.diff(jobs.group_first_job)[kept_group]
-    same_file_next = np.r_[gfile[1:] == gfile[:-1], False] if len(gfile) else np.zeros(0, dtype=bool)
-    group_next = np.where(same_file_next, np.arange(len(gfile)) + 1, -1).astype(jobs.group_next.dtype)
-    opt = lambda a: None if a is None else a[keep]  # noqa: E731
-    return JobTable(
-        file=jobs.file[keep], group=new_id[jobs.group[keep]].astype(jobs.group.dtype), service=jobs.service[keep],
-        pool=jobs.pool[keep], language=jobs.language[keep], content=jobs.content[keep], target=opt(jobs.target),
-        time_s=jobs.time_s[keep], energy_j=jobs.energy_j[keep], audio_s=jobs.audio_s[keep],
-        tokens_in=opt(jobs.tokens_in), tokens_out=opt(jobs.tokens_out),
-        group_first_job=np.r_[0, np.cumsum(sizes)].astype(jobs.group_first_job.dtype), group_next=group_next,
-        group_file=gfile, services=jobs.services, pools=jobs.pools,
-    )
+@dataclass
+class Regrouped:
+    """The pools' job table, and per file the managed latency before its first pool stage
+    (s: its release to the pools waits for it), after it (s: added to its end), and
+    whether it has pool work at all."""
+
+    pool_jobs: JobTable
+    lead_s: np.ndarray
+    trail_s: np.ndarray
+    has_pool: np.ndarray
 
 
-def file_delays(full: JobTable, managed: ManagedJobs, n_files: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per file: the managed latency before its first pool group (s: its release to the
-    pools waits for it), the managed latency after (s: added to its end), and whether it has
-    pool work at all.
+def regroup(jobs: JobTable, managed: ManagedJobs, n_files: int) -> Regrouped:
+    """Take the managed jobs out of ``jobs``: groups left empty go (a stage's jobs share one
+    service, so a group goes whole), each file's chain of groups is relinked in order.
 
     A managed stage's jobs run in parallel: the stage takes its slowest job's latency. A
     managed stage between two pool stages is counted after the last one (its latency is
     added to the file's end, the later pool stage is not held back by it).
     """
-    n_groups = len(full.group_file)
-    stage_latency = np.zeros(n_groups)
-    np.maximum.at(stage_latency, managed.group, managed.latency_s)
-    is_managed = np.zeros(n_groups, dtype=bool)
-    is_managed[managed.group] = True
-    pool_group = ~is_managed
-    before = np.cumsum(pool_group) - pool_group  # pool groups before each group, over all files
-    file_start = np.r_[True, full.group_file[1:] != full.group_file[:-1]] if n_groups else np.zeros(0, dtype=bool)
-    start_of = np.maximum.accumulate(np.where(file_start, np.arange(n_groups), 0)) if n_groups else np.zeros(0, int)
-    leading = is_managed & (before == before[start_of])
-    lead = np.bincount(full.group_file[leading], stage_latency[leading], minlength=n_files)
-    trail = np.bincount(full.group_file[is_managed & ~leading], stage_latency[is_managed & ~leading], minlength=n_files)
-    has_pool = np.bincount(full.group_file[pool_group], minlength=n_files) > 0
-    return lead, trail, has_pool
+    keep = np.ones(len(jobs), dtype=bool)
+    latency = np.zeros(len(jobs))
+    keep[managed.job] = False
+    latency[managed.job] = managed.latency_s
+    new_id, first, nxt, gfile, lead, trail, has_pool = _regroup(
+        keep, np.asarray(jobs.group_first_job, dtype=np.int64), np.asarray(jobs.group_file, dtype=np.int64), latency, n_files)
+    idx = np.flatnonzero(keep)
+    opt = lambda a: None if a is None else a[idx]  # noqa: E731
+    pool_jobs = JobTable(
+        file=jobs.file[idx], group=new_id[jobs.group[idx]].astype(jobs.group.dtype), service=jobs.service[idx],
+        pool=jobs.pool[idx], language=jobs.language[idx], content=jobs.content[idx], target=opt(jobs.target),
+        time_s=jobs.time_s[idx], energy_j=jobs.energy_j[idx], audio_s=jobs.audio_s[idx],
+        tokens_in=opt(jobs.tokens_in), tokens_out=opt(jobs.tokens_out),
+        group_first_job=first.astype(jobs.group_first_job.dtype), group_next=nxt.astype(jobs.group_next.dtype),
+        group_file=gfile.astype(jobs.group_file.dtype), services=jobs.services, pools=jobs.pools,
+    )
+    return Regrouped(pool_jobs, lead, trail, has_pool)
+
+
+@njit(cache=True)
+def _regroup(keep, group_first_job, group_file, latency, n_files):
+    """One pass over the groups, in order: the kept groups' new ids (-1: dropped), first
+    jobs (plus a sentinel), next groups and files; per file the managed latency before and
+    after its first kept group, and whether it has one."""
+    n_groups = len(group_file)
+    new_id = np.full(n_groups, -1, np.int64)
+    first = np.empty(n_groups + 1, np.int64)
+    nxt = np.full(n_groups, -1, np.int64)
+    gfile = np.empty(n_groups, np.int64)
+    lead, trail = np.zeros(n_files), np.zeros(n_files)
+    has_pool = np.zeros(n_files, np.bool_)
+    kept_jobs, n_kept = 0, 0
+    for g in range(n_groups):
+        a, b = group_first_job[g], group_first_job[g + 1]
+        f = group_file[g]
+        if keep[a]:
+            if n_kept > 0 and gfile[n_kept - 1] == f:
+                nxt[n_kept - 1] = n_kept
+            new_id[g] = n_kept
+            first[n_kept] = kept_jobs
+            gfile[n_kept] = f
+            kept_jobs += b - a
+            n_kept += 1
+            has_pool[f] = True
+        else:
+            slowest = 0.0
+            for j in range(a, b):
+                slowest = max(slowest, latency[j])
+            if has_pool[f]:
+                trail[f] += slowest
+            else:
+                lead[f] += slowest
+    first[n_kept] = kept_jobs
+    return new_id, first[: n_kept + 1], nxt[:n_kept], gfile[:n_kept], lead, trail, has_pool
 
 
 def file_end(engine_end: np.ndarray, arrival: np.ndarray, lead: np.ndarray, trail: np.ndarray,
@@ -255,7 +285,7 @@ def provenance(res: Resolved) -> dict:
 @dataclass
 class ManagedInputs:
     """A replication's managed side: the pools' jobs, the managed ones, and per file the
-    managed latency before and after its pool work (see ``file_delays``)."""
+    managed latency before and after its pool work (see ``Regrouped``)."""
 
     pool_jobs: JobTable
     jobs: ManagedJobs
@@ -266,14 +296,14 @@ class ManagedInputs:
 
 
 def split_managed(res: Resolved, jobs: JobTable, files: FileTable, rates: dict[str, Rates], details: bool) -> ManagedInputs:
-    """``split`` and ``file_delays`` together; without ``details`` the pools' table drops its
-    targets and tokens, as ``build_jobs`` would have."""
-    pool_jobs, managed = split(res, jobs, files, rates)
-    lead, trail, has_pool = file_delays(jobs, managed, len(files))
+    """``managed_jobs`` and ``regroup`` together; without ``details`` the pools' table drops
+    its targets and tokens, as ``build_jobs`` would have."""
+    managed = managed_jobs(jobs, files, rates)
+    r = regroup(jobs, managed, len(files))
     if not details:
-        pool_jobs.target = pool_jobs.tokens_in = pool_jobs.tokens_out = None
+        r.pool_jobs.target = r.pool_jobs.tokens_in = r.pool_jobs.tokens_out = None
     has_managed = np.bincount(managed.file, minlength=len(files)) > 0
-    return ManagedInputs(pool_jobs, managed, lead, trail, has_pool, has_managed)
+    return ManagedInputs(r.pool_jobs, managed, r.lead_s, r.trail_s, r.has_pool, has_managed)
 
 
 def with_managed_ends(timings: Timings, arrival: np.ndarray, m: ManagedInputs) -> Timings:
@@ -283,17 +313,30 @@ def with_managed_ends(timings: Timings, arrival: np.ndarray, m: ManagedInputs) -
 
 def managed_stats(stats: Table, managed: ManagedJobs) -> Table:
     """The per-service statistics with the managed services' rows filled: jobs, latencies
-    (no queue: a wait of 0), and no busy time or utilisation (no pool of the user's)."""
+    (no queue: a wait of 0), and no busy time or utilisation (no pool of the user's).
+
+    Rows run service by service, month by month (``service_table``); percentiles
+    interpolate linearly, as ``np.percentile`` does.
+    """
     cols = {k: v.copy() for k, v in stats.columns.items()}
     horizon = int(cols["month"].max()) + 1
+    rows = len(cols["month"])
+    cell = managed.service.astype(np.int64) * horizon + managed.month
+    order = np.lexsort((managed.latency_s, cell))
+    latency = managed.latency_s[order]
+    count = np.bincount(cell, minlength=rows)
+    start = np.cumsum(count) - count
     for s in np.unique(managed.service):
-        for m in range(horizon):
-            lat = managed.latency_s[(managed.service == s) & (managed.month == m)]
-            r = int(s) * horizon + m
-            cols["jobs"][r] = len(lat)
-            cols["busy_s"][r] = cols["utilisation"][r] = np.nan
-            if len(lat):
-                cols["wait_mean_s"][r] = cols["wait_p95_s"][r] = 0.0
-                cols["latency_mean_s"][r] = lat.mean()
-                cols["latency_p95_s"][r] = np.percentile(lat, 95)
+        r = slice(int(s) * horizon, (int(s) + 1) * horizon)
+        cols["busy_s"][r] = cols["utilisation"][r] = np.nan
+    full = np.flatnonzero(count)
+    n = count[full]
+    rank = (n - 1) * 0.95
+    low = np.floor(rank).astype(np.int64)
+    high = np.minimum(low + 1, n - 1)
+    a, b = latency[start[full] + low], latency[start[full] + high]
+    cols["jobs"][full] = n
+    cols["wait_mean_s"][full] = cols["wait_p95_s"][full] = 0.0
+    cols["latency_mean_s"][full] = np.bincount(cell, managed.latency_s, minlength=rows)[full] / n
+    cols["latency_p95_s"][full] = a + (rank - low) * (b - a)
     return Table(cols, dict(stats.labels))

@@ -12,7 +12,7 @@ from sim.config.errors import ConfigError
 from sim.config.resolve import load_and_check
 from sim.engine.registry import simpy_engine
 from sim.forecast.accounting import J_PER_KWH, grid_by_month
-from sim.forecast.managed import MANAGED, MANAGED_POOL, draw_rates, file_delays
+from sim.forecast.managed import MANAGED, MANAGED_POOL, ManagedJobs, draw_rates, regroup
 from sim.forecast.replication import run_replication, sample_inputs
 from sim.kernels.rng import Streams
 from tests.helpers import scenario_dict
@@ -213,23 +213,25 @@ def test_the_pools_overheads_follow_the_options_provisioning(write_yaml):
 # -- latency: a managed stage holds its file, not a slot --------------------------------------
 
 
-def test_file_delays_split_managed_latency_before_and_after_the_pool_work():
-    from sim.forecast.managed import ManagedJobs
-
-    # service 0 on a pool, service 1 managed. File 0: managed, pool, managed (two jobs);
+def test_regroup_relinks_the_pool_groups_and_splits_managed_latency_before_and_after():
+    # service 0 on a pool, service 1 managed. File 0: managed, pool, managed (two jobs), pool;
     # file 1: managed only; file 2: pool only.
-    jobs = hand_jobs([[[(1, 0, 1)], [(1, 0, 0)], [(1, 0, 1), (1, 0, 1)]], [[(1, 0, 1)]], [[(1, 0, 0)]]],
+    jobs = hand_jobs([[[(1, 0, 1)], [(1, 0, 0)], [(1, 0, 1), (1, 0, 1)], [(2, 0, 0)]], [[(1, 0, 1)]], [[(3, 0, 0)]]],
                      services=("pool", "managed"), pool_of_service=(0, -1))
-    on = jobs.service == 1
+    on = np.flatnonzero(jobs.service == 1)
     lat = np.array([2.0, 3.0, 5.0, 7.0])  # the managed jobs' latencies, in job order
     zeros = np.zeros(4)
-    managed = ManagedJobs(service=jobs.service[on], language=jobs.language[on], content=jobs.content[on],
-                          month=np.zeros(4, np.int64), file=jobs.file[on], group=jobs.group[on], it_j=zeros,
-                          facility_j=zeros, co2e_kg=zeros, latency_s=lat, usd=zeros)
-    lead, trail, has_pool = file_delays(jobs, managed, 3)
-    assert lead.tolist() == [2.0, 7.0, 0.0]
-    assert trail.tolist() == [5.0, 0.0, 0.0]  # a stage's jobs run in parallel: its slowest counts
-    assert has_pool.tolist() == [True, False, True]
+    managed = ManagedJobs(job=on, service=jobs.service[on], language=jobs.language[on], content=jobs.content[on],
+                          month=np.zeros(4, np.int64), file=jobs.file[on], it_j=zeros, facility_j=zeros, co2e_kg=zeros,
+                          latency_s=lat, usd=zeros)
+    r = regroup(jobs, managed, 3)
+    assert r.lead_s.tolist() == [2.0, 7.0, 0.0]
+    assert r.trail_s.tolist() == [5.0, 0.0, 0.0]  # a stage's jobs run in parallel: its slowest counts
+    assert r.has_pool.tolist() == [True, False, True]
+    p = r.pool_jobs
+    assert p.time_s.tolist() == [1.0, 2.0, 3.0] and p.file.tolist() == [0, 0, 2]
+    assert p.group.tolist() == [0, 1, 2] and p.group_first_job.tolist() == [0, 1, 2, 3]
+    assert p.group_next.tolist() == [1, -1, -1] and p.group_file.tolist() == [0, 0, 2]
 
 
 def test_a_managed_last_stage_adds_its_latency_to_the_file_and_frees_the_pool(pair):
@@ -295,3 +297,18 @@ def test_no_pool_while_a_service_needs_one_is_refused(write_yaml):
     with pytest.raises(ConfigError) as err:
         load_and_check(write_yaml(data))
     assert "`pools` is empty but services ['transcription', 'translation', 'generation'] run on a pool" in str(err.value)
+
+
+def test_managed_stats_are_numpys_mean_and_p95_per_service_and_month(pair):
+    _, option = pair
+    inp = sample_inputs(option, 4)
+    s = run_replication(option, 4).service_stats
+    mj = inp.managed.jobs
+    gen = list(option.scenario.services).index("generation")
+    for m in range(option.scenario.horizon_months):
+        row = s[(s.service == "generation") & (s.month == m)].iloc[0]
+        lat = mj.latency_s[(mj.service == gen) & (mj.month == m)]
+        assert row.jobs == len(lat) > 0
+        assert row.latency_mean_s == pytest.approx(lat.mean(), rel=1e-12)
+        assert row.latency_p95_s == pytest.approx(np.percentile(lat, 95), rel=1e-12)
+        assert row.wait_mean_s == 0 and np.isnan(row.busy_s) and np.isnan(row.utilisation)
