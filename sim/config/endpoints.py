@@ -91,12 +91,13 @@ def llm_inputs(provider: str, model: str, zone: str) -> dict:
     total, active = (params.total, params.active) if isinstance(params, ParametersMoE) else (params, params)
     mix = electricity_mixes.find_electricity_mix(zone=zone)
     centre = PROVIDER_CONFIG_MAP[provider]
-    return dict(
-        model_active_parameter_count=active, model_total_parameter_count=total,
-        if_electricity_mix_adpe=mix.adpe, if_electricity_mix_pe=mix.pe, if_electricity_mix_gwp=mix.gwp,
-        if_electricity_mix_wue=mix.wue, datacenter_pue=centre.datacenter_pue, datacenter_wue=centre.datacenter_wue,
-        tps=entry.deployment.tps if entry.deployment else None, ttft=entry.deployment.ttft if entry.deployment else None,
-    )
+    return {
+        "model_active_parameter_count": active, "model_total_parameter_count": total,
+        "if_electricity_mix_adpe": mix.adpe, "if_electricity_mix_pe": mix.pe, "if_electricity_mix_gwp": mix.gwp,
+        "if_electricity_mix_wue": mix.wue, "datacenter_pue": centre.datacenter_pue, "datacenter_wue": centre.datacenter_wue,
+        "tps": entry.deployment.tps if entry.deployment else None,
+        "ttft": entry.deployment.ttft if entry.deployment else None,
+    }
 
 
 @functools.lru_cache(maxsize=32)

@@ -14,6 +14,7 @@ likelier), one position per service, shared by all its requests.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -82,7 +83,7 @@ def draw_rates(res: Resolved, streams: Streams) -> dict[str, Rates]:
     out = {}
     for name, ep in managed_services(res).items():
         prices = {u: p / 1e6 for u, p in ep.price_usd_per_million.items()}
-        rng = lambda q: streams.rng("epistemic", "managed", name, q)  # noqa: E731
+        rng = functools.partial(streams.rng, "epistemic", "managed", name)  # rng(quantity): its own stream
         if ep.per_unit is None:
             out[name] = _llm_rates(ep, float(rng("position").random()), prices)
         else:
@@ -179,7 +180,7 @@ def regroup(jobs: JobTable, managed: ManagedJobs, n_files: int) -> Regrouped:
     new_id, first, nxt, gfile, lead, trail, has_pool = _regroup(
         keep, np.asarray(jobs.group_first_job, dtype=np.int64), np.asarray(jobs.group_file, dtype=np.int64), latency, n_files)
     idx = np.flatnonzero(keep)
-    opt = lambda a: None if a is None else a[idx]  # noqa: E731
+    opt = lambda a: None if a is None else a[idx]
     pool_jobs = JobTable(
         file=jobs.file[idx], group=new_id[jobs.group[idx]].astype(jobs.group.dtype), service=jobs.service[idx],
         pool=jobs.pool[idx], language=jobs.language[idx], content=jobs.content[idx], target=opt(jobs.target),

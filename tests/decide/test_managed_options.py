@@ -9,8 +9,8 @@ import yaml
 
 from sim.config.resolve import load_and_check
 from sim.decide.decision import evaluate
-from sim.decide.managed import provenance_by_option, vm_per_job_g
 from sim.decide.loading import load_options
+from sim.decide.managed import provenance_by_option, vm_per_job_g
 from sim.decide.overlay import apply_option
 from tests.helpers import CONFIGS
 

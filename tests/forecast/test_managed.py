@@ -12,7 +12,7 @@ from sim.config.errors import ConfigError
 from sim.config.resolve import load_and_check
 from sim.engine.registry import simpy_engine
 from sim.forecast.accounting import J_PER_KWH, grid_by_month
-from sim.forecast.managed import MANAGED, MANAGED_POOL, ManagedJobs, draw_rates, regroup
+from sim.forecast.managed import MANAGED, MANAGED_POOL, ManagedJobs, draw_rates, regroup, with_managed_ends
 from sim.forecast.replication import run_replication, sample_inputs
 from sim.kernels.rng import Streams
 from tests.helpers import scenario_dict
@@ -184,8 +184,8 @@ def test_managed_rows_hold_the_requests_figures_and_parts_sum_to_the_total(pair)
 
 def _managed_tokens(res, rep: int, which: str = "out") -> np.ndarray:
     """The generation jobs' tokens, read from a details table of the same replication."""
-    from sim.forecast.jobs import build_jobs, file_mask
     from sim.forecast.epistemic import draw_epistemic
+    from sim.forecast.jobs import build_jobs, file_mask
     from sim.forecast.workload import generate_files
 
     streams = Streams(res.scenario.seed, rep)
@@ -234,14 +234,39 @@ def test_regroup_relinks_the_pool_groups_and_splits_managed_latency_before_and_a
     assert p.group_next.tolist() == [1, -1, -1] and p.group_file.tolist() == [0, 0, 2]
 
 
-def test_a_managed_last_stage_adds_its_latency_to_the_file_and_frees_the_pool(pair):
+def test_a_managed_last_stage_ends_its_file_its_latency_after_the_stage_before(pair):
     base, option = pair
-    rr = run_replication(option, 0)
-    s = rr.service_stats
-    gen = s[(s.service == "generation") & (s.jobs > 0)]
-    assert (gen.wait_mean_s == 0).all() and gen.utilisation.isna().all()
-    fig = llm_figures("mistralai", "ministral-8b-2512", "SWE")
-    assert (gen.latency_mean_s >= fig.latency_s.low[0]).all()
+    a, b = sample_inputs(base, 0), sample_inputs(option, 0)
+    ta = simpy_engine(a.for_engine)
+    tb = with_managed_ends(simpy_engine(b.for_engine), b.files.arrival_s, b.managed)
+    gen = list(base.scenario.services).index("generation")
+    on = a.jobs.service == gen
+    # in the baseline the generation job is released when the stage before it ends; managed, the
+    # file ends the endpoint's latency after that same instant (one generation job per file)
+    expect = ta.file_end_s.copy()
+    expect[a.jobs.file[on]] = ta.ready_s[on] + b.managed.jobs.latency_s
+    np.testing.assert_allclose(tb.file_end_s, expect, rtol=1e-12)
+    s = run_replication(option, 0).service_stats
+    served = s[(s.service == "generation") & (s.jobs > 0)]
+    assert (served.wait_mean_s == 0).all() and served.utilisation.isna().all()
+
+
+def test_a_managed_first_stage_holds_its_files_release_to_the_pools_by_its_latency(write_yaml):
+    per_unit = {"unit": "audio_second", "energy_j": 5.0, "pue": 1.2, "embodied_g": 1e-4,
+                "latency_s": {"dist": "uniform", "low": 0.02, "high": 0.08}, "latency_fixed_s": 1.0, "source": "test"}
+    entry = {"task": "transcribe", "model": "whisper-large-v3",
+             "managed": {"provider": "x", "model": "whisper", "electricity_mix_zone": "FRA", "per_unit": per_unit}}
+    res = load_and_check(write_yaml(small(transcription=entry)))
+    inp = sample_inputs(res, 0)
+    t = simpy_engine(inp.for_engine)
+    mj = inp.managed.jobs
+    rates = draw_rates(res, Streams(res.scenario.seed, 0))["transcription"]
+    np.testing.assert_allclose(mj.latency_s, 1.0 + rates.latency_s[1] * inp.files.duration_s[mj.file], rtol=1e-12)
+    first = np.r_[0, np.flatnonzero(np.diff(inp.jobs.file)) + 1]  # each file's first pool job
+    f = inp.jobs.file[first]
+    lead = np.zeros(len(inp.files))
+    lead[mj.file] = mj.latency_s
+    np.testing.assert_allclose(t.ready_s[first], inp.files.arrival_s[f] + lead[f], rtol=1e-12)
 
 
 # -- bad input --------------------------------------------------------------------------------

@@ -7,8 +7,6 @@ import re
 from importlib.metadata import version
 from types import SimpleNamespace
 
-import pytest
-
 from sim.config.endpoints import llm_figures
 from sim.report.managed import STRINGS, managed_section
 
@@ -21,6 +19,7 @@ def test_the_section_states_both_sides_and_the_provenance():
     run = SimpleNamespace(manifest={"decision": decision},
                           config={"pipelines": {"text": [{"service": "generation", "output_tokens": {"median": 250}}]}})
     title, paragraphs = managed_section(run, "en")
+    assert title == STRINGS["en"]["title"]
     text = "\n".join(paragraphs)
     assert "not a measurement" in text and "batch 64" in text and "counted whole" in text
     assert f"EcoLogits {version('ecologits')}" in text and "ministral-8b-2512" in text and "mix SWE" in text
