@@ -12,7 +12,14 @@ from sim.config.errors import ConfigError
 from sim.config.resolve import load_and_check
 from sim.engine.registry import simpy_engine
 from sim.forecast.accounting import J_PER_KWH, grid_by_month
-from sim.forecast.managed import MANAGED, MANAGED_POOL, ManagedJobs, draw_rates, regroup, with_managed_ends
+from sim.forecast.managed import (
+    MANAGED,
+    MANAGED_POOL,
+    ManagedJobs,
+    draw_rates,
+    regroup,
+    with_managed_ends,
+)
 from sim.forecast.replication import run_replication, sample_inputs
 from sim.kernels.rng import Streams
 from tests.helpers import scenario_dict
