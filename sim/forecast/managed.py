@@ -85,9 +85,11 @@ def draw_rates(res: Resolved, streams: Streams) -> dict[str, Rates]:
         prices = {u: p / 1e6 for u, p in ep.price_usd_per_million.items()}
         rng = functools.partial(streams.rng, "epistemic", "managed", name)  # rng(quantity): its own stream
         if ep.per_unit is None:
-            out[name] = _llm_rates(ep, float(rng("position").random()), prices)
+            rates = _llm_rates(ep, float(rng("position").random()), prices)
         else:
-            out[name] = _unit_rates(ep, rng, prices)
+            rates = _unit_rates(ep, rng, prices)
+        # the scenario's `carbon.embodied: false` leaves out the endpoint's embodied share too
+        out[name] = rates if res.scenario.carbon.embodied else replace(rates, embodied_kg=(0.0, 0.0))
     return out
 
 
@@ -273,10 +275,11 @@ def provenance(res: Resolved) -> dict:
     out = {}
     for name, ep in managed_services(res).items():
         if ep.per_unit is None:
-            out[name] = llm_figures(ep.provider, ep.model, ep.electricity_mix_zone).provenance
+            out[name] = dict(llm_figures(ep.provider, ep.model, ep.electricity_mix_zone).provenance)  # (cached: copied)
         else:
             out[name] = {"method": "per-unit figures from the options or scenario", "provider": ep.provider,
                          "model": ep.model, "unit": ep.per_unit.unit, "source": ep.per_unit.source,
+                         "figures": ep.per_unit.model_dump(mode="json", exclude={"unit", "source"}),
                          "electricity_mix_zone": ep.electricity_mix_zone,
                          "mix_gwp_kg_per_kwh": zone_gwp_kg_per_kwh(ep.electricity_mix_zone)}
         out[name]["price_usd_per_million"] = dict(ep.price_usd_per_million)

@@ -48,6 +48,16 @@ def test_provenance_names_the_ecologits_version_model_and_zone(shipped):
     assert gen["ecologits_version"] == version("ecologits")
     assert (gen["model"], gen["electricity_mix_zone"], gen["batch_size"]) == ("ministral-8b-2512", "SWE", 64)
     assert "source" in prov["managed-transcription-generation"]["transcription"]
+    # each option's own prices, though the EcoLogits figures behind them are shared
+    assert gen["price_usd_per_million"] == {"input_token": 0.1, "output_token": 0.1}
+    prices = spec.option("managed-generation").managed["generation"].price_usd_per_million
+    prices["output_token"] = 9.0
+    try:
+        again = provenance_by_option(res, spec)
+    finally:
+        prices["output_token"] = 0.1
+    assert again["managed-generation"]["generation"]["price_usd_per_million"]["output_token"] == 9.0
+    assert gen["price_usd_per_million"]["output_token"] == 0.1
 
 
 def test_a_decision_with_managed_options_keeps_coverage_and_prices_the_requests(tmp_path):

@@ -94,6 +94,12 @@ def test_the_range_maps_to_a_uniform_position_drawn_once_per_replication(write_y
     # uniform on [0, 1]: mean 1/2 and variance 1/12, within 4 standard errors
     assert abs(u.mean() - 0.5) < 4 * np.sqrt(1 / 12 / n)
     assert abs(u.var() - 1 / 12) < 4 * np.sqrt(1 / 180 / n)
+    # embodied off in the scenario: off for the endpoint too, the rest as drawn
+    res.scenario.carbon.embodied = False
+    off = draw_rates(res, Streams(res.scenario.seed, 7))["generation"]
+    res.scenario.carbon.embodied = True
+    on = draw_rates(res, Streams(res.scenario.seed, 7))["generation"]
+    assert off.embodied_kg == (0.0, 0.0) and on.embodied_kg[1] > 0 and off.usage_kg == on.usage_kg
     # the same replication draws the same position
     again = draw_rates(res, Streams(res.scenario.seed, 7))["generation"].facility_j
     assert again == draw_rates(res, Streams(res.scenario.seed, 7))["generation"].facility_j
