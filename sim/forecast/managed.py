@@ -18,13 +18,13 @@ import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numba import njit
 
 from sim.config.distributions import draw
 from sim.config.endpoints import llm_figures, zone_gwp_kg_per_kwh
 from sim.config.resolve import Resolved
 from sim.config.scenario import CONTENT_TYPES, ManagedEndpoint
 from sim.engine.types import JobTable, Timings
-from sim.kernels.compiled import njit
 from sim.kernels.rng import Streams
 
 from .tables import Table

@@ -3,6 +3,8 @@ conservation on what remains, and common random numbers for every other service.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from ecologits.impacts.llm import compute_llm_impacts
@@ -95,10 +97,10 @@ def test_the_range_maps_to_a_uniform_position_drawn_once_per_replication(write_y
     assert abs(u.mean() - 0.5) < 4 * np.sqrt(1 / 12 / n)
     assert abs(u.var() - 1 / 12) < 4 * np.sqrt(1 / 180 / n)
     # embodied off in the scenario: off for the endpoint too, the rest as drawn
-    res.scenario.carbon.embodied = False
-    off = draw_rates(res, Streams(res.scenario.seed, 7))["generation"]
-    res.scenario.carbon.embodied = True
-    on = draw_rates(res, Streams(res.scenario.seed, 7))["generation"]
+    sc = res.scenario
+    no_embodied = replace(res, scenario=sc.model_copy(update={"carbon": sc.carbon.model_copy(update={"embodied": False})}))
+    off = draw_rates(no_embodied, Streams(sc.seed, 7))["generation"]
+    on = draw_rates(res, Streams(sc.seed, 7))["generation"]
     assert off.embodied_kg == (0.0, 0.0) and on.embodied_kg[1] > 0 and off.usage_kg == on.usage_kg
     # the same replication draws the same position
     again = draw_rates(res, Streams(res.scenario.seed, 7))["generation"].facility_j
