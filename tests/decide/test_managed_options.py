@@ -116,3 +116,23 @@ def test_removing_a_pool_a_service_still_uses_is_refused_naming_the_option(tmp_p
         load_options(opts, res)
     text = str(err.value)
     assert "options.0(gen-out-no-vm)" in text and "`pools` is empty but services ['transcription', 'translation']" in text
+
+
+def test_a_managed_option_is_checked_naming_the_option_and_field(tmp_path):
+    from sim.config.errors import ConfigError
+
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_scenario()))
+    res = load_and_check(path)
+    opts = tmp_path / "options.yaml"
+    opts.write_text(yaml.safe_dump({"schema_version": 1, "options": [{"name": "bad", "managed": {
+        "transcription": {"provider": "mistralai", "model": "ministral-8b-2512", "electricity_mix_zone": "SWE"},
+        "generation": {"provider": "mistralai", "model": "mistral-7b", "electricity_mix_zone": "SWE"},
+        "ocr": {"provider": "mistralai", "model": "ministral-8b-2512", "electricity_mix_zone": "SWE"},
+    }}]}))
+    with pytest.raises(ConfigError) as err:
+        load_options(opts, res)
+    text = str(err.value)
+    assert "options.0(bad).managed.transcription.per_unit" in text
+    assert "options.0(bad).managed.generation.model" in text and "ministral-8b-2512" in text
+    assert "options.0(bad).managed.ocr: unknown service `ocr`" in text
