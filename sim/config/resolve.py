@@ -16,7 +16,7 @@ from .errors import ConfigError, read_yaml, validate_model
 from .gridprofile import GridProfile, load_grid_profile
 from .layers import LayeredProfile, load_layered
 from .profile import Profile, energy_only_terms
-from .scenario import Scenario
+from .scenario import ManagedEndpoint, Scenario
 
 Problem = tuple[str, str, str]
 
@@ -71,6 +71,13 @@ def model_problems(field: str, model_name: str, task: str, profile: Profile) -> 
     return []
 
 
+def managed_problems(where: str, endpoint: ManagedEndpoint, task: str) -> list[Problem]:
+    """A managed endpoint's references into EcoLogits (loaded only when a service is managed)."""
+    from .endpoints import endpoint_problems
+
+    return endpoint_problems(where, endpoint.provider, endpoint.model, endpoint.electricity_mix_zone, task == "generate")
+
+
 def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue) -> list[Problem]:
     """Every broken reference inside a scenario, as (field, message, fix)."""
     out: list[Problem] = []
@@ -82,7 +89,9 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
             out.append((f"pools.{name}.sku", f"unknown SKU `{pool.sku}`", f"use one of {sorted(skus.skus)}"))
     for name, svc in sc.services.items():
         where = f"services.{name}"
-        if svc.pool not in sc.pools:
+        if svc.managed is not None:
+            out += managed_problems(f"{where}.managed", svc.managed, svc.task)
+        elif svc.pool not in sc.pools:
             out.append((f"{where}.pool", f"pool `{svc.pool}` is not defined", f"define it under `pools` or use one of {sorted(sc.pools)}"))
         out += model_problems(f"{where}.model", svc.model, svc.task, profile)
         for code in svc.disabled_languages:

@@ -173,15 +173,71 @@ class Stage(_Strict):
     )
 
 
+#: Units a managed endpoint's per-unit figures and prices may be given in.
+MANAGED_UNITS = ("audio_second", "input_token", "output_token", "request")
+
+
+class UnitFigures(_Strict):
+    """A managed endpoint's figures per unit of work, for tasks EcoLogits does not cover.
+
+    Every figure is epistemic (drawn once per replication) and must be given with its
+    source: there is no default.
+    """
+
+    unit: Literal["audio_second", "input_token", "output_token", "request"]
+    energy_j: Uncertain = Field(description="IT energy per unit on the provider's fleet (J)")
+    pue: Uncertain = Field(description="the provider's data-centre PUE")
+    embodied_g: Uncertain = Field(description="embodied emissions per unit (gCO2e)")
+    latency_s: Uncertain = Field(description="response time per unit (s)")
+    latency_fixed_s: Uncertain = Field(default=0.0, description="response time per request (s)")
+    source: str = Field(min_length=1, description="where the figures come from")
+
+
+class ManagedEndpoint(_Strict):
+    """A service served by an external, shared endpoint instead of a pool.
+
+    Generation is estimated with EcoLogits (``provider`` and ``model`` name an entry of its
+    model repository); other tasks need ``per_unit`` figures with their source.
+    """
+
+    provider: str = Field(min_length=1, description="EcoLogits provider (e.g. mistralai) or the endpoint's vendor")
+    model: str = Field(min_length=1, description="EcoLogits model name (e.g. ministral-8b-2512)")
+    electricity_mix_zone: str = Field(description="EcoLogits electricity mix zone: ISO 3166-1 alpha-3, or WOR")
+    price_usd_per_million: dict[str, float] = Field(
+        default_factory=dict, description="unit -> price (USD) per million units, e.g. {output_token: 0.1}"
+    )
+    per_unit: UnitFigures | None = Field(default=None, description="figures for tasks EcoLogits does not cover")
+
+    @field_validator("price_usd_per_million")
+    @classmethod
+    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(MANAGED_UNITS))
+        if unknown:
+            raise ValueError(f"unknown unit(s) {unknown}; use {list(MANAGED_UNITS)}")
+        if any(x < 0 for x in v.values()):
+            raise ValueError("prices must not be negative")
+        return v
+
+
 class Service(_Strict):
     task: Literal["transcribe", "translate", "generate"]
     model: str = Field(description="entry in the calibration profile's `models`")
-    pool: str
+    pool: str | None = Field(default=None, description="the pool that serves it (null when `managed`)")
+    managed: ManagedEndpoint | None = Field(default=None, description="served by an external endpoint instead of a pool")
     keep_alive_s: float | None = Field(
         default=None, ge=0, description="unload after this idle time; null keeps the model resident"
     )
     enabled: bool = True
     disabled_languages: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _served(self) -> "Service":
+        if (self.pool is None) == (self.managed is None):
+            raise ValueError("give either `pool` or `managed` (a service runs on one pool or one managed endpoint)")
+        if self.managed is not None and self.task != "generate" and self.managed.per_unit is None:
+            raise ValueError(f"a managed `{self.task}` endpoint needs `managed.per_unit` figures with their source "
+                             "(EcoLogits covers text generation only)")
+        return self
 
 
 class Provisioning(_Strict):
@@ -235,7 +291,14 @@ class Scenario(_Strict):
     workload: Workload
     pipelines: dict[str, list[Stage]]
     services: dict[str, Service] = Field(min_length=1)
-    pools: dict[str, Pool] = Field(min_length=1)
+    pools: dict[str, Pool] = Field(default_factory=dict, description="at least one, unless every service is managed")
+
+    @model_validator(mode="after")
+    def _some_pool(self) -> "Scenario":
+        on_pools = [name for name, svc in self.services.items() if svc.managed is None]
+        if not self.pools and on_pools:
+            raise ValueError(f"`pools` is empty but services {on_pools} run on a pool: define one, or make them `managed`")
+        return self
 
     @field_validator("start_month")
     @classmethod
@@ -285,6 +348,11 @@ def stage_requires(stages: list[Stage], i: int, services: dict[str, Service]) ->
     if stages[i].requires is not None:
         return list(stages[i].requires)
     return [s.service for s in stages[:i] if services[s.service].task == "transcribe"]
+
+
+def pool_codes(sc: Scenario, services: tuple[str, ...] | list[str], pools: tuple[str, ...] | list[str]) -> list[int]:
+    """Index in ``pools`` of each service's pool; -1 for a managed service (it has none)."""
+    return [-1 if sc.services[s].pool is None else list(pools).index(sc.services[s].pool) for s in services]
 
 
 def doubling_rate(months: float) -> float:

@@ -43,7 +43,8 @@ CRITERIA: dict[str, Criterion] = {c.name: c for c in (
               ("energy", "carbon_final_year")),
     Criterion("carbon_final_year", "cost", "kgCO2e", "emissions in the final year", "émissions de la dernière année",
               ("energy", "carbon")),
-    Criterion("cost", "cost", "USD", "VM cost over the horizon", "coût des VM sur l'horizon"),
+    Criterion("cost", "cost", "USD", "VM and managed-endpoint cost over the horizon",
+              "coût des VM et des points d'accès gérés sur l'horizon"),
     Criterion("performance", "cost", "s", "P95 file latency in the final year", "latence P95 par fichier, dernière année"),
     Criterion("scalability", "benefit", "share", "capacity headroom at the horizon", "marge de capacité à l'horizon"),
     Criterion("saturation", "benefit", "month", "months before a pool saturates", "mois avant saturation d'un pool"),
@@ -63,6 +64,11 @@ def vm_cost_usd(res: Resolved, prices_per_hour: dict[str, float] | None = None) 
         on_h = schedule_for(pool.provisioning, weekday0).on_seconds(edges[0], edges[-1]) / 3600.0
         total += on_h * pool.instances * price * factor
     return total
+
+
+def _managed_usd(monthly: pd.DataFrame, n: int) -> np.ndarray:
+    """What the managed endpoints' requests cost per replication (USD; 0 without any)."""
+    return _per_rep(monthly, "managed_usd", n) if "managed_usd" in monthly.columns else np.zeros(n)
 
 
 def _per_rep(df: pd.DataFrame, value: str, n: int) -> np.ndarray:
@@ -106,7 +112,7 @@ def replication_values(res: Resolved, mc: MonteCarloResult, n: int, *, prices_pe
         "energy": _per_rep(m, "facility_kwh", n),
         "carbon": _per_rep(m, "co2e_kg", n),
         "carbon_final_year": _per_rep(m[m["month"] >= max(0, h - 12)], "co2e_kg", n),
-        "cost": np.full(n, vm_cost_usd(res, prices_per_hour)),
+        "cost": np.full(n, vm_cost_usd(res, prices_per_hour)) + _managed_usd(m, n),
         "performance": final_year_latency_p95(res, mc.service_stats, n),
         "scalability": 1.0 - util[:, -1],
         "saturation": first.astype(float),
@@ -115,7 +121,8 @@ def replication_values(res: Resolved, mc: MonteCarloResult, n: int, *, prices_pe
 
 def jobs_cube(mc: MonteCarloResult, services: list[str], languages: list[str], n: int) -> np.ndarray:
     """Jobs run per replication, service and (source) language: n x services x languages."""
-    a = mc.monthly[(mc.monthly["component"] == "active") & (mc.monthly["replication"] < n)]
+    # a job is served by a pool (its "active" row) or by a managed endpoint (its "managed" row)
+    a = mc.monthly[mc.monthly["component"].isin(["active", "managed"]) & (mc.monthly["replication"] < n)]
     s = a.groupby(["replication", "service", "language"])["jobs"].sum()
     full = pd.MultiIndex.from_product([range(n), services, languages], names=["replication", "service", "language"])
     return s.reindex(full, fill_value=0.0).to_numpy(dtype=float).reshape(n, len(services), len(languages))

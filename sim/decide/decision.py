@@ -29,6 +29,7 @@ from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
 
 from .criteria import CRITERIA, coverage, jobs_cube, replication_values, value_matrix
 from .loading import load_options
+from .managed import provenance_by_option, vm_per_job_by_service
 from .mcda import (
     METHODS,
     SmaaResult,
@@ -366,4 +367,11 @@ def decide_into(writer: "RunWriter", res: Resolved, baseline_mc: MonteCarloResul
     files into the run; return the manifest's ``decision`` entry."""
     spec = load_options(options_path, res)
     d = evaluate(res, spec, baseline_mc=baseline_mc, workers=workers, engine=engine, progress=progress, log=log)
-    return write_decision(writer, d, spec, options_path)
+    entry = write_decision(writer, d, spec, options_path)
+    managed = provenance_by_option(res, spec)
+    if managed:
+        entry["managed"] = managed
+        services = sorted({svc for svcs in managed.values() for svc in svcs})
+        entry["managed_vm_per_job_g"] = vm_per_job_by_service(baseline_mc.monthly, services)
+    return entry
+

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sim.config.errors import ConfigError, problems_from_validation, read_yaml
-from sim.config.resolve import Resolved, model_problems
+from sim.config.resolve import Resolved, managed_problems, model_problems
 from sim.config.scenario import CONTENT_TYPES, Provisioning
 
 from .options import BASELINE, Option, OptionsFile, Problem
@@ -115,6 +115,18 @@ def _reference_problems(o: Option, where: str, res: Resolved, names: list[str]) 
             out.append((f"{where}.models.{svc_name}", f"unknown service `{svc_name}`", f"use one of {services}"))
             continue
         out += model_problems(f"{where}.models.{svc_name}", model, svc.task, res.profile)
+    for svc_name, endpoint in o.managed.items():
+        svc = sc.services.get(svc_name)
+        if svc is None:
+            out.append((f"{where}.managed.{svc_name}", f"unknown service `{svc_name}`", f"use one of {services}"))
+            continue
+        if svc.task != "generate" and endpoint.per_unit is None:
+            out.append((f"{where}.managed.{svc_name}.per_unit", f"a managed `{svc.task}` endpoint needs per-unit figures",
+                        "add per_unit: {unit, energy_j, pue, embodied_g, latency_s, source} (EcoLogits covers generation only)"))
+        out += managed_problems(f"{where}.managed.{svc_name}", endpoint, svc.task)
+    for pool in o.remove_pools:
+        if pool not in sc.pools:
+            out.append((f"{where}.remove_pools", f"unknown pool `{pool}`", f"use one of {sorted(sc.pools)}"))
     if o.region is not None and o.region not in res.regions.regions:
         out.append((f"{where}.region", f"unknown region `{o.region}`", f"use one of {sorted(res.regions.regions)}"))
     for pool, change in o.pools.items():

@@ -13,6 +13,9 @@ numbers). The kinds of change, which an option may combine:
 - ``region``: move to another Azure region;
 - ``pools``: change a pool's SKU, instance count, slots or provisioning policy;
 - ``batch_window``: process at night (the pool is on only inside the window);
+- ``managed``: move a service to a managed, shared endpoint (EcoLogits for generation,
+  sourced per-unit figures otherwise), priced per unit; ``remove_pools`` drops the pools
+  left with nothing to serve;
 - ``set``: any other scenario field, by dotted path (``services.generation.keep_alive_s``);
 - ``combine``: apply other options of the file first.
 
@@ -33,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from sim.config.scenario import Provisioning, check_shares
+from sim.config.scenario import ManagedEndpoint, Provisioning, check_shares
 
 from .criteria import CRITERIA
 
@@ -102,6 +105,8 @@ class Option(_Strict):
     region: str | None = None
     pools: dict[str, PoolChange] = Field(default_factory=dict)
     batch_window: BatchWindow | None = None
+    managed: dict[str, ManagedEndpoint] = Field(default_factory=dict, description="service -> managed endpoint serving it")
+    remove_pools: list[str] = Field(default_factory=list, description="pools dropped (none of the remaining services may use them)")
     set_: dict[str, Any] = Field(default_factory=dict, alias="set", description="dotted scenario path -> value")
 
 

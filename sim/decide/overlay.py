@@ -75,6 +75,11 @@ def _overlay(data: dict, o: Option) -> None:
         bw = o.batch_window
         for pool in bw.pools or list(data["pools"]):
             data["pools"][pool]["provisioning"] = {"policy": "scheduled", "hours": list(bw.hours), "weekdays_only": bw.weekdays_only}
+    for svc_name, endpoint in o.managed.items():
+        data["services"][svc_name]["pool"] = None
+        data["services"][svc_name]["managed"] = endpoint.model_dump(mode="json")
+    for pool in o.remove_pools:
+        data["pools"].pop(pool, None)
     for dotted, value in o.set_.items():
         _set_path(data, dotted, value)
 

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from sim.config.gridprofile import GridProfile
-from sim.config.scenario import CONTENT_TYPES, Scenario
+from sim.config.scenario import CONTENT_TYPES, Scenario, pool_codes
 from sim.engine.provisioning import Schedule
 from sim.engine.types import JobTable, Timings
 from sim.kernels.indices import ix
@@ -121,7 +121,7 @@ def monthly_table(
     count, busy, active_j, audio = (a.reshape(shape) for a in _cube(
         timings.start_s, edges, jobs.service, jobs.language, jobs.content, timings.service_s, timings.energy_j,
         jobs.audio_s, n_s, n_l, n_c))
-    pool_of_service = np.array([jobs.pools.index(sc.services[s].pool) for s in jobs.services], dtype=np.int64)
+    pool_of_service = np.array(pool_codes(sc, jobs.services, jobs.pools), dtype=np.int64)  # -1: managed
 
     # Per pool and month: busy time (the allocation key) and each component's amount.
     pool_code = np.array([jobs.pools.index(spec.name) for spec in pools], dtype=np.int64)

@@ -12,6 +12,7 @@ touches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -27,7 +28,7 @@ from sim.config.distributions import (
 from sim.config.memo import keep_last
 from sim.config.units import WINDOW_S
 from sim.config.resolve import Resolved
-from sim.config.scenario import CONTENT_TYPES, stage_requires
+from sim.config.scenario import CONTENT_TYPES, pool_codes, stage_requires
 from sim.engine.types import JobTable
 from sim.kernels.indices import ix
 from sim.kernels.rng import Streams
@@ -70,10 +71,50 @@ def _targets(stage_targets, code: str, res: Resolved) -> list[str]:
     return sorted((t for t in stage_targets if t != code and t in langs), key=langs.index)
 
 
-# Task codes and unit order shared with the compiled expansion.
+# Task codes and unit order shared with the compiled expansion (numba reads the codes as constants).
 _TRANSCRIBE, _TRANSLATE, _GENERATE = 0, 1, 2
 _TASKS = {"transcribe": _TRANSCRIBE, "translate": _TRANSLATE, "generate": _GENERATE}
 _UNITS = ("audio_second", "audio_window", "input_token", "output_token", "input_char", "request")
+
+
+class _Files(NamedTuple):
+    """The files as ``_expand`` reads them: one entry per file, in table order."""
+
+    language: np.ndarray
+    content: np.ndarray
+    month: np.ndarray
+    duration_s: np.ndarray
+    chars: np.ndarray
+    served: np.ndarray
+    lang_start: np.ndarray  # first row of each language's block in the draw matrix, plus the end
+
+
+class _Entries(NamedTuple):
+    """The plan's entries (see ``_Plan``), one array element per entry."""
+
+    entry_range: np.ndarray  # (languages, content types + 1): entries of (l, c) are [range[l, c], range[l, c+1])
+    stage: np.ndarray
+    service: np.ndarray
+    probability: np.ndarray
+    task: np.ndarray  # task code (_TRANSCRIBE, _TRANSLATE, _GENERATE)
+    length_ratio: np.ndarray
+    enabled: np.ndarray  # the service runs for this language
+    requires: np.ndarray  # bit mask of services that must have run for the file
+    target: np.ndarray  # target language index, -1 when none
+    target_start: np.ndarray  # first month the target language is offered
+    slot: np.ndarray
+
+
+class _Costs(NamedTuple):
+    """Per service, the drawn affine time (s) and energy (J): intercept, coefficients in
+    ``_UNITS`` order, residual sigma."""
+
+    time_intercept: np.ndarray
+    time_coef: np.ndarray
+    time_sigma: np.ndarray
+    energy_intercept: np.ndarray
+    energy_coef: np.ndarray
+    energy_sigma: np.ndarray
 
 
 @dataclass
@@ -88,17 +129,7 @@ class _Plan:
     language's streams.
     """
 
-    entry_range: np.ndarray  # (languages, content types + 1): entries of (l, c) are [range[l, c], range[l, c+1])
-    stage: np.ndarray
-    service: np.ndarray
-    probability: np.ndarray
-    task: np.ndarray
-    length_ratio: np.ndarray
-    enabled: np.ndarray  # the service runs for this language
-    requires: np.ndarray  # bit mask of services that must have run for the file
-    target: np.ndarray  # target language index, -1 when none
-    target_start: np.ndarray  # first month the target language is offered
-    slot: np.ndarray
+    entries: _Entries
     slots: list[tuple[str, str, object]]  # (service, target or "-", output-token spec)
     offsets: np.ndarray  # where each quantity's columns start in the draw matrix (``_columns``)
     columns: list[Columns] = field(default_factory=list)  # per language index: its draws (``_columns``)
@@ -150,7 +181,7 @@ def _build_plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
     arrays = {k: np.asarray(v, dtype=types.get(k, np.int64)) for k, v in cols.items()}
     n_services, n_slots = len(services), len(slots)
     offsets = np.array([0, n_services, 2 * n_services, 2 * n_services + n_slots, 2 * n_services + 2 * n_slots])
-    plan = _Plan(entry_range=entry_range, slots=slots, offsets=offsets, **arrays)
+    plan = _Plan(entries=_Entries(entry_range=entry_range, **arrays), slots=slots, offsets=offsets)
     plan.columns = [prepare_columns(_columns(res, plan, li, code)) for li, code in enumerate(languages)]
     return plan
 
@@ -209,18 +240,12 @@ def build_jobs(
     for li in range(len(langs)):
         if lang_start[li + 1] > lang_start[li]:
             draw_columns(table, slice(lang_start[li], lang_start[li + 1]), plan.columns[li], streams)
-    t_int, t_coef, t_sigma = _cost_arrays(res, draws, "time_s")
-    e_int, e_coef, e_sigma = _cost_arrays(res, draws, "energy_j")
+    costs = _Costs(*_cost_arrays(res, draws, "time_s"), *_cost_arrays(res, draws, "energy_j"))
     # at most the most jobs a file can have, per served file (the arrays' unused tails are never touched)
-    capacity = int(np.count_nonzero(served)) * int(np.diff(plan.entry_range, axis=1).max(initial=0))
-    pool_of_service = np.array([pools.index(sc.services[s].pool) for s in services], dtype=np.int16)
-    out = _expand(
-        files.language, files.content, files.month, files.duration_s, files.text_chars, served, lang_start,
-        table, plan.offsets, pool_of_service,
-        plan.entry_range, plan.stage, plan.service, plan.probability, plan.task, plan.length_ratio, plan.enabled,
-        plan.requires, plan.target, plan.target_start, plan.slot, t_int, t_coef, t_sigma, e_int, e_coef, e_sigma, capacity,
-        details,
-    )
+    capacity = int(np.count_nonzero(served)) * int(np.diff(plan.entries.entry_range, axis=1).max(initial=0))
+    pool_of_service = np.array(pool_codes(sc, services, pools), dtype=np.int16)  # -1: managed, no pool
+    file_columns = _Files(files.language, files.content, files.month, files.duration_s, files.text_chars, served, lang_start)
+    out = _expand(file_columns, table, plan.offsets, pool_of_service, plan.entries, costs, capacity, details)
     (file, group, service, pool, language, content, target, time_s, energy_j, log_t, log_e, audio_s, tokens_in,
      tokens_out, group_first, group_next, group_file, n_jobs, n_groups) = out
     time_s, energy_j = time_s[:n_jobs], energy_j[:n_jobs]
@@ -263,7 +288,8 @@ def _columns(res: Resolved, plan: _Plan, li: int, code: str) -> list[tuple[int, 
         if service in staged and svc.task != "transcribe":
             cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code))
             columns.append((offsets[_CPT_IN] + si, cpt, ("job", code, service, "input")))
-    used = set(plan.slot[plan.entry_range[li, 0] : plan.entry_range[li, -1]].tolist())
+    entries = plan.entries
+    used = set(entries.slot[entries.entry_range[li, 0] : entries.entry_range[li, -1]].tolist())
     for k, (service, tgt, spec) in enumerate(plan.slots):
         if k not in used:  # not a target of this language's files
             continue
@@ -287,13 +313,9 @@ def _cpt(spec):
 
 
 @njit(cache=True, error_model="numpy")  # no zero-division checks in the loop
-def _expand(
-    language, content, month, duration, chars, served, lang_start,
-    table, offsets, pool_of_service,
-    entry_range, e_stage, e_service, e_probability, e_task, e_ratio, e_enabled, e_requires, e_target, e_target_start,
-    e_slot, t_intercept, t_coef, t_sigma, en_intercept, en_coef, en_sigma, capacity, details,
-):
-    """Walk the files in order and emit their jobs, sorted by (file, stage, target).
+def _expand(files, table, offsets, pool_of_service, entries, costs, capacity, details):
+    """Walk the files (``_Files``) in order and emit their jobs, sorted by (file, stage, target),
+    through the plan's ``_Entries`` with the ``_Costs`` drawn for the replication.
 
     ``table`` holds the files' draws, a row per file (language blocks from ``lang_start``)
     and the columns of each quantity from ``offsets`` (pass, input and output characters
@@ -305,6 +327,10 @@ def _expand(
     the caller applies them, since a vectorised ``exp`` is several times cheaper than one
     call per job. Indices go through ``ix`` (known >= 0: no wrap-around check).
     """
+    language, content, month, duration, chars, served, lang_start = files
+    (entry_range, e_stage, e_service, e_probability, e_task, e_ratio, e_enabled, e_requires, e_target, e_target_start,
+     e_slot) = entries
+    t_intercept, t_coef, t_sigma, en_intercept, en_coef, en_sigma = costs
     file = np.empty(capacity, np.int32)
     group = np.empty(capacity, np.int32)
     service = np.empty(capacity, np.int16)
@@ -348,7 +374,7 @@ def _expand(
                 active = req > 0 and (req & ~ran) == 0
             # What the stage's jobs share: the file's input (one division per stage, not per job)
             task = e_task[e]
-            if task == 0:  # transcribe: audio in, the transcript's tokens out
+            if task == _TRANSCRIBE:  # audio in, the transcript's tokens out
                 audio = duration[f]
                 window = max(1.0, np.ceil(audio / WINDOW_S)) if active else 0.0
                 t_in = c_in = 0.0
@@ -374,7 +400,7 @@ def _expand(
                         g += 1
                         any_target = True
                     slot = ix(e_slot[e])
-                    if task == 2:  # generate: drawn tokens out
+                    if task == _GENERATE:  # drawn tokens out
                         t_out = max(table[p, ix(c_tokens + slot)], 0.0)
                     else:  # the transcript, or the translation (length ratio 1 for transcription)
                         t_out = c * e_ratio[e] / max(table[p, ix(c_cpt_out + slot)], 0.1)

@@ -11,7 +11,7 @@ from numba import njit
 
 from sim.config.memo import keep_last
 from sim.config.resolve import Resolved
-from sim.config.scenario import CONTENT_TYPES
+from sim.config.scenario import CONTENT_TYPES, pool_codes
 from sim.engine.provisioning import schedule_for
 from sim.engine.registry import get_engine
 from sim.engine.types import EngineInputs, JobTable, PoolSpec, ServiceSpec, Timings
@@ -21,6 +21,7 @@ from sim.kernels.rng import Streams
 from .accounting import PoolAccountingSpec, month_step, monthly_table, pool_capacity_s
 from .epistemic import Draws, draw_epistemic
 from .jobs import build_jobs, file_mask
+from .managed import ManagedInputs, draw_rates, managed_stats, monthly_rows, split_managed, with_managed_ends
 from .tables import Table
 from .workload import FileTable, generate_files
 
@@ -39,11 +40,13 @@ class ReplicationInputs:
     pools: list[PoolSpec]
     services: list[ServiceSpec]
     accounting: list[PoolAccountingSpec]
+    managed: ManagedInputs | None = None  # the jobs of managed services, out of ``jobs``
 
     @property
     def for_engine(self) -> EngineInputs:
-        """The part of the inputs an engine reads."""
-        return EngineInputs(self.jobs, self.files.arrival_s, self.pools, self.services)
+        """The part of the inputs an engine reads (a file waits for its leading managed stages)."""
+        arrival = self.files.arrival_s if self.managed is None else self.files.arrival_s + self.managed.lead_s
+        return EngineInputs(self.jobs, arrival, self.pools, self.services)
 
 
 @dataclass
@@ -81,13 +84,18 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None,
     draws = draw_epistemic(res, streams)
     files = generate_files(sc, draws.growth_rate, streams)
     served = file_mask(res, files)
-    jobs = build_jobs(res, files, served, draws, streams, details)
+    rates = draw_rates(res, streams)
+    # managed jobs are priced by their tokens: they need the details
+    jobs = build_jobs(res, files, served, draws, streams, details or bool(rates))
+    managed = split_managed(res, jobs, files, rates, details) if rates else None
+    if managed is not None:
+        jobs = managed.pool_jobs
     pools, acc = _pool_specs(res)
     services = [
         ServiceSpec(svc.keep_alive_s, draws.models[svc.model].load_time_s, draws.models[svc.model].load_energy_j)
         for svc in sc.services.values()
     ]
-    return ReplicationInputs(draws, files, served, jobs, list(pools), services, list(acc))
+    return ReplicationInputs(draws, files, served, jobs, list(pools), services, list(acc), managed)
 
 
 @keep_last
@@ -124,8 +132,9 @@ def service_table(res: Resolved, inp: ReplicationInputs, t: Timings, replication
     edges = np.asarray(sc.month_edges_s(), dtype=float)
     n, busy, cold, wait_sum, wait_p95, lat_sum, lat_p95 = _service_cells(
         jobs.service, t.start_s, t.ready_s, t.end_s, t.service_s, t.cold, edges, n_s, 95.0)
-    pool_of_service = [jobs.pools.index(sc.services[name].pool) for name in jobs.services]
-    cap = pool_capacity_s(sc, inp.accounting)[pool_of_service].ravel()  # same (service, month) order
+    pool_of_service = pool_codes(sc, jobs.services, jobs.pools)  # -1: managed, no pool's capacity
+    capacity = np.vstack([pool_capacity_s(sc, inp.accounting), np.full((1, horizon), np.nan)])
+    cap = capacity[pool_of_service].ravel()  # same (service, month) order
     f_n, f_sum, f_p95 = _value_cells(inp.files.month, horizon, t.file_end_s - inp.files.arrival_s, 95.0)
     none = np.full(horizon, np.nan)
     return Table({
@@ -390,14 +399,19 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
     """
     inp = sample_inputs(res, replication, details=False)  # the tables need no job's target or tokens
     timings = get_engine(engine)(inp.for_engine)
+    if inp.managed is not None:
+        timings = with_managed_ends(timings, inp.files.arrival_s, inp.managed)
     monthly = monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, replication, res.grid_profile())
     stats = service_table(res, inp, timings, replication)
+    if inp.managed is not None:
+        monthly = monthly_rows(res, inp.managed.jobs, monthly, replication)
+        stats = managed_stats(stats, inp.managed.jobs)
     files = file_table(res, inp, replication)
     summary = {
         "replication": replication,
         **inp.draws.as_row(),
         "files": int(len(inp.files)),
-        "jobs": int(len(inp.jobs)),
+        "jobs": int(len(inp.jobs)) + (0 if inp.managed is None else len(inp.managed.jobs)),
         "co2e_kg": float(monthly.columns["co2e_kg"].sum()),
         "energy_kwh": float(monthly.columns["energy_kwh"].sum()),
         "facility_kwh": float(monthly.columns["facility_kwh"].sum()),

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 import yaml
 
 from sim.config.resolve import Resolved
+from sim.forecast.managed import managed_services
+from sim.forecast.managed import provenance as managed_provenance
 
 from .run import MonteCarloResult
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:  # imported where tables are written: a run opens its folder b
     import pandas as pd
 
 MANIFEST = "manifest.json"
-_PACKAGES = ("carbonsim", "simpy", "numpy", "pandas", "scipy", "pydantic", "pyarrow", "dask", "distributed", "pymcdm", "matplotlib")
+_PACKAGES = ("carbonsim", "simpy", "numpy", "pandas", "scipy", "pydantic", "pyarrow", "dask", "distributed", "pymcdm", "matplotlib", "ecologits")
 
 
 def sha256(path: Path) -> str:
@@ -152,6 +154,7 @@ def base_manifest(res: Resolved, mc: MonteCarloResult, command: str) -> dict:
         "carbon_sources": sources,
         "git_commit": git_commit(Path(__file__).resolve().parent),
         "packages": package_versions(),
+        **({"managed": managed_provenance(res)} if managed_services(res) else {}),
         **mc.meta,
     }
 

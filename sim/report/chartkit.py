@@ -23,7 +23,7 @@ from .rundata import RunData
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 BAND = "#0072B2"
 BUDGET = "#D55E00"
-COMPONENT_COLOURS = {"active": "#0072B2", "idle": "#E69F00", "host": "#CC79A7", "embodied": "#999999"}
+COMPONENT_COLOURS = {"active": "#0072B2", "idle": "#E69F00", "host": "#CC79A7", "embodied": "#999999", "managed": "#009E73"}
 
 STYLE = {
     "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,

@@ -17,6 +17,7 @@ from .decision_charts import shown_values
 from .executive import Executive, executive_summary, page_seconds_unit
 from .figures import market_totals, quantiles, sci_per_unit
 from .i18n import Strings
+from .managed import managed_section
 from .rundata import RunData
 
 METHOD_ORDER = ("weighted_sum", "topsis", "smaa")
@@ -60,6 +61,8 @@ class Content:
     saving: Table | None = None  # each option's difference to the baseline by component
     frameworks: Table | None = None  # GHG Protocol, ESRS E1-6, SCI
     capacity: Table | None = None  # per month and pool, from capacity.csv
+    managed_title: str = ""
+    managed: list[str] = field(default_factory=list)  # paragraphs (sim.report.managed); none without managed options
 
 
 def _cell(t: Strings, value: float | None, key: str | None = None, digits: int | None = None) -> Cell:
@@ -303,6 +306,7 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
     cfg = run.config
     head, notes = headline_table(run, t)
     matrix, ranking, note = decision_tables(run, t)
+    managed_title, managed = managed_section(run, t.lang)
     method = [t("method.p1"), t("method.p2"), t("method.p3"), t("method.p4"), t("method.p5"), t("method.probability")]
     return Content(
         lang=t.lang,
@@ -313,6 +317,7 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
         decision_note=note, recommendation_md=recommendation(run, t), assumptions=assumptions_table(run, t),
         method=method, figures=figures, executive=executive_summary(run, t), **split_parts(run, t),
         capacity=capacity_part(run, t),
+        managed_title=managed_title, managed=managed,
     )
 
 

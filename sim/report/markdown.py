@@ -55,6 +55,8 @@ def render_markdown(c: Content, rendered: list[Rendered], t: Strings, period: st
     out += [c.decision_note, ""]
     if c.recommendation_md.strip():
         out += [f"## {t('sec.recommendation')}", "", _demote(c.recommendation_md.strip()), ""]
+    if c.managed:
+        out += [f"## {c.managed_title}", ""] + [p + "\n" for p in c.managed]
     out += [f"## {t('sec.assumptions')}", ""] + md_table(c.assumptions)
     out += [f"## {t('sec.method')}", ""] + [p + "\n" for p in c.method]
     return "\n".join(out).rstrip() + "\n"
