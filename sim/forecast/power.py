@@ -31,6 +31,8 @@ def power_limits(res: Resolved, gpu_idle_w: dict[str, float]) -> dict[str, Power
     sc = res.scenario
     out: dict[str, PowerLimit] = {}
     for svc in sc.services.values():
+        if svc.pool is None:  # a managed endpoint: the provider's fleet, not a card of ours
+            continue
         if res.layers is not None and not res.layers.gpu_energy(svc.model):
             continue
         pool = sc.pools[svc.pool]

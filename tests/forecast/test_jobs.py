@@ -118,7 +118,7 @@ def test_translation_length_follows_the_language_pair_unless_the_stage_sets_it(t
     res = load_and_check(path)
     inp = sample_inputs(res, 0)
     langs = inp.files.languages
-    plan = _plan(res, langs)
+    plan = _plan(res, langs).entries
     ratios = res.profile.translation_length.ratios
     translate = plan.task == 1
     for e in np.flatnonzero(translate):
@@ -134,6 +134,6 @@ def test_translation_length_follows_the_language_pair_unless_the_stage_sets_it(t
     data["pipelines"]["text"][0]["length_ratio"] = 2.0
     path.write_text(yaml.safe_dump(data))
     res2 = load_and_check(path)
-    plan2 = _plan(res2, langs)
+    plan2 = _plan(res2, langs).entries
     text_entries = [e for li in range(len(langs)) for e in range(plan2.entry_range[li, 2], plan2.entry_range[li, 3])]
     assert {plan2.length_ratio[e] for e in text_entries if plan2.task[e] == 1} == {2.0}
