@@ -49,6 +49,7 @@ class ForecastSettings:
     scheduler: str | None = None  # a Dask scheduler's address
     dask_local: int | None = None  # workers of a local Dask cluster
     force: bool = False  # run even where the estimate says this machine cannot
+    precision_pct: float | None = None  # replications until the bands are this tight (%)
 
     @property
     def dask(self) -> bool:
@@ -84,7 +85,8 @@ def forecast(res: Resolved, writer: RunWriter, settings: ForecastSettings, comma
     announce(res, settings, log)
     kwargs = {"scheduler": settings.scheduler, "dask_local": settings.dask_local} if settings.dask else {}
     try:
-        mc = run_monte_carlo(res, workers=settings.workers, engine=settings.engine, progress=settings.progress, **kwargs)
+        mc = run_monte_carlo(res, workers=settings.workers, engine=settings.engine, progress=settings.progress,
+                             precision_pct=settings.precision_pct, **kwargs)
     except MemoryError as exc:
         raise TooLarge(f"the run ran out of memory ({exc or 'allocation failed'}); to fit: {HINTS}") from None
     except BrokenProcessPool:

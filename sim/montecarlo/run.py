@@ -13,11 +13,9 @@ with the size of the tables the run writes, not with the number of jobs simulate
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
@@ -280,71 +278,59 @@ def run_monte_carlo(
     progress: bool | None = None,
     scheduler: str | None = None,
     dask_local: int | None = None,
+    precision_pct: float | None = None,
 ) -> MonteCarloResult:
     """Run the scenario's replications.
 
     ``workers > 1`` uses local processes; ``scheduler`` (a Dask scheduler address) or
     ``dask_local`` (start a local Dask cluster of that many processes) sends chunks of
-    replications to Dask. ``engine`` is ``auto``, ``simpy`` or ``fast``.
+    replications to Dask. ``engine`` is ``auto``, ``simpy`` or ``fast``. With
+    ``precision_pct``, replications run in batches until the horizon emissions' bands are
+    that tight (``sim.montecarlo.precision``), at most the scenario's count (or ``replications``).
     """
     from sim.engine.registry import choose_engine
+
+    from . import precision
+    from .executors import open_executor
 
     engine = choose_engine(engine, res.scenario)
     huge_pages(True)  # for the replications, here or in the workers forked from here
     n = res.scenario.replications if replications is None else replications
-    reps = list(range(n))
+    target = n if precision_pct is None else precision.first_batch(n)
     show = sys.stderr.isatty() if progress is None else progress
     t0 = time.perf_counter()
     done: list[ChunkResult] = []
     monthly = MonthlyCollector(n)
-    meta: dict = {}
-    with tqdm(total=n, disable=not show, desc="replications", unit="rep") as bar:
+    with tqdm(total=n, disable=not show, desc="replications", unit="rep") as bar, open_executor(
+        res, engine, run_chunk, workers=workers, replications=n, scheduler=scheduler, dask_local=dask_local,
+        start_worker=_start_worker, in_worker=_run_chunk_in_worker,
+    ) as ex:
 
         def on_done(chunk: ChunkResult) -> None:
             done.append(chunk)
             monthly.add(chunk)
             bar.update(len(chunk.summaries))
 
-        if scheduler is not None or dask_local is not None:
-            from .distributed import cluster_threads, dask_client, run_chunks
-
-            with dask_client(scheduler, dask_local) as client:
-                chunks = chunks_of(reps, cluster_threads(client))
-                run_chunks(client, run_chunk, chunks, res, engine, on_done=on_done)
-            meta = {"executor": "dask", "scheduler": scheduler or f"LocalCluster({dask_local})"}
-        elif workers <= 1 or n <= 1:
-            chunks = chunks_of(reps, 1)
-            for chunk in chunks:
-                on_done(run_chunk(res, engine, chunk))
-            meta = {"executor": "serial"}
-        else:
-            if engine == "fast":
-                # Replication 0 runs here first: it brings the compiled kernels a replication
-                # uses into memory before the worker processes fork, so that none of them
-                # loads its own copy (a kernel needed only now and then, such as the fast
-                # engine's event loop after a tie, is loaded by the worker that needs it).
-                on_done(run_chunk(res, engine, reps[:1]))
-                reps = reps[1:]
-                # Its freed arrays go back to the OS: left in the heap, the workers would
-                # inherit them shared, and copy every page they reuse (copy on write).
-                release_free_memory()
-            chunks = chunks_of(reps, workers)
-            context = multiprocessing.get_context()
-            started = context.Value("i", 0)
-            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context, initializer=_start_worker,
-                                     initargs=(res, engine, worker_cores(workers), started)) as pool:
-                futures = [pool.submit(_run_chunk_in_worker, chunk) for chunk in chunks]
-                # Collecting the tables needs pandas, which the replications do not: the
-                # workers are forked first, and this process imports it while they run.
-                import pandas  # noqa: F401
-
-                for fut in as_completed(futures):
-                    on_done(fut.result())
-            meta = {"executor": "processes", "workers": workers}
+        ran = 0
+        while target is not None:
+            ex.run(list(range(ran, target)), on_done, chunks_of)
+            ran = target
+            if precision_pct is None:
+                break
+            target = precision.next_count(ran, precision.reached(_totals(done)), precision_pct, n)
+        meta = dict(ex.meta)
     meta["chunks"] = len(done)  # replication 0's, run here first, included
+    if precision_pct is not None:
+        meta["precision"] = precision.record(_totals(done), precision_pct, n)
     huge_pages(False)  # the tables are built once (see huge_pages)
     mc = collect(done, monthly, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now
     release_free_memory()
     mc.meta.update(meta)
     return mc
+
+
+def _totals(chunks: list[ChunkResult]) -> np.ndarray:
+    """Horizon emissions (kg CO2e) of the replications run so far, in replication order."""
+    rows = sorted((s["replication"], s["co2e_kg"]) for c in chunks for s in c.summaries)
+    return np.array([v for _, v in rows], dtype=float)
