@@ -38,15 +38,17 @@ def _forecast_options(f):
     f = click.option("--precision", "precision", type=click.FloatRange(min=0, min_open=True), metavar="PCT",
                      help="Replications in batches until the 95% intervals of the horizon emissions' mean, P5 and P95 "
                           "are within PCT% (from 100 up to the scenario's count).")(f)
+    f = click.option("--keep-jobs", type=click.IntRange(min=0), default=0, metavar="N",
+                     help="Write jobs.parquet: every job of the first N replications.")(f)
     f = click.option("--force", is_flag=True, help="Run even where the estimate says this machine lacks the memory.")(f)
     return f
 
 
-def _settings(workers, engine, progress, force, precision, scheduler=None, dask_local=None):
+def _settings(workers, engine, progress, force, precision, keep_jobs, scheduler=None, dask_local=None):
     from .runner import ForecastSettings, resolve_workers
 
     return ForecastSettings(workers=resolve_workers(workers), engine=engine, progress=progress, scheduler=scheduler,
-                            dask_local=dask_local, force=force, precision_pct=precision)
+                            dask_local=dask_local, force=force, precision_pct=precision, keep_jobs=keep_jobs)
 
 
 def _log(message: str) -> None:
@@ -71,7 +73,7 @@ def main() -> None:
 @_forecast_options
 @click.option("--scheduler", help="Address of a Dask scheduler (tcp://HOST:8786) to run replications on.")
 @click.option("--dask-local", type=click.IntRange(min=1), help="Start a local Dask cluster with N workers.")
-def simulate(config, replications, months, seed, workers, engine, out, progress, force, precision, scheduler, dask_local):
+def simulate(config, replications, months, seed, workers, engine, out, progress, force, precision, keep_jobs, scheduler, dask_local):
     """Run the Monte Carlo forecast of CONFIG and write a run folder."""
     from sim.montecarlo.estimate import TooLarge
 
@@ -82,7 +84,7 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
     except (ConfigError, FileExistsError) as exc:
         _fail(exc)
     try:
-        ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, scheduler, dask_local), "simulate", _log)
+        ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, keep_jobs, scheduler, dask_local), "simulate", _log)
         final = writer.commit(ctx.manifest)
     except (TooLarge, MemoryError) as exc:
         writer.abort()
@@ -99,7 +101,7 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
 @click.option("--options", "options", type=click.Path(path_type=Path), default=DEFAULT_OPTIONS, show_default=True,
               help="Decision options to evaluate.")
 @click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True, help="Report language.")
-def run(config, replications, months, seed, workers, engine, out, progress, force, precision, options, lang):
+def run(config, replications, months, seed, workers, engine, out, progress, force, precision, keep_jobs, options, lang):
     """The main job: forecast CONFIG, evaluate the options, write the report."""
     from sim.montecarlo.estimate import TooLarge
 
@@ -108,7 +110,7 @@ def run(config, replications, months, seed, workers, engine, out, progress, forc
     try:
         final = run_main(config, options=options if options and Path(options).exists() else None,
                          overrides=_overrides(replications, months, seed), out=out,
-                         settings=_settings(workers, engine, progress, force, precision), lang=lang, log=_log)
+                         settings=_settings(workers, engine, progress, force, precision, keep_jobs), lang=lang, log=_log)
     except (ConfigError, FileExistsError) as exc:
         _fail(exc)
     except (TooLarge, MemoryError) as exc:
@@ -127,7 +129,7 @@ def run(config, replications, months, seed, workers, engine, out, progress, forc
 @_forecast_options
 @click.option("--options", "options", type=click.Path(path_type=Path), default=DEFAULT_OPTIONS, show_default=True,
               help="Decision options to evaluate.")
-def decide(config, replications, months, seed, workers, engine, out, progress, force, precision, options):
+def decide(config, replications, months, seed, workers, engine, out, progress, force, precision, keep_jobs, options):
     """Forecast CONFIG, run every option of OPTIONS on the same seeds, rank them and recommend."""
     from sim.decide.loading import load_options
     from sim.montecarlo.estimate import TooLarge
@@ -140,7 +142,7 @@ def decide(config, replications, months, seed, workers, engine, out, progress, f
         _fail(exc)
     try:
         load_options(options, res)  # fail on a bad options file before any simulation
-        ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision), "decide", _log)
+        ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, keep_jobs), "decide", _log)
         ctx.options_path, ctx.log = options, _log
         decision_step(ctx)
         final = writer.commit(ctx.manifest)

@@ -18,7 +18,7 @@ from sim.montecarlo.output import (
     run_folder_name,
     write_forecast,
 )
-from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
+from sim.montecarlo.run import MonteCarloResult, RunExtras, run_monte_carlo
 
 
 @dataclass
@@ -50,6 +50,7 @@ class ForecastSettings:
     dask_local: int | None = None  # workers of a local Dask cluster
     force: bool = False  # run even where the estimate says this machine cannot
     precision_pct: float | None = None  # replications until the bands are this tight (%)
+    keep_jobs: int = 0  # the first replications whose jobs' records go to jobs.parquet
 
     @property
     def dask(self) -> bool:
@@ -85,8 +86,10 @@ def forecast(res: Resolved, writer: RunWriter, settings: ForecastSettings, comma
     announce(res, settings, log)
     kwargs = {"scheduler": settings.scheduler, "dask_local": settings.dask_local} if settings.dask else {}
     try:
+        extras = RunExtras(settings.precision_pct, settings.keep_jobs,
+                           writer.path("jobs.parquet") if settings.keep_jobs else None)
         mc = run_monte_carlo(res, workers=settings.workers, engine=settings.engine, progress=settings.progress,
-                             precision_pct=settings.precision_pct, **kwargs)
+                             extras=extras, **kwargs)
     except MemoryError as exc:
         raise TooLarge(f"the run ran out of memory ({exc or 'allocation failed'}); to fit: {HINTS}") from None
     except BrokenProcessPool:

@@ -148,8 +148,23 @@ def _first_groups(group_file, file_arrival_s):
 @njit(cache=True, inline="always")
 def _timing_arrays(n, n_files):
     """What the kernels return, allocated: per job, ready, start, end, service time (s),
-    energy (J) and cold; per file, when its last job ended (NaN until then)."""
-    return np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.zeros(n, dtype=np.bool_), np.full(n_files, np.nan)
+    energy (J), cold and the GPU it ran on (within its pool); per file, when its last job
+    ended (NaN until then)."""
+    return (np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.zeros(n, dtype=np.bool_),
+            np.full(n_files, np.nan), np.zeros(n, dtype=np.int32))
+
+
+@njit(cache=True)
+def _gpu_in_pool(worker_pool, worker_gpu, n_pools):
+    """Each slot's GPU counted within its pool (slots come pool by pool, GPU by GPU)."""
+    first = np.full(n_pools, -1, np.int64)
+    out = np.empty(worker_pool.shape[0], np.int32)
+    for w in range(worker_pool.shape[0]):
+        p = worker_pool[w]
+        if first[p] < 0:
+            first[p] = worker_gpu[w]
+        out[w] = worker_gpu[w] - first[p]
+    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,7 +183,8 @@ def _simulate(
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
     # every job is released, started and ended before the loop runs out of events
-    ready, start, end, service_s, energy, cold, file_end = _timing_arrays(n, n_files)
+    ready, start, end, service_s, energy, cold, file_end, gpu = _timing_arrays(n, n_files)
+    w_gpu = _gpu_in_pool(worker_pool, worker_gpu, n_pools)
     n_groups = group_first_job.shape[0] - 1
     group_left = np.empty(n_groups, dtype=np.uint32)
     max_group = 1
@@ -330,7 +346,7 @@ def _simulate(
 
         while rel_group >= 0:  # put the group's jobs in their pools' queues, one put event each
             if f_tail - f_head + max_group > room:
-                return ready, start, end, cold, service_s, energy, file_end, events, False
+                return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
             # consecutive puts of one pool are queued as one entry (pool, count): nothing can
             # come between them, so processing them back to back is what SimPy does
             # (the run's queue tail is kept in a local, not read back from memory after each put)
@@ -454,6 +470,7 @@ def _simulate(
                         dur += load_time_s[s]
                 inflight[k] = busy + 1
                 start[j] = now
+                gpu[j] = w_gpu[w]
                 w_period[w] = period
                 t_new = now + dur
             if t_new == now:  # a timeout ending now is processed after the events already due now
@@ -464,7 +481,7 @@ def _simulate(
                 seq += 1
                 hsize += 1
     _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy)
-    return ready, start, end, cold, service_s, energy, file_end, events, True
+    return ready, start, end, cold, service_s, energy, file_end, gpu, events, True
 
 
 @njit(cache=True, inline="always")
@@ -508,7 +525,8 @@ def _fifo(
     """
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
-    ready, start, end, service_s, energy, cold, file_end = _timing_arrays(n, n_files)
+    ready, start, end, service_s, energy, cold, file_end, gpu = _timing_arrays(n, n_files)
+    w_gpu = _gpu_in_pool(worker_pool, worker_gpu, n_pools)
     # slots of a pool, and of a GPU, are contiguous: [lo[i], lo[i + 1])
     pool_lo = np.zeros(n_pools + 1, np.int64)
     n_gpus = 1
@@ -536,7 +554,7 @@ def _fifo(
     arr_i = 0
     arr_now = 0.0  # the arrival process's clock
     waits = 0
-    tied = (ready, start, end, cold, service_s, energy, file_end, np.int64(0), False)
+    tied = (ready, start, end, cold, service_s, energy, file_end, gpu, np.int64(0), False)
     while True:
         # the next group: the heap's root or the next arrival, whichever is released first
         if arr_i < n_arr:
@@ -604,6 +622,7 @@ def _fifo(
                 return tied
             ready[j] = now
             start[j] = at
+            gpu[j] = w_gpu[w]
             end[j] = e
             free_t[w] = e
             slot_service[w] = k
@@ -616,7 +635,7 @@ def _fifo(
             file_end[_ix(group_file[gr])] = done
     _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy)
     events = n_workers + 1 + waits + 1 + 3 * n
-    return ready, start, end, cold, service_s, energy, file_end, np.int64(events), True
+    return ready, start, end, cold, service_s, energy, file_end, gpu, np.int64(events), True
 
 
 # -- Python side -----------------------------------------------------------------------------
@@ -753,10 +772,10 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
 
 def _timings(out: tuple) -> Timings:
     """A kernel's results (``_simulate``'s or ``_fifo``'s) as ``Timings``."""
-    ready, start, end, cold, service_s, energy, file_end, events, _ = out
+    ready, start, end, cold, service_s, energy, file_end, gpu, events, _ = out
     return Timings(
         ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=service_s,
-        energy_j=energy, file_end_s=file_end, events=int(events),
+        energy_j=energy, file_end_s=file_end, events=int(events), gpu=gpu,
     )
 
 

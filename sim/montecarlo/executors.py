@@ -62,7 +62,8 @@ class Processes:
             context = multiprocessing.get_context()
             started = context.Value("i", 0)
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=self._start_worker,
-                                            initargs=(self.res, self.engine, worker_cores(self.workers), started))
+                                            initargs=(self.res, self.engine, worker_cores(self.workers), started,
+                                                      self.run_chunk))
         futures = [self.pool.submit(self._in_worker, chunk) for chunk in chunks_of(reps, self.workers)]
         # Collecting the tables needs pandas, which the replications do not: the workers are
         # forked first, and this process imports it while they run.

@@ -13,11 +13,13 @@ with the size of the tables the run writes, not with the number of jobs simulate
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
@@ -61,6 +63,16 @@ class ChunkResult:
     summaries: list[dict]
     jobs: int
     events: int
+    job_records: dict[int, Table] = field(default_factory=dict)  # per replication kept (``--keep-jobs``)
+
+
+@dataclass(frozen=True)
+class RunExtras:
+    """What a run may do beyond its tables: run until its bands are tight, keep job records."""
+
+    precision_pct: float | None = None  # replications in batches until this precision (``sim.montecarlo.precision``)
+    keep_jobs: int = 0  # replications 0 .. keep_jobs - 1 write their jobs' records ...
+    jobs_path: Path | None = None  # ... to this Parquet file
 
 
 _TUNED = False
@@ -105,10 +117,11 @@ def tune_allocator() -> None:
         pass
 
 
-def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
-    """Run replications ``reps`` (their seeds follow from the scenario's seed and their indices)."""
+def run_chunk(res: Resolved, engine: str, reps: list[int], keep_jobs: int = 0) -> ChunkResult:
+    """Run replications ``reps`` (their seeds follow from the scenario's seed and their
+    indices); those below ``keep_jobs`` return their jobs' records too."""
     tune_allocator()
-    results: list[ReplicationResult] = [run_replication(res, r, engine) for r in reps]
+    results: list[ReplicationResult] = [run_replication(res, r, engine, keep_jobs=r < keep_jobs) for r in reps]
     return ChunkResult(
         first=reps[0],
         monthly=Table.concat([r.monthly_table for r in results]),
@@ -117,13 +130,15 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
         summaries=[r.summary for r in results],
         jobs=sum(r.jobs for r in results),
         events=sum(r.events for r in results),
+        job_records={r.summary["replication"]: r.job_records for r in results if r.job_records is not None},
     )
 
 
 _WORKER: dict[str, object] = {}  # what a local worker process was started with (``_start_worker``)
 
 
-def _start_worker(res: Resolved, engine: str, cores: tuple[int, ...] = (), started: Synchronized | None = None) -> None:
+def _start_worker(res: Resolved, engine: str, cores: tuple[int, ...] = (), started: Synchronized | None = None,
+                  runner=run_chunk) -> None:
     """Keep the scenario in the worker process, once: a task then carries only its
     replication indices (the resolved scenario need not be sent and rebuilt for every
     chunk, and the plans kept per scenario stay valid from one chunk to the next).
@@ -131,7 +146,7 @@ def _start_worker(res: Resolved, engine: str, cores: tuple[int, ...] = (), start
     With ``cores`` (see ``worker_cores``), the worker stays on one of them, the next in
     turn (``started`` counts the workers started, across processes).
     """
-    _WORKER["res"], _WORKER["engine"] = res, engine
+    _WORKER["res"], _WORKER["engine"], _WORKER["run"] = res, engine, runner
     if cores and started is not None:
         with started.get_lock():
             index = started.value
@@ -156,7 +171,7 @@ def worker_cores(workers: int) -> tuple[int, ...]:
 
 
 def _run_chunk_in_worker(reps: list[int]) -> ChunkResult:
-    return run_chunk(_WORKER["res"], _WORKER["engine"], reps)  # type: ignore[arg-type]
+    return _WORKER["run"](_WORKER["res"], _WORKER["engine"], reps)  # type: ignore[operator]
 
 
 def chunks_of(reps: list[int], slots: int) -> list[list[int]]:
@@ -278,22 +293,28 @@ def run_monte_carlo(
     progress: bool | None = None,
     scheduler: str | None = None,
     dask_local: int | None = None,
-    precision_pct: float | None = None,
+    extras: RunExtras = RunExtras(),
 ) -> MonteCarloResult:
     """Run the scenario's replications.
 
     ``workers > 1`` uses local processes; ``scheduler`` (a Dask scheduler address) or
     ``dask_local`` (start a local Dask cluster of that many processes) sends chunks of
     replications to Dask. ``engine`` is ``auto``, ``simpy`` or ``fast``. With
-    ``precision_pct``, replications run in batches until the horizon emissions' bands are
-    that tight (``sim.montecarlo.precision``), at most the scenario's count (or ``replications``).
+    ``extras.precision_pct``, replications run in batches until the horizon emissions' bands
+    are that tight (``sim.montecarlo.precision``), at most the scenario's count (or
+    ``replications``); with ``extras.keep_jobs``, the first replications' job records go to
+    ``extras.jobs_path`` as they arrive (``JobsWriter``).
     """
     from sim.engine.registry import choose_engine
 
     from . import precision
     from .executors import open_executor
+    from .job_records import JobsWriter
 
+    precision_pct = extras.precision_pct
     engine = choose_engine(engine, res.scenario)
+    runner = functools.partial(run_chunk, keep_jobs=extras.keep_jobs) if extras.keep_jobs else run_chunk
+    jobs_out = JobsWriter(extras.jobs_path, extras.keep_jobs) if extras.keep_jobs and extras.jobs_path else None
     huge_pages(True)  # for the replications, here or in the workers forked from here
     n = res.scenario.replications if replications is None else replications
     target = n if precision_pct is None else precision.first_batch(n)
@@ -302,13 +323,16 @@ def run_monte_carlo(
     done: list[ChunkResult] = []
     monthly = MonthlyCollector(n)
     with tqdm(total=n, disable=not show, desc="replications", unit="rep") as bar, open_executor(
-        res, engine, run_chunk, workers=workers, replications=n, scheduler=scheduler, dask_local=dask_local,
+        res, engine, runner, workers=workers, replications=n, scheduler=scheduler, dask_local=dask_local,
         start_worker=_start_worker, in_worker=_run_chunk_in_worker,
     ) as ex:
 
         def on_done(chunk: ChunkResult) -> None:
             done.append(chunk)
             monthly.add(chunk)
+            if jobs_out is not None:
+                jobs_out.add(chunk.job_records)
+            chunk.job_records = {}
             bar.update(len(chunk.summaries))
 
         ran = 0
@@ -319,6 +343,8 @@ def run_monte_carlo(
                 break
             target = precision.next_count(ran, precision.reached(_totals(done)), precision_pct, n)
         meta = dict(ex.meta)
+    if jobs_out is not None:
+        meta["jobs_kept"] = {"replications": jobs_out.close(), "file": extras.jobs_path.name}
     meta["chunks"] = len(done)  # replication 0's, run here first, included
     if precision_pct is not None:
         meta["precision"] = precision.record(_totals(done), precision_pct, n)

@@ -38,7 +38,7 @@ from sim.montecarlo.run import run_monte_carlo
 from tests.helpers import ROOT, scenario_file
 from tests.jobhelpers import hand_jobs
 
-FIELDS = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "file_end_s")
+FIELDS = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "file_end_s", "gpu")
 
 
 def assert_same_timings(a, b) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sim.cli import main
 from sim.config.resolve import load_and_check
 from sim.montecarlo import precision
-from sim.montecarlo.run import run_monte_carlo
+from sim.montecarlo.run import RunExtras, run_monte_carlo
 from tests.helpers import scenario_file
 
 
@@ -60,7 +60,7 @@ def short(tmp_path_factory):
 
 def test_stops_where_its_intervals_say_and_reproducibly(short):
     target, most = 1.0, 600
-    serial = run_monte_carlo(short, replications=most, workers=1, progress=False, precision_pct=target)
+    serial = run_monte_carlo(short, replications=most, workers=1, progress=False, extras=RunExtras(precision_pct=target))
     totals = serial.replications.sort_values("replication")["co2e_kg"].to_numpy()
     n = len(totals)
     assert serial.meta["precision"]["replications"] == n
@@ -73,7 +73,7 @@ def test_stops_where_its_intervals_say_and_reproducibly(short):
     assert all(precision.reached(totals[:c]) > target for c in checks[:-1])
     assert precision.reached(totals) <= target or n == most
     assert serial.meta["precision"]["reached_pct"] == pytest.approx(precision.reached(totals), abs=1e-3)
-    two = run_monte_carlo(short, replications=most, workers=2, progress=False, precision_pct=target)
+    two = run_monte_carlo(short, replications=most, workers=2, progress=False, extras=RunExtras(precision_pct=target))
     assert two.meta["precision"] == serial.meta["precision"]
     assert two.replications.equals(serial.replications)
 
