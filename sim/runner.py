@@ -94,6 +94,10 @@ def forecast(res: Resolved, writer: RunWriter, settings: ForecastSettings, comma
         raise TooLarge(f"the run ran out of memory ({exc or 'allocation failed'}); to fit: {HINTS}") from None
     except BrokenProcessPool:
         raise TooLarge(f"a worker process died (the system may have stopped it for want of memory); to fit: {HINTS}") from None
+    except Exception as exc:  # Dask's KilledWorker: its workers kept dying on a chunk (distributed imported lazily)
+        if type(exc).__name__ != "KilledWorker":
+            raise
+        raise TooLarge(f"Dask workers kept dying on a chunk ({exc}); they may lack the memory: {HINTS}") from None
     head = write_forecast(writer, res, mc)
     ctx = RunContext(res, writer, mc, head, workers=settings.workers, engine=settings.engine, progress=settings.progress)
     ctx.manifest = base_manifest(res, mc, command)
