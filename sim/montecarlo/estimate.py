@@ -24,6 +24,7 @@ _SIMPY_NS_PER_JOB = 12_000.0  # the reference engine: about 85,000-150,000 jobs/
 _REPLICATION_FIXED_S = 0.002  # tables and glue per replication, whatever its jobs
 _STARTUP_S = 1.8  # the command's imports, loading the compiled kernels, writing the tables
 _BYTES_PER_JOB = 150.0  # peak resident bytes a job adds while its replication runs (measured: 104-149)
+_SIMPY_BYTES_PER_JOB = 320.0  # the reference engine keeps Python lists per job besides (measured: about 310)
 _BASE_BYTES = 200e6  # a process with carbonsim, NumPy, numba and the kernels loaded
 _BYTES_PER_ROW = 100.0  # the collected tables per monthly cell, as held and written (measured: about 100)
 _ROWS_PER_CELL = 4  # components per (month, service, language, content type) row group
@@ -156,7 +157,7 @@ def estimate(sc: Scenario, replications: int | None = None, workers: int = 1, en
     workers = max(1, min(workers, n))
     rep_s = _REPLICATION_FIXED_S + jobs50 * ns_per_job(jobs50, engine) * 1e-9
     time_s = _STARTUP_S + n * rep_s / workers
-    rep_bytes = jobs95 * _BYTES_PER_JOB
+    rep_bytes = jobs95 * (_SIMPY_BYTES_PER_JOB if engine == "simpy" else _BYTES_PER_JOB)
     cells = sc.horizon_months * len(sc.services) * len(sc.workload.languages) * len(CONTENT_TYPES) * _ROWS_PER_CELL
     table_bytes = n * cells * _BYTES_PER_ROW
     peak = _BASE_BYTES + max(rep_bytes, table_bytes) if workers > 1 else _BASE_BYTES + rep_bytes + table_bytes
