@@ -22,10 +22,10 @@ from sim.forecast.workload import expected_counts
 _NS_PER_JOB = ((2.5e5, 100.0), (2.2e6, 220.0), (6.0e6, 330.0), (5.7e7, 1000.0))
 _SIMPY_NS_PER_JOB = 12_000.0  # the reference engine: about 85,000-150,000 jobs/s
 _REPLICATION_FIXED_S = 0.002  # tables and glue per replication, whatever its jobs
-_STARTUP_S = 1.8  # the command's imports, loading the compiled kernels, writing the tables
+STARTUP_S = 1.8  # the command's imports, loading the compiled kernels, writing the tables
 _BYTES_PER_JOB = 150.0  # peak resident bytes a job adds while its replication runs (measured: 104-149)
 _SIMPY_BYTES_PER_JOB = 320.0  # the reference engine keeps Python lists per job besides (measured: about 310)
-_BASE_BYTES = 200e6  # a process with carbonsim, NumPy, numba and the kernels loaded
+BASE_BYTES = 200e6  # a process with carbonsim, NumPy, numba and the kernels loaded
 _BYTES_PER_ROW = 100.0  # the collected tables per monthly cell, as held and written (measured: about 100)
 _ROWS_PER_CELL = 4  # components per (month, service, language, content type) row group
 
@@ -156,12 +156,12 @@ def estimate(sc: Scenario, replications: int | None = None, workers: int = 1, en
     n = sc.replications if replications is None else replications
     workers = max(1, min(workers, n))
     rep_s = _REPLICATION_FIXED_S + jobs50 * ns_per_job(jobs50, engine) * 1e-9
-    time_s = _STARTUP_S + n * rep_s / workers
+    time_s = STARTUP_S + n * rep_s / workers
     rep_bytes = jobs95 * (_SIMPY_BYTES_PER_JOB if engine == "simpy" else _BYTES_PER_JOB)
     cells = sc.horizon_months * len(sc.services) * len(sc.workload.languages) * len(CONTENT_TYPES) * _ROWS_PER_CELL
     table_bytes = n * cells * _BYTES_PER_ROW
-    peak = _BASE_BYTES + max(rep_bytes, table_bytes) if workers > 1 else _BASE_BYTES + rep_bytes + table_bytes
-    total = _BASE_BYTES + table_bytes + (workers * rep_bytes if workers > 1 else rep_bytes)
+    peak = BASE_BYTES + max(rep_bytes, table_bytes) if workers > 1 else BASE_BYTES + rep_bytes + table_bytes
+    total = BASE_BYTES + table_bytes + (workers * rep_bytes if workers > 1 else rep_bytes)
     return Estimate(g50, g95, files50.sum(axis=(1, 2)), files95.sum(axis=(1, 2)), jobs50, jobs95, n, workers, time_s,
                     rep_bytes, peak, total)
 
