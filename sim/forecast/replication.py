@@ -19,6 +19,7 @@ from . import statistics
 from .accounting import PoolAccountingSpec, monthly_table
 from .epistemic import Draws, draw_epistemic
 from .jobs import build_jobs, file_mask
+from .stream import run_streamed, streamable
 from .tables import Table
 from .workload import FileTable, generate_files
 
@@ -82,11 +83,15 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None,
     served = file_mask(res, files)
     jobs = build_jobs(res, files, served, draws, streams, details)
     pools, acc = _pool_specs(res)
-    services = [
+    return ReplicationInputs(draws, files, served, jobs, list(pools), services_of(res, draws), list(acc))
+
+
+def services_of(res: Resolved, draws: Draws) -> list[ServiceSpec]:
+    """The services as the engines see them, with the replication's drawn model loads."""
+    return [
         ServiceSpec(svc.keep_alive_s, draws.models[svc.model].load_time_s, draws.models[svc.model].load_energy_j)
-        for svc in sc.services.values()
+        for svc in res.scenario.services.values()
     ]
-    return ReplicationInputs(draws, files, served, jobs, list(pools), services, list(acc))
 
 
 @keep_last
@@ -143,28 +148,42 @@ def job_table(inp: ReplicationInputs, t: Timings, replication: int) -> Table:
 
 
 def run_replication(res: Resolved, replication: int, engine: str = "simpy", categorical: bool = False,
-                    keep_jobs: bool = False) -> ReplicationResult:
+                    keep_jobs: bool = False, stream: bool = True) -> ReplicationResult:
     """Simulate replication ``replication`` of the scenario and account for it (with
     ``keep_jobs``, its jobs' records too: ``job_table``).
+
+    With the fast engine and always-on pools (and no job records asked for), the
+    replication is streamed block by block (``sim.forecast.stream``: the same tables, its
+    memory bounded by a block's jobs), unless ``stream`` is False or the engine meets a tie.
 
     The tables come as NumPy columns (``ReplicationResult.monthly_table`` ...), as the
     Monte Carlo keeps them; ``monthly`` and the other properties make DataFrames of them,
     ``categorical`` giving the monthly labels as categoricals (see ``monthly_records``).
     """
+    if stream and engine == "fast" and not keep_jobs and streamable(res):
+        done = run_streamed(res, replication)
+        if done is not None:
+            summary = _summary(replication, done.draws, done.n_files, done.n_jobs, done.monthly, done.files)
+            return ReplicationResult(done.monthly, done.stats, done.files, summary, done.events, done.n_jobs, categorical)
     inp = sample_inputs(res, replication, details=False)  # the tables need no job's target or tokens
     timings = get_engine(engine)(inp.for_engine)
     monthly = monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, replication)
     stats = service_table(res, inp, timings, replication)
     files = file_table(res, inp, replication)
-    summary = {
+    summary = _summary(replication, inp.draws, len(inp.files), len(inp.jobs), monthly, files)
+    records = job_table(inp, timings, replication) if keep_jobs else None
+    return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs), categorical, records)
+
+
+def _summary(replication: int, draws: Draws, n_files: int, n_jobs: int, monthly: Table, files: Table) -> dict:
+    """A replication's row of ``replications.csv``."""
+    return {
         "replication": replication,
-        **inp.draws.as_row(),
-        "files": int(len(inp.files)),
-        "jobs": int(len(inp.jobs)),
+        **draws.as_row(),
+        "files": int(n_files),
+        "jobs": int(n_jobs),
         "co2e_kg": float(monthly.columns["co2e_kg"].sum()),
         "energy_kwh": float(monthly.columns["energy_kwh"].sum()),
         "facility_kwh": float(monthly.columns["facility_kwh"].sum()),
         "files_served": float(files.columns["served"].sum()),
     }
-    records = job_table(inp, timings, replication) if keep_jobs else None
-    return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs), categorical, records)

@@ -36,15 +36,23 @@ def service_stats(res: Resolved, jobs: JobTable, files: FileTable, accounting: l
 def service_table(res: Resolved, jobs: JobTable, files: FileTable, accounting: list[PoolAccountingSpec], t: Timings,
                   replication: int) -> Table:
     """``service_stats``' rows as a ``Table`` (the service as a code)."""
+    edges = np.asarray(res.scenario.month_edges_s(), dtype=float)
+    cells = _service_cells(jobs.service, t.start_s, t.ready_s, t.end_s, t.service_s, t.cold, edges, len(jobs.services), 95.0)
+    file_cells = _value_cells(files.month, res.scenario.horizon_months, t.file_end_s - files.arrival_s, 95.0)
+    return service_rows(res, jobs.services, jobs.pools, accounting, cells, file_cells, replication)
+
+
+def service_rows(res: Resolved, services: tuple[str, ...], pools: tuple[str, ...], accounting: list[PoolAccountingSpec],
+                 cells: tuple, file_cells: tuple, replication: int) -> Table:
+    """``service_table`` from its cells: ``_service_cells``' (per service x month) and
+    ``_value_cells``' of the files' latencies (per month)."""
     sc = res.scenario
     horizon = sc.horizon_months
-    n_s = len(jobs.services)
-    edges = np.asarray(sc.month_edges_s(), dtype=float)
-    n, busy, cold, wait_sum, wait_p95, lat_sum, lat_p95 = _service_cells(
-        jobs.service, t.start_s, t.ready_s, t.end_s, t.service_s, t.cold, edges, n_s, 95.0)
-    pool_of_service = [jobs.pools.index(sc.services[name].pool) for name in jobs.services]
+    n_s = len(services)
+    n, busy, cold, wait_sum, wait_p95, lat_sum, lat_p95 = cells
+    f_n, f_sum, f_p95 = file_cells
+    pool_of_service = [pools.index(sc.services[name].pool) for name in services]
     cap = pool_capacity_s(sc, accounting)[pool_of_service].ravel()  # same (service, month) order
-    f_n, f_sum, f_p95 = _value_cells(files.month, horizon, t.file_end_s - files.arrival_s, 95.0)
     none = np.full(horizon, np.nan)
     return Table({
         "replication": np.full((n_s + 1) * horizon, replication, dtype=np.int64),
@@ -58,7 +66,7 @@ def service_table(res: Resolved, jobs: JobTable, files: FileTable, accounting: l
         "wait_p95_s": np.concatenate([wait_p95, none]),
         "latency_mean_s": _ratio(np.concatenate([lat_sum, f_sum]), np.concatenate([n, f_n])),
         "latency_p95_s": np.concatenate([lat_p95, f_p95]),
-    }, {"service": (*jobs.services, "(file)")})
+    }, {"service": (*services, "(file)")})
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -269,15 +277,18 @@ def file_counts(res: Resolved, files: FileTable, served: np.ndarray, replication
 
 def file_table(res: Resolved, files: FileTable, served: np.ndarray, replication: int) -> Table:
     """``file_counts``' rows as a ``Table`` (language and content type as codes)."""
-    sc = res.scenario
-    f = files
-    n_l, n_c = len(f.languages), len(CONTENT_TYPES)
-    req, srv = _file_cells(f.month, f.language, f.content, served, sc.horizon_months, n_l, n_c)
-    m, l, c = _file_labels(sc.horizon_months, n_l, n_c)
+    n_l, n_c = len(files.languages), len(CONTENT_TYPES)
+    req, srv = _file_cells(files.month, files.language, files.content, served, res.scenario.horizon_months, n_l, n_c)
+    return file_rows(res, files.languages, req, srv, replication)
+
+
+def file_rows(res: Resolved, languages: tuple[str, ...], req: np.ndarray, srv: np.ndarray, replication: int) -> Table:
+    """``file_table`` from its cells (``_file_cells``: files requested and served)."""
+    m, l, c = _file_labels(res.scenario.horizon_months, len(languages), len(CONTENT_TYPES))
     return Table({
         "replication": np.full(len(req), replication, dtype=np.int64), "month": m.copy(), "language": l.copy(),
         "content_type": c.copy(), "requested": req, "served": srv,
-    }, {"language": tuple(f.languages), "content_type": tuple(CONTENT_TYPES)})
+    }, {"language": tuple(languages), "content_type": tuple(CONTENT_TYPES)})
 
 
 @functools.lru_cache(maxsize=16)

@@ -19,7 +19,7 @@ from sim.forecast.workload import expected_counts
 # Measured on this machine (whole replications, fast engine, one core): nanoseconds per job
 # against jobs per replication. A replication's arrays grow with its jobs, and past a few
 # million jobs they no longer fit any cache: each job then costs up to ten times more.
-_NS_PER_JOB = ((2.5e5, 100.0), (2.2e6, 220.0), (6.0e6, 330.0), (5.7e7, 1000.0))
+_NS_PER_JOB = ((2.5e5, 100.0), (2.2e6, 200.0), (6.0e6, 250.0), (5.7e7, 1000.0))
 _SIMPY_NS_PER_JOB = 12_000.0  # the reference engine: about 85,000-150,000 jobs/s
 _REPLICATION_FIXED_S = 0.002  # tables and glue per replication, whatever its jobs
 STARTUP_S = 1.8  # the command's imports, loading the compiled kernels, writing the tables
@@ -28,6 +28,8 @@ _SIMPY_BYTES_PER_JOB = 320.0  # the reference engine keeps Python lists per job 
 BASE_BYTES = 200e6  # a process with carbonsim, NumPy, numba and the kernels loaded
 _BYTES_PER_ROW = 100.0  # the collected tables per monthly cell, as held and written (measured: about 100)
 _ROWS_PER_CELL = 4  # components per (month, service, language, content type) row group
+_FILE_BYTES = 150.0  # a month's files while they are drawn and put in order (streamed replications)
+_OPEN_JOB_BYTES = 35.0  # a job's values kept until its month's statistics are computed (streamed)
 
 
 @dataclass(frozen=True)
@@ -157,13 +159,32 @@ def estimate(sc: Scenario, replications: int | None = None, workers: int = 1, en
     workers = max(1, min(workers, n))
     rep_s = _REPLICATION_FIXED_S + jobs50 * ns_per_job(jobs50, engine) * 1e-9
     time_s = STARTUP_S + n * rep_s / workers
-    rep_bytes = jobs95 * (_SIMPY_BYTES_PER_JOB if engine == "simpy" else _BYTES_PER_JOB)
+    rep_bytes = _replication_bytes(sc, engine, jobs95, files95)
     cells = sc.horizon_months * len(sc.services) * len(sc.workload.languages) * len(CONTENT_TYPES) * _ROWS_PER_CELL
     table_bytes = n * cells * _BYTES_PER_ROW
     peak = BASE_BYTES + max(rep_bytes, table_bytes) if workers > 1 else BASE_BYTES + rep_bytes + table_bytes
     total = BASE_BYTES + table_bytes + (workers * rep_bytes if workers > 1 else rep_bytes)
     return Estimate(g50, g95, files50.sum(axis=(1, 2)), files95.sum(axis=(1, 2)), jobs50, jobs95, n, workers, time_s,
                     rep_bytes, peak, total)
+
+
+def _replication_bytes(sc: Scenario, engine: str, jobs95: float, files95: np.ndarray) -> float:
+    """Peak bytes of one replication at the growth rate's P95: all its jobs at once, or,
+    streamed (``sim.forecast.stream``), a block's jobs (up to two blocks of files, when
+    months are joined), the largest month's files while drawn, and its jobs' values until
+    its statistics are computed. (A queue that never empties between blocks makes a
+    streamed replication run whole: the estimate is then too low.)"""
+    from sim.forecast.stream import BLOCK_FILES, streamable_scenario
+
+    if engine == "simpy":
+        return jobs95 * _SIMPY_BYTES_PER_JOB
+    whole = jobs95 * _BYTES_PER_JOB
+    if not streamable_scenario(sc):
+        return whole
+    per_file = jobs95 / max(files95.sum(), 1.0)
+    month = float(files95.sum(axis=(1, 2)).max(initial=0.0))
+    block = min(jobs95, 2 * BLOCK_FILES * per_file) * _BYTES_PER_JOB
+    return min(whole, block + month * (_FILE_BYTES + per_file * _OPEN_JOB_BYTES))
 
 
 def available_bytes() -> float:

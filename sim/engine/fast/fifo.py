@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from sim.kernels.compiled import njit
@@ -9,11 +11,60 @@ from sim.kernels.indices import ix as _ix
 
 from .common import _gpu_in_pool, _job_totals, _push, _refill_root, _timing_arrays
 
+# How ``_fifo_from`` ended: every group of the block taken; a tie (the event loop must settle
+# it); a group of the block released only after the next block's first arrival
+DONE, TIED, PENDING = 1, 0, -1
+
+
+class FifoState(NamedTuple):
+    """What the FIFO recursion carries from one block of files to the next (changed in
+    place): each slot's free time and the service of its last job (-1 once its end is
+    recorded), the last end recorded per (GPU, service), and the arrival process's clock
+    (s) and waits so far."""
+
+    free_t: np.ndarray
+    slot_service: np.ndarray
+    last_end: np.ndarray
+    clock: np.ndarray  # [arrival clock (s)]
+    waits: np.ndarray  # [waits of the arrival process]
+
+    @staticmethod
+    def fresh(n_workers: int, n_gpus: int, n_services: int) -> "FifoState":
+        return FifoState(np.full(max(n_workers, 1), -np.inf), np.full(max(n_workers, 1), -1, np.int64),
+                         np.full(n_gpus * n_services, -np.inf), np.zeros(1), np.zeros(1, np.int64))
+
+    def copy(self) -> "FifoState":
+        return FifoState(*(x.copy() for x in self))
+
+
+@njit(cache=True)
+def _fifo(a):
+    """``_fifo_from`` on a whole replication (fresh state, no block after it): its timings,
+    with SimPy's event count, and ``ok`` False at a tie."""
+    n_workers = a.worker_pool.shape[0]
+    n_gpus = 1
+    for w in range(n_workers):
+        n_gpus = max(n_gpus, a.worker_gpu[w] + 1)
+    free_t = np.full(max(n_workers, 1), -np.inf)
+    slot_service = np.full(max(n_workers, 1), -1, np.int64)
+    last_end = np.full(n_gpus * a.n_services, -np.inf)
+    clock, waits = np.zeros(1), np.zeros(1, np.int64)
+    ready, start, end, cold, service_s, energy, file_end, gpu, status = _fifo_from(
+        a, free_t, slot_service, last_end, clock, waits, np.inf)
+    events = n_workers + 1 + waits[0] + 1 + 3 * a.time_s.shape[0]
+    return ready, start, end, cold, service_s, energy, file_end, gpu, np.int64(events), status == DONE
+
 
 @njit(cache=True, error_model="numpy")
-def _fifo(a):
+def _fifo_from(a, free_t, slot_service, last_end, clock, waits, t_next):
     """The event loop's timings for always-on pools, without an event list, when nothing
-    ties; ``ok`` is False at the first tie (the event loop then runs).
+    ties (status ``DONE``; ``TIED`` at the first tie: the event loop then runs), going on
+    from the state given (``FifoState``'s arrays, changed in place) with a block of files
+    whose next block's first arrival is at ``t_next`` (s; inf for the last block).
+
+    The block's groups are taken in order of release, as they would be with the next
+    block's after them; where one of them is released only after ``t_next`` (status
+    ``PENDING``), the blocks must be taken together.
 
     With every pool always on, a pool is a FIFO queue of jobs in front of slots that take
     the next job as soon as they are free, the one free longest first (SimPy's get queue).
@@ -59,9 +110,8 @@ def _fifo(a):
         pool_lo[p + 1] = max(pool_lo[p + 1], pool_lo[p])
     for g in range(n_gpus):
         gpu_lo[g + 1] = max(gpu_lo[g + 1], gpu_lo[g])
-    free_t = np.full(max(n_workers, 1), -np.inf)  # when each slot is free (-inf: never used)
-    slot_service = np.full(max(n_workers, 1), -1, np.int64)  # the service of its last job, -1 once recorded
-    last_end = np.full(n_gpus * n_services, -np.inf)  # per (GPU, service): the last end recorded
+    # free_t: when each slot is free (-inf: never used); slot_service: the service of its
+    # last job, -1 once recorded; last_end: per (GPU, service), the last end recorded
     # heap of released groups (release time, group: see ``_push``): each group enters it at
     # most once, so it is never full (an array rebound inside the loop, to grow it, would
     # cost reference counts on every iteration: a sixth of the time)
@@ -71,19 +121,22 @@ def _fifo(a):
     hsize = 0
     n_arr = arr_groups.shape[0]
     arr_i = 0
-    arr_now = 0.0  # the arrival process's clock
-    waits = 0
-    tied = (ready, start, end, cold, service_s, energy, file_end, gpu, np.int64(0), False)
+    arr_now = clock[0]  # the arrival process's clock
+    n_waits = waits[0]
+    tied = (ready, start, end, cold, service_s, energy, file_end, gpu, TIED)
     while True:
         # the next group: the heap's root or the next arrival, whichever is released first
-        if arr_i < n_arr:
-            t = arr_times[arr_i]
-            t_arr = arr_now + (t - arr_now) if t > arr_now else arr_now
-        else:
+        # (after the block's arrivals, the next block's first)
+        t = arr_times[arr_i] if arr_i < n_arr else t_next
+        if t == np.inf:
             t_arr = np.inf
+        else:
+            t_arr = arr_now + (t - arr_now) if t > arr_now else arr_now
         if hsize > 0 and ht[0] <= t_arr:
-            if ht[0] == t_arr:
-                return tied
+            if ht[0] == t_arr:  # a tie, or at the next block's first arrival: take the blocks together
+                if arr_i < n_arr:
+                    return tied
+                return ready, start, end, cold, service_s, energy, file_end, gpu, PENDING
             now = ht[0]
             gr = _ix(hg[0])
             hsize -= 1
@@ -93,7 +146,7 @@ def _fifo(a):
                     return tied
         elif arr_i < n_arr:
             if t_arr > arr_now:
-                waits += 1
+                n_waits += 1
                 arr_now = t_arr
             now = t_arr
             gr = _ix(arr_groups[arr_i])
@@ -153,6 +206,8 @@ def _fifo(a):
         else:
             file_end[_ix(group_file[gr])] = done
     _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy)
-    events = n_workers + 1 + waits + 1 + 3 * n
-    return ready, start, end, cold, service_s, energy, file_end, gpu, np.int64(events), True
+    clock[0] = arr_now
+    waits[0] = n_waits
+    status = PENDING if hsize > 0 else DONE  # (groups released after the next block's first arrival)
+    return ready, start, end, cold, service_s, energy, file_end, gpu, status
 
