@@ -61,3 +61,40 @@ def test_one_replication_per_job_against_the_estimate(benchmark, tmp_path, case)
     assert 0.5 <= est.jobs_p50 / got["jobs"] <= 2
     assert 0.5 <= (est.time_s - STARTUP_S) / got["cpu_s"] <= 2 or got["cpu_s"] < 0.1  # (startup left out; tiny runs are noise)
     assert 0.5 <= (BASE_BYTES + est.replication_bytes) / got["peak_bytes"] <= 2
+
+
+STREAM_PROBE = """
+import json, resource, sys
+from sim.config.resolve import load_and_check
+from sim.forecast.replication import run_replication
+from sim.montecarlo.run import tune_allocator
+tune_allocator()
+r = run_replication(load_and_check(sys.argv[1]), 0, "fast", stream=sys.argv[2] == "stream")
+print(json.dumps({"jobs": r.jobs, "co2e_kg": r.summary["co2e_kg"],
+                  "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def test_streamed_replication_peak_grows_slower_than_its_jobs(benchmark, tmp_path):
+    """15%/month on 40 instances over 36 and 44 months (2.0 and 6.0 million jobs), each
+    streamed and whole, in processes of their own: the same totals; streamed, the peak
+    grows far less than the jobs, and stays under the whole replication's."""
+
+    def peak(months: int, how: str) -> dict:
+        path = tmp_path / f"s{months}.yaml"
+        path.write_text(yaml.safe_dump(set_dotted(scenario_dict("default"), {
+            "horizon_months": months, "workload.growth.monthly_rate": 0.15, "pools.gpu.instances": 40})))
+        done = subprocess.run([sys.executable, "-c", STREAM_PROBE, str(path), how], capture_output=True, text=True,
+                              check=True, cwd=ROOT)
+        return json.loads(done.stdout)
+
+    got = benchmark.pedantic(lambda: {(m, how): peak(m, how) for m in (36, 44) for how in ("stream", "whole")},
+                             rounds=1, iterations=1)
+    for m in (36, 44):
+        assert got[m, "stream"]["co2e_kg"] == got[m, "whole"]["co2e_kg"]
+    small, large = got[36, "stream"], got[44, "stream"]
+    assert large["jobs"] > 2.5 * small["jobs"]
+    assert large["peak_bytes"] < 1.6 * small["peak_bytes"]
+    assert large["peak_bytes"] < 0.75 * got[44, "whole"]["peak_bytes"]
+    benchmark.extra_info.update({f"{m}_months_{how}_mib": round(v["peak_bytes"] / 2**20) for (m, how), v in got.items()})
+    benchmark.extra_info.update({f"{m}_months_jobs": got[m, "stream"]["jobs"] for m in (36, 44)})
