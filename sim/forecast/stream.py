@@ -1,25 +1,27 @@
 """A replication streamed block by block: jobs, simulation and accounting of a bounded
 number of files at a time, with the same tables as the whole replication, bit for bit.
 
-The files of the replication are drawn first (about 56 bytes a file); then, block after
-block of files in order of arrival, their jobs are drawn (each language's streams going
-on from where the previous block left them: ``job_streams``), simulated by the fast
-engine from the state the previous blocks left (``FastStream``), and added up. Only a
-block's jobs are held, plus the jobs of months whose statistics are still open.
+Its files are drawn month by month (``FileStream``: each stream read on from where the
+last month left it); then, block after block of files in order of arrival, their jobs
+are drawn (each language's streams going on from where the previous block left them:
+``job_streams``), simulated by the fast engine from the state the previous blocks left
+(``FastStream``), and added up. Only a block's jobs are held (and those of a block
+waiting for its carried jobs), plus a month's files and the jobs of months whose
+statistics are still open.
 
-What keeps the sums exact: the monthly cube adds jobs in job order whatever the blocks
+A block's files whose next stages are released only after the next block's first
+arrival are carried into the next block, their remaining jobs in front of its own (the
+engine takes their groups in order of release, as in the whole run); their timings go
+back to the block they came from, which is added up once they are all known.
+
+What keeps the sums exact: the monthly cube adds jobs in job order, block after block
 (``cube_into``); a cell of the service statistics (service x month a job starts in) or
 of the files' latencies (month of arrival) is computed once no later block can add to it
 (a later block's jobs start after its first arrival, in its month or later), from its
 values in job order, with the whole run's kernels; file counts are whole numbers.
 
-A block ends cleanly only where none of its groups is released after the next block's
-first arrival (the queue then carries nothing from one block to the next but the slots'
-state): otherwise the two blocks are taken together. Where that goes on past
-``MAX_MERGED`` blocks (a queue that never empties between blocks: high volume, or a
-backlog), or where the fast engine meets a tie (which the event loop must settle on the
-whole replication), ``run_streamed`` returns None and the caller runs the replication
-whole, as before.
+Where the fast engine meets a tie, the event loop must settle it on the whole
+replication: ``run_streamed`` then returns None and the caller runs it whole.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 
 from sim.config.resolve import Resolved
 from sim.config.scenario import CONTENT_TYPES, Scenario
-from sim.engine.fast.stream import DONE, TIED, FastStream
+from sim.engine.fast.stream import PENDING, TIED, Carried, FastStream
 from sim.engine.types import JobTable, Timings
 from sim.kernels.rng import Streams
 
@@ -41,8 +43,7 @@ from .statistics import _file_cells, _service_cells, _value_cells, file_rows, se
 from .tables import Table
 from .workload import FileStream, FileTable
 
-BLOCK_FILES = 250_000  # files per block (about a million jobs in the default pipelines)
-MAX_MERGED = 4  # blocks taken together, at most, before the replication runs whole instead
+BLOCK_FILES = 100_000  # files per block (about 400,000 jobs in the default pipelines)
 
 
 def streamable(res: Resolved) -> bool:
@@ -130,14 +131,14 @@ class Streamed(NamedTuple):
     n_jobs: int
     events: int
     blocks: int  # blocks simulated
-    merged: int  # times a block was taken with the next (a group released after its first arrival)
+    carried: int  # blocks that carried files into the next (groups released after its first arrival)
 
 
 def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES) -> Streamed | None:
     """Replication ``replication`` streamed (fast engine, always-on pools): its tables and
     counts; None where it has no more than a block's files (the whole replication is then
-    the same work, with less overhead), where the engine meets a tie (the whole
-    replication must then run the event loop), or where blocks would not end cleanly."""
+    the same work, with less overhead) or where the engine meets a tie (the whole
+    replication must then run the event loop)."""
     from .replication import _pool_specs, services_of
 
     sc = res.scenario
@@ -151,33 +152,146 @@ def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES
     carried = job_streams(res, files.languages, streams)
     accounts = _Accounts(res, len(sc.services), files.languages)
     blocks = _blocks(res, files, block_files)
-    block, served = next(blocks)
-    upcoming = next(blocks, None)
-    n_files = n_jobs = events = n_blocks = merged = 0
-    while True:
-        positions = [c.snapshot() for c in carried]
-        jobs = build_jobs(res, block, served, draws, streams, details=False, carried=carried)
-        status, t = engine.block(jobs, block.arrival_s, upcoming[0].arrival_s[0] if upcoming else np.inf)
-        if status != DONE:
-            for c, pos in zip(carried, positions):
-                c.restore(pos)
-            if status == TIED or len(block) > MAX_MERGED * block_files:
-                return None  # a tie, or a queue that does not empty: the replication runs whole
-            # a group released after the next block's first arrival: take the two blocks together
-            block, served = _joined_files(block, upcoming[0]), np.concatenate([served, upcoming[1]])
-            upcoming = next(blocks, None)
-            merged += 1
-            continue
-        accounts.add(block, served, jobs, t, int(upcoming[0].month[0]) if upcoming else sc.horizon_months)
-        n_files, n_jobs, events, n_blocks = n_files + len(block), n_jobs + len(jobs), events + t.events, n_blocks + 1
-        if upcoming is None:
-            break
+    upcoming = next(blocks)
+    waiting: list[_Waiting] = []  # blocks whose carried jobs are not all simulated yet, in order
+    carry: _Carry | None = None
+    n_files = n_jobs = events = n_blocks = carries = 0
+    while upcoming is not None:
         (block, served), upcoming = upcoming, next(blocks, None)
-    monthly = monthly_table(sc, jobs, None, draws, list(accounting), replication, cube=accounts.cube)
-    stats = service_rows(res, jobs.services, jobs.pools, list(accounting), tuple(accounts.cells),
+        own = build_jobs(res, block, served, draws, streams, details=False, carried=carried)
+        table, arrival = (own, block.arrival_s) if carry is None else carry.before(own, block.arrival_s)
+        step = engine.block(table, arrival, upcoming[0].arrival_s[0] if upcoming else np.inf,
+                            carry.engine if carry is not None else None)
+        if step.status == TIED:
+            return None
+        k_jobs, k_files = (0, 0) if carry is None else (carry.n_jobs, carry.n_files)
+        here = _Waiting(block, served, own, _own_timings(step.timings, k_jobs, k_files),
+                        int(upcoming[0].month[0]) if upcoming else sc.horizon_months, len(waiting) + n_blocks)
+        untimed = _chains(table, step.groups)
+        if carry is not None:
+            carry.settle(step.timings, untimed, waiting)
+        here.outstanding = int(untimed[k_jobs:].sum())
+        waiting.append(here)
+        carry = _Carry.of(table, step, untimed, k_jobs, k_files, carry, here.index) if step.status == PENDING else None
+        carries += carry is not None
+        while waiting and waiting[0].outstanding == 0:
+            done = waiting.pop(0)
+            accounts.add(done.files, done.served, done.jobs, done.timings, done.next_month)
+            n_blocks += 1
+        n_files, n_jobs, events = n_files + len(block), n_jobs + len(own), events + step.timings.events
+    monthly = monthly_table(sc, own, None, draws, list(accounting), replication, cube=accounts.cube)
+    stats = service_rows(res, own.services, own.pools, list(accounting), tuple(accounts.cells),
                          tuple(accounts.file_cells), replication)
     file_tab = file_rows(res, files.languages, accounts.req, accounts.srv, replication)
-    return Streamed(monthly, stats, file_tab, draws, n_files, n_jobs, events, n_blocks, merged)
+    return Streamed(monthly, stats, file_tab, draws, n_files, n_jobs, events, n_blocks, carries)
+
+
+_TIMED = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j")
+
+
+class _Waiting:
+    """A block simulated, its timings complete once its carried jobs are simulated."""
+
+    def __init__(self, files: FileTable, served: np.ndarray, jobs: JobTable, timings: Timings, next_month: int,
+                 index: int):
+        self.files, self.served, self.jobs, self.timings = files, served, jobs, timings
+        self.next_month, self.index = next_month, index
+        self.outstanding = 0  # jobs still to simulate in later blocks
+
+
+def _own_timings(t: Timings, k_jobs: int, k_files: int) -> Timings:
+    """The timings of a block's own jobs and files (after the ``k_jobs`` carried into it), as copies."""
+    return Timings(**{name: getattr(t, name)[k_jobs:].copy() for name in _TIMED},
+                   file_end_s=t.file_end_s[k_files:].copy(), events=0, gpu=None)
+
+
+def _chains(jobs: JobTable, groups: np.ndarray) -> np.ndarray:
+    """Per job: whether it belongs to one of ``groups`` or a group after it in its file."""
+    out = np.zeros(len(jobs), dtype=bool)
+    for g in groups.tolist():
+        while g >= 0:
+            out[jobs.group_first_job[g] : jobs.group_first_job[g + 1]] = True
+            g = int(jobs.group_next[g])
+    return out
+
+
+class _Carry:
+    """Jobs of unfinished files carried into the next block (in front of its own), with
+    where each came from (the block waiting for it, and its row there)."""
+
+    def __init__(self, jobs: JobTable, arrival: np.ndarray, engine: Carried, block: np.ndarray, row: np.ndarray,
+                 file_block: np.ndarray, file_row: np.ndarray):
+        self.jobs, self.arrival, self.engine = jobs, arrival, engine
+        self.block, self.row, self.file_block, self.file_row = block, row, file_block, file_row
+        self.n_jobs, self.n_files = len(jobs), len(arrival)
+
+    @staticmethod
+    def of(table: JobTable, step, untimed: np.ndarray, k_jobs: int, k_files: int, before: _Carry | None,
+           index: int) -> _Carry:
+        """The carry out of a block whose ``step`` left ``step.groups`` to release."""
+        order = np.argsort(table.group_file[step.groups], kind="stable")  # files in table order
+        groups, times = step.groups[order], step.times[order]
+        rows, group_first, group_file, heads = [], [0], [], []
+        for f, g in enumerate(groups.tolist()):
+            heads.append(len(group_first) - 1)
+            while g >= 0:
+                lo, hi = int(table.group_first_job[g]), int(table.group_first_job[g + 1])
+                rows.append(np.arange(lo, hi))
+                group_first.append(group_first[-1] + hi - lo)
+                group_file.append(f)
+                g = int(table.group_next[g])
+        rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        n_groups = len(group_file)
+        group_file = np.asarray(group_file, dtype=np.int64)
+        group_next = np.where(np.r_[group_file[1:] == group_file[:-1], False], np.arange(1, n_groups + 1), -1)
+        sizes = np.diff(group_first)
+        jobs = JobTable(
+            file=np.repeat(group_file, sizes).astype(table.file.dtype), group=np.repeat(np.arange(n_groups), sizes).astype(table.group.dtype),
+            service=table.service[rows], pool=table.pool[rows], language=table.language[rows], content=table.content[rows],
+            target=None, time_s=table.time_s[rows], energy_j=table.energy_j[rows], audio_s=table.audio_s[rows],
+            tokens_in=None, tokens_out=None, group_first_job=np.asarray(group_first, dtype=np.int64),
+            group_next=group_next.astype(np.int64), group_file=group_file, services=table.services, pools=table.pools)
+        files = table.group_file[groups]  # their rows in the block's table
+        in_carry = files < k_files
+        job_in = rows < k_jobs
+        block = np.where(job_in, before.block[np.minimum(rows, max(k_jobs - 1, 0))] if before else index, index)
+        row = np.where(job_in, before.row[np.minimum(rows, max(k_jobs - 1, 0))] if before else 0, rows - k_jobs)
+        file_block = np.where(in_carry, before.file_block[np.minimum(files, max(k_files - 1, 0))] if before else index, index)
+        file_row = np.where(in_carry, before.file_row[np.minimum(files, max(k_files - 1, 0))] if before else 0, files - k_files)
+        arrival = np.zeros(len(groups))  # (carried files do not arrive again)
+        return _Carry(jobs, arrival, Carried(len(groups), times, np.asarray(heads, dtype=np.int64)),
+                      block.astype(np.int64), row.astype(np.int64), file_block.astype(np.int64), file_row.astype(np.int64))
+
+    def before(self, own: JobTable, arrival: np.ndarray) -> tuple[JobTable, np.ndarray]:
+        """The carried jobs, then the block's own (indices moved on)."""
+        c, k = self.jobs, len(self.jobs)
+        g = len(c.group_file)
+        table = JobTable(
+            file=np.concatenate([c.file, own.file + self.n_files]).astype(own.file.dtype),
+            group=np.concatenate([c.group, own.group + g]).astype(own.group.dtype),
+            service=np.concatenate([c.service, own.service]), pool=np.concatenate([c.pool, own.pool]),
+            language=np.concatenate([c.language, own.language]), content=np.concatenate([c.content, own.content]),
+            target=None, time_s=np.concatenate([c.time_s, own.time_s]), energy_j=np.concatenate([c.energy_j, own.energy_j]),
+            audio_s=np.concatenate([c.audio_s, own.audio_s]), tokens_in=None, tokens_out=None,
+            group_first_job=np.concatenate([c.group_first_job[:-1], own.group_first_job + k]),
+            group_next=np.concatenate([c.group_next, np.where(own.group_next >= 0, own.group_next + g, -1)]),
+            group_file=np.concatenate([c.group_file, own.group_file + self.n_files]),
+            services=own.services, pools=own.pools)
+        return table, np.concatenate([self.arrival, arrival])
+
+    def settle(self, t: Timings, untimed: np.ndarray, waiting: list[_Waiting]) -> None:
+        """Give the carried jobs simulated in this block (and their files' ends) to the blocks they came from."""
+        by_index = {w.index: w for w in waiting}
+        done = ~untimed[: self.n_jobs]
+        for b in np.unique(self.block[done]).tolist():
+            sel = done & (self.block == b)
+            w = by_index[b]
+            for name in _TIMED:
+                getattr(w.timings, name)[self.row[sel]] = getattr(t, name)[: self.n_jobs][sel]
+            w.outstanding -= int(sel.sum())
+        ended = ~np.isnan(t.file_end_s[: self.n_files])
+        for f in np.flatnonzero(ended).tolist():
+            by_index[int(self.file_block[f])].timings.file_end_s[self.file_row[f]] = t.file_end_s[f]
 
 
 _COLUMNS = ("arrival_s", "month", "language", "content", "duration_s", "text_chars", "keep_u")

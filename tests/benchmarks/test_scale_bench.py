@@ -76,9 +76,11 @@ print(json.dumps({"jobs": r.jobs, "co2e_kg": r.summary["co2e_kg"],
 
 
 def test_streamed_replication_peak_grows_slower_than_its_jobs(benchmark, tmp_path):
-    """15%/month on 40 instances over 36 and 44 months (2.0 and 6.0 million jobs), each
-    streamed and whole, in processes of their own: the same totals; streamed, the peak
-    grows far less than the jobs, and stays under the whole replication's."""
+    """15%/month on 40 instances over 36, 44 and 48 months (2.0, 6.0 and 10.5 million
+    jobs), streamed, and whole at 44 months, each in a process of its own: the same
+    totals; streamed, the peak grows far less than the jobs, and stays well under the
+    whole replication's. (At 52 months and more, replication 0 meets a tie, which the
+    event loop settles on the whole replication.)"""
 
     def peak(months: int, how: str) -> dict:
         path = tmp_path / f"s{months}.yaml"
@@ -88,13 +90,12 @@ def test_streamed_replication_peak_grows_slower_than_its_jobs(benchmark, tmp_pat
                               check=True, cwd=ROOT)
         return json.loads(done.stdout)
 
-    got = benchmark.pedantic(lambda: {(m, how): peak(m, how) for m in (36, 44) for how in ("stream", "whole")},
-                             rounds=1, iterations=1)
-    for m in (36, 44):
-        assert got[m, "stream"]["co2e_kg"] == got[m, "whole"]["co2e_kg"]
-    small, large = got[36, "stream"], got[44, "stream"]
-    assert large["jobs"] > 2.5 * small["jobs"]
-    assert large["peak_bytes"] < 1.6 * small["peak_bytes"]
-    assert large["peak_bytes"] < 0.75 * got[44, "whole"]["peak_bytes"]
+    cases = ((36, "stream"), (44, "stream"), (48, "stream"), (44, "whole"))
+    got = benchmark.pedantic(lambda: {case: peak(*case) for case in cases}, rounds=1, iterations=1)
+    assert got[44, "stream"]["co2e_kg"] == got[44, "whole"]["co2e_kg"]
+    small, large = got[36, "stream"], got[48, "stream"]
+    assert large["jobs"] > 5 * small["jobs"]
+    assert large["peak_bytes"] < 2 * small["peak_bytes"]
+    assert got[44, "stream"]["peak_bytes"] < 0.75 * got[44, "whole"]["peak_bytes"]
     benchmark.extra_info.update({f"{m}_months_{how}_mib": round(v["peak_bytes"] / 2**20) for (m, how), v in got.items()})
-    benchmark.extra_info.update({f"{m}_months_jobs": got[m, "stream"]["jobs"] for m in (36, 44)})
+    benchmark.extra_info.update({f"{m}_months_jobs": got[m, "stream"]["jobs"] for m in (36, 44, 48)})

@@ -49,22 +49,24 @@ def _fifo(a):
     slot_service = np.full(max(n_workers, 1), -1, np.int64)
     last_end = np.full(n_gpus * a.n_services, -np.inf)
     clock, waits = np.zeros(1), np.zeros(1, np.int64)
-    ready, start, end, cold, service_s, energy, file_end, gpu, status = _fifo_from(
-        a, free_t, slot_service, last_end, clock, waits, np.inf)
+    ready, start, end, cold, service_s, energy, file_end, gpu, status, _, _ = _fifo_from(
+        a, free_t, slot_service, last_end, clock, waits, np.inf, np.empty(0), np.empty(0, np.int64))
     events = n_workers + 1 + waits[0] + 1 + 3 * a.time_s.shape[0]
     return ready, start, end, cold, service_s, energy, file_end, gpu, np.int64(events), status == DONE
 
 
 @njit(cache=True, error_model="numpy")
-def _fifo_from(a, free_t, slot_service, last_end, clock, waits, t_next):
+def _fifo_from(a, free_t, slot_service, last_end, clock, waits, t_next, init_t, init_g):
     """The event loop's timings for always-on pools, without an event list, when nothing
     ties (status ``DONE``; ``TIED`` at the first tie: the event loop then runs), going on
     from the state given (``FifoState``'s arrays, changed in place) with a block of files
     whose next block's first arrival is at ``t_next`` (s; inf for the last block).
 
     The block's groups are taken in order of release, as they would be with the next
-    block's after them; where one of them is released only after ``t_next`` (status
-    ``PENDING``), the blocks must be taken together.
+    block's after them, beginning with ``init_t``/``init_g`` (release times and groups
+    carried from the block before, put in the heap); where some are released only after
+    ``t_next`` (status ``PENDING``), the run stops there and returns them (the heap's
+    times and groups), for the next block to take on.
 
     With every pool always on, a pool is a FIFO queue of jobs in front of slots that take
     the next job as soon as they are free, the one free longest first (SimPy's get queue).
@@ -119,11 +121,14 @@ def _fifo_from(a, free_t, slot_service, last_end, clock, waits, t_next):
     ht = np.empty(max(n_groups, 1))
     hg = np.empty(max(n_groups, 1), np.int64)
     hsize = 0
+    for i in range(init_t.shape[0]):  # groups carried from the block before, released when its last job ends
+        _push(ht, hg, hsize, init_t[i], init_g[i])
+        hsize += 1
     n_arr = arr_groups.shape[0]
     arr_i = 0
     arr_now = clock[0]  # the arrival process's clock
     n_waits = waits[0]
-    tied = (ready, start, end, cold, service_s, energy, file_end, gpu, TIED)
+    tied = (ready, start, end, cold, service_s, energy, file_end, gpu, TIED, ht[:0], hg[:0])
     while True:
         # the next group: the heap's root or the next arrival, whichever is released first
         # (after the block's arrivals, the next block's first)
@@ -136,7 +141,9 @@ def _fifo_from(a, free_t, slot_service, last_end, clock, waits, t_next):
             if ht[0] == t_arr:  # a tie, or at the next block's first arrival: take the blocks together
                 if arr_i < n_arr:
                     return tied
-                return ready, start, end, cold, service_s, energy, file_end, gpu, PENDING
+                clock[0] = arr_now
+                waits[0] = n_waits
+                return ready, start, end, cold, service_s, energy, file_end, gpu, PENDING, ht[:hsize], hg[:hsize]
             now = ht[0]
             gr = _ix(hg[0])
             hsize -= 1
@@ -209,5 +216,5 @@ def _fifo_from(a, free_t, slot_service, last_end, clock, waits, t_next):
     clock[0] = arr_now
     waits[0] = n_waits
     status = PENDING if hsize > 0 else DONE  # (groups released after the next block's first arrival)
-    return ready, start, end, cold, service_s, energy, file_end, gpu, status
+    return ready, start, end, cold, service_s, energy, file_end, gpu, status, ht[:hsize], hg[:hsize]
 
