@@ -37,29 +37,23 @@ class FifoState(NamedTuple):
         return FifoState(*(x.copy() for x in self))
 
 
-@njit(cache=True)
 def _fifo(a):
     """``_fifo_from`` on a whole replication (fresh state, no block after it): its timings,
     with SimPy's event count, and ``ok`` False at a tie."""
     n_workers = a.worker_pool.shape[0]
-    n_gpus = 1
-    for w in range(n_workers):
-        n_gpus = max(n_gpus, a.worker_gpu[w] + 1)
-    free_t = np.full(max(n_workers, 1), -np.inf)
-    slot_service = np.full(max(n_workers, 1), -1, np.int64)
-    last_end = np.full(n_gpus * a.n_services, -np.inf)
-    clock, waits = np.zeros(1), np.zeros(1, np.int64)
+    n_gpus = int(a.worker_gpu.max()) + 1 if n_workers else 1
+    st = FifoState.fresh(n_workers, n_gpus, a.n_services)
     ready, start, end, cold, service_s, energy, file_end, gpu, status, _, _ = _fifo_from(
-        a, free_t, slot_service, last_end, clock, waits, np.inf, np.empty(0), np.empty(0, np.int64))
-    events = n_workers + 1 + waits[0] + 1 + 3 * a.time_s.shape[0]
+        a, st, np.inf, np.empty(0), np.empty(0, np.int64))
+    events = n_workers + 1 + int(st.waits[0]) + 1 + 3 * a.time_s.shape[0]
     return ready, start, end, cold, service_s, energy, file_end, gpu, np.int64(events), status == DONE
 
 
 @njit(cache=True, error_model="numpy")
-def _fifo_from(a, free_t, slot_service, last_end, clock, waits, t_next, init_t, init_g):
+def _fifo_from(a, st, t_next, init_t, init_g):
     """The event loop's timings for always-on pools, without an event list, when nothing
     ties (status ``DONE``; ``TIED`` at the first tie: the event loop then runs), going on
-    from the state given (``FifoState``'s arrays, changed in place) with a block of files
+    from the state ``st`` (a ``FifoState``, its arrays changed in place) with a block of files
     whose next block's first arrival is at ``t_next`` (s; inf for the last block).
 
     The block's groups are taken in order of release, as they would be with the next
@@ -95,6 +89,7 @@ def _fifo_from(a, free_t, slot_service, last_end, clock, waits, t_next, init_t, 
     arr_groups, arr_times, worker_pool, worker_gpu = a.arr_groups, a.arr_times, a.worker_pool, a.worker_gpu
     keep_alive_s, load_time_s, load_energy_j = a.keep_alive_s, a.load_time_s, a.load_energy_j
     n_services, n_pools = a.n_services, a.n_pools
+    free_t, slot_service, last_end, clock, waits = st.free_t, st.slot_service, st.last_end, st.clock, st.waits
     n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
     ready, start, end, service_s, energy, cold, file_end, gpu = _timing_arrays(n, n_files)

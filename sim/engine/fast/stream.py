@@ -50,7 +50,7 @@ class FastStream:
             init_t, init_g = carried.times, carried.groups
         waits0 = int(self.state.waits[0])
         ready, start, end, cold, service_s, energy, file_end, gpu, status, ht, hg = _fifo_from(
-            args, *self.state, float(t_next), init_t, init_g)
+            args, self.state, float(t_next), init_t, init_g)
         if status == TIED:
             return Step(TIED, None, ht, hg, 0)
         timed = len(jobs) - _untimed(jobs, hg)
