@@ -44,7 +44,31 @@ def _forecast_options(f):
                      help="Simulation engine; `auto` picks the fast one where the scenario allows.")(f)
     f = click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: outputs/<time>_<scenario>).")(f)
     f = click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")(f)
+    f = click.option("--precision", "precision", type=click.FloatRange(min=0, min_open=True), metavar="PCT",
+                     help="Replications in batches until the 95% intervals of the horizon emissions' mean, P5 and P95 "
+                          "are within PCT% (from 100 up to the scenario's count).")(f)
+    f = click.option("--keep-jobs", type=click.IntRange(min=0), default=0, metavar="N",
+                     help="Write jobs.parquet: every job of the first N replications.")(f)
+    f = click.option("--force", is_flag=True, help="Run even where the estimate says this machine lacks the memory.")(f)
     return f
+
+
+def _settings(workers, engine, progress, force, precision, keep_jobs, scheduler=None, dask_local=None):
+    from .runner import ForecastSettings, resolve_workers
+
+    return ForecastSettings(workers=resolve_workers(workers), engine=engine, progress=progress, scheduler=scheduler,
+                            dask_local=dask_local, force=force, precision_pct=precision, keep_jobs=keep_jobs)
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _too_large(exc: BaseException) -> None:
+    """A run that does not fit (refused, or out of memory): the message and its fixes, no traceback."""
+    from sim.montecarlo.estimate import HINTS, TooLarge
+
+    _fail(exc if isinstance(exc, TooLarge) else f"out of memory ({exc or 'allocation failed'}); to fit: {HINTS}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,9 +82,11 @@ def main() -> None:
 @_forecast_options
 @click.option("--scheduler", help="Address of a Dask scheduler (tcp://HOST:8786) to run replications on.")
 @click.option("--dask-local", type=click.IntRange(min=1), help="Start a local Dask cluster with N workers.")
-def simulate(config, replications, months, seed, workers, engine, out, progress, scheduler, dask_local):
+def simulate(config, replications, months, seed, workers, engine, out, progress, force, precision, keep_jobs, scheduler, dask_local):
     """Run the Monte Carlo forecast of CONFIG and write a run folder."""
-    from .runner import forecast, open_run, resolve_workers
+    from sim.montecarlo.estimate import TooLarge
+
+    from .runner import forecast, open_run
 
     try:
         res, writer = open_run(config, _overrides(replications, months, seed), out)
@@ -68,9 +94,11 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
         _fail(exc)
     _warn(res)
     try:
-        ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress,
-                       command="simulate", scheduler=scheduler, dask_local=dask_local)
+        ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, keep_jobs, scheduler, dask_local), "simulate", _log)
         final = writer.commit(ctx.manifest)
+    except (TooLarge, MemoryError) as exc:
+        writer.abort()
+        _too_large(exc)
     except BaseException:
         writer.abort()
         raise
@@ -83,19 +111,23 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
 @click.option("--options", "options", type=click.Path(path_type=Path),
               help="Decision options to evaluate (default: options/default.yaml beside the scenario).")
 @click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True, help="Report language.")
-def run(config, replications, months, seed, workers, engine, out, progress, options, lang):
+def run(config, replications, months, seed, workers, engine, out, progress, force, precision, keep_jobs, options, lang):
     """The main job: forecast CONFIG, evaluate the options, write the report."""
-    from .runner import resolve_workers, run_main
+    from sim.montecarlo.estimate import TooLarge
+
+    from .runner import run_main
 
     path = options_path(config, options)
     if options is not None and not path.is_file():
         _fail(_missing_options(path))
     try:
         final = run_main(config, options=path if path.is_file() else None,
-                         overrides=_overrides(replications, months, seed), out=out, workers=resolve_workers(workers),
-                         engine=engine, progress=progress, lang=lang, log=lambda m: click.echo(m, err=True))
+                         overrides=_overrides(replications, months, seed), out=out,
+                         settings=_settings(workers, engine, progress, force, precision, keep_jobs), lang=lang, log=_log)
     except (ConfigError, FileExistsError) as exc:
         _fail(exc)
+    except (TooLarge, MemoryError) as exc:
+        _too_large(exc)
     manifest = json.loads((final / "manifest.json").read_text())
     click.echo(f"run folder: {final}")
     click.echo(f"  {manifest['replications']} replications, engine {manifest['engine']}, "
@@ -110,11 +142,12 @@ def run(config, replications, months, seed, workers, engine, out, progress, opti
 @_forecast_options
 @click.option("--options", "options", type=click.Path(path_type=Path),
               help="Decision options to evaluate (default: options/default.yaml beside the scenario).")
-def decide(config, replications, months, seed, workers, engine, out, progress, options):
+def decide(config, replications, months, seed, workers, engine, out, progress, force, precision, keep_jobs, options):
     """Forecast CONFIG, run every option of OPTIONS on the same seeds, rank them and recommend."""
     from sim.decide.loading import load_options
+    from sim.montecarlo.estimate import TooLarge
 
-    from .runner import decision_step, forecast, open_run, resolve_workers
+    from .runner import decision_step, forecast, open_run
 
     options = options_path(config, options)
     if not options.is_file():
@@ -126,13 +159,16 @@ def decide(config, replications, months, seed, workers, engine, out, progress, o
     _warn(res)
     try:
         load_options(options, res)  # fail on a bad options file before any simulation
-        ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress, command="decide")
-        ctx.options_path, ctx.log = options, (lambda m: click.echo(m, err=True))
+        ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, keep_jobs), "decide", _log)
+        ctx.options_path, ctx.log = options, _log
         decision_step(ctx)
         final = writer.commit(ctx.manifest)
     except ConfigError as exc:
         writer.abort()
         _fail(exc)
+    except (TooLarge, MemoryError) as exc:
+        writer.abort()
+        _too_large(exc)
     except BaseException:
         writer.abort()
         raise

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from sim.config.resolve import Resolved, load_and_check
+from sim.engine.registry import choose_engine
 from sim.forecast.epistemic import draw_epistemic
 from sim.kernels.rng import Streams
+from sim.montecarlo.estimate import HINTS, TooLarge, check_fits, estimate
 from sim.montecarlo.output import (
     RunWriter,
     base_manifest,
     run_folder_name,
     write_forecast,
 )
-from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
+from sim.montecarlo.run import MonteCarloResult, RunExtras, run_monte_carlo
 
 
 @dataclass
@@ -37,6 +40,25 @@ class RunContext:
     log: Callable[[str], None] = print
 
 
+@dataclass(frozen=True)
+class ForecastSettings:
+    """How a forecast runs (the command line's options): where, on which engine, how many
+    replications (``precision_pct``: until the bands are that tight), what else it writes."""
+
+    workers: int = 1
+    engine: str = "auto"
+    progress: bool | None = None
+    scheduler: str | None = None  # a Dask scheduler's address
+    dask_local: int | None = None  # workers of a local Dask cluster
+    force: bool = False  # run even where the estimate says this machine cannot
+    precision_pct: float | None = None  # replications until the bands are this tight (%)
+    keep_jobs: int = 0  # the first replications whose jobs' records go to jobs.parquet
+
+    @property
+    def dask(self) -> bool:
+        return self.scheduler is not None or self.dask_local is not None
+
+
 def resolve_workers(workers: int | str) -> int:
     if workers == "auto":
         return max(1, os.cpu_count() or 1)
@@ -51,16 +73,37 @@ def open_run(config: Path, overrides: dict | None, out: Path | None) -> tuple[Re
     return res, RunWriter(final)
 
 
-def forecast(
-    res: Resolved, writer: RunWriter, *, workers: int, engine: str, progress: bool | None, command: str,
-    scheduler: str | None = None, dask_local: int | None = None,
-) -> RunContext:
-    kwargs = {}
-    if scheduler is not None or dask_local is not None:
-        kwargs = {"scheduler": scheduler, "dask_local": dask_local}
-    mc = run_monte_carlo(res, workers=workers, engine=engine, progress=progress, **kwargs)
+def announce(res: Resolved, settings: ForecastSettings, log: Callable[[str], None]) -> None:
+    """Print the run's estimate (jobs, time, memory) and refuse, before anything is
+    allocated, a run this machine cannot hold (``TooLarge``), unless ``settings.force``."""
+    workers = settings.dask_local or settings.workers
+    est = estimate(res.scenario, workers=workers, engine=choose_engine(settings.engine, res.scenario))
+    for line in est.lines():
+        log(line)
+    if not settings.force:
+        check_fits(est, remote=settings.scheduler is not None)
+
+
+def forecast(res: Resolved, writer: RunWriter, settings: ForecastSettings, command: str,
+             log: Callable[[str], None] = print) -> RunContext:
+    """The Monte Carlo of ``res`` into ``writer``'s folder, after its estimate (``announce``)."""
+    announce(res, settings, log)
+    kwargs = {"scheduler": settings.scheduler, "dask_local": settings.dask_local} if settings.dask else {}
+    try:
+        extras = RunExtras(settings.precision_pct, settings.keep_jobs,
+                           writer.path("jobs.parquet") if settings.keep_jobs else None)
+        mc = run_monte_carlo(res, workers=settings.workers, engine=settings.engine, progress=settings.progress,
+                             extras=extras, **kwargs)
+    except MemoryError as exc:
+        raise TooLarge(f"the run ran out of memory ({exc or 'allocation failed'}); to fit: {HINTS}") from None
+    except BrokenProcessPool:
+        raise TooLarge(f"a worker process died (the system may have stopped it for want of memory); to fit: {HINTS}") from None
+    except Exception as exc:  # Dask's KilledWorker: its workers kept dying on a chunk (distributed imported lazily)
+        if type(exc).__name__ != "KilledWorker":
+            raise
+        raise TooLarge(f"Dask workers kept dying on a chunk ({exc}); they may lack the memory: {HINTS}") from None
     head = write_forecast(writer, res, mc)
-    ctx = RunContext(res, writer, mc, head, workers=workers, engine=engine, progress=progress)
+    ctx = RunContext(res, writer, mc, head, workers=settings.workers, engine=settings.engine, progress=settings.progress)
     ctx.manifest = base_manifest(res, mc, command)
     return ctx
 
@@ -111,15 +154,15 @@ def release_forecast_tables(ctx: RunContext) -> None:
     release_free_memory()
 
 
-def run_main(config: Path, *, options: Path | None, overrides: dict | None, out: Path | None, workers: int,
-             engine: str, progress: bool | None, lang: str = "en", log: Callable[[str], None] = print) -> Path:
+def run_main(config: Path, *, options: Path | None, overrides: dict | None, out: Path | None,
+             settings: ForecastSettings, lang: str = "en", log: Callable[[str], None] = print) -> Path:
     """Forecast, then every later step, then publish the run folder atomically."""
     res, writer = open_run(config, overrides, out)
     for w in res.warnings:
         log(f"warning: {w}")
     try:
         t0 = time.perf_counter()
-        ctx = forecast(res, writer, workers=workers, engine=engine, progress=progress, command="run")
+        ctx = forecast(res, writer, settings, command="run", log=log)
         ctx.options_path, ctx.lang, ctx.log = options, lang, log
         for step in later_steps():
             step(ctx)

@@ -49,7 +49,7 @@ def service(keep_alive=None, load_time=0.0, load_energy=0.0) -> ServiceSpec:
     return ServiceSpec(keep_alive, load_time, load_energy)
 
 
-FIELDS = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "file_end_s")
+FIELDS = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "file_end_s", "gpu")
 
 
 def assert_same_timings(a, b) -> None:

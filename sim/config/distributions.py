@@ -326,13 +326,38 @@ def draw_columns(out: np.ndarray, rows: slice, columns: list[tuple[int, Uncertai
     strided column at a time.
     """
     prep = columns if isinstance(columns, Columns) else prepare_columns(columns)
+    draw_rows(out, rows, ColumnStreams(prep, streams))
+
+
+class ColumnStreams:
+    """The streams of a ``Columns``, carried from one block of rows to the next: drawing
+    rows block after block gives the values one ``draw_columns`` call gives all of them."""
+
+    def __init__(self, prep: Columns, streams: Streams):
+        self.prep = prep
+        self.states = np.zeros((len(prep.cols), 4), dtype=np.uint64)
+        if len(prep.drawn):
+            self.states[prep.drawn] = streams.states(prep.streams)
+        self.rngs = [streams.rng(*names) for _, _, names in prep.others]
+
+    def snapshot(self) -> tuple:
+        """The streams' positions, for ``restore``."""
+        return self.states.copy(), [r.bit_generator.state for r in self.rngs]
+
+    def restore(self, snap: tuple) -> None:
+        states, rng_states = snap
+        self.states[:] = states
+        for r, st in zip(self.rngs, rng_states):
+            r.bit_generator.state = st
+
+
+def draw_rows(out: np.ndarray, rows: slice, carried: ColumnStreams) -> None:
+    """``draw_columns`` for ``rows``, going on from where ``carried``'s streams stand (advanced)."""
+    prep = carried.prep
     n = rows.stop - rows.start
-    states = np.zeros((len(prep.cols), 4), dtype=np.uint64)
-    if len(prep.drawn):
-        states[prep.drawn] = streams.states(prep.streams)
-    outside = draw_block(out, rows.start, rows.stop, prep.cols, prep.kinds, prep.params, states)
+    outside = draw_block(out, rows.start, rows.stop, prep.cols, prep.kinds, prep.params, carried.states)
     for i, col, value in prep.truncated:
         if outside[i]:  # a truncated normal drew values outside its bounds
             value.fix_outside(out[rows, col])  # a view: fixed in place
-    for col, value, names in prep.others:
-        out[rows, col] = draw(value, streams.rng(*names), n)
+    for (col, value, _), rng in zip(prep.others, carried.rngs):
+        out[rows, col] = draw(value, rng, n)

@@ -58,6 +58,7 @@ class Simulation:
         self.start = [0.0] * n
         self.end = [0.0] * n
         self.cold = [False] * n
+        self.gpu = [0] * n
         self.extra_energy = [0.0] * n
         self.group_left = np.diff(jobs.group_first_job).tolist()
         self.file_end = np.full(len(file_arrival_s), np.nan)
@@ -102,6 +103,7 @@ class Simulation:
                     self.extra_energy[j] = svc.load_energy_j
             pool.inflight[key] = busy + 1
             self.start[j] = now
+            self.gpu[j] = gpu
             yield env.timeout(dur)
             now = env.now
             self.end[j] = now
@@ -142,7 +144,7 @@ class Simulation:
             ready_s=np.asarray(self.ready), start_s=start, end_s=end,
             cold=np.asarray(self.cold, dtype=bool), service_s=end - start,
             energy_j=self.jobs.energy_j + np.asarray(self.extra_energy),
-            file_end_s=self.file_end, events=events,
+            file_end_s=self.file_end, events=events, gpu=np.asarray(self.gpu, dtype=np.int32),
         )
 
 

@@ -72,6 +72,7 @@ class Timings:
     energy_j: np.ndarray  # above idle, cold load included
     file_end_s: np.ndarray  # per file: end of its last job (nan when it has none)
     events: int  # SimPy events processed (for benchmarks)
+    gpu: np.ndarray | None = None  # per job: the GPU it ran on, counted within its pool
 
 
 

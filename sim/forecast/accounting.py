@@ -74,7 +74,16 @@ def _cube(start_s, edges, service, language, content, service_s, energy_j, audio
     Sums run in job order, as ``np.bincount`` adds its weights: the same numbers, bit for bit.
     """
     size = (len(edges) - 1) * n_s * n_l * n_c
-    count, busy, active_j, audio = np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size)
+    cube = (np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size))
+    cube_into(cube, start_s, edges, service, language, content, service_s, energy_j, audio_s, n_s, n_l, n_c)
+    return cube
+
+
+@njit(cache=True)
+def cube_into(cube, start_s, edges, service, language, content, service_s, energy_j, audio_s, n_s, n_l, n_c):
+    """``_cube``'s sums, added to ``cube`` (its four arrays) in job order: blocks of a
+    replication's jobs added in order give ``_cube`` of them all, bit for bit."""
+    count, busy, active_j, audio = cube
     m = 0
     for i in range(len(start_s)):
         m = month_step(start_s[i], edges, m)
@@ -83,7 +92,6 @@ def _cube(start_s, edges, service, language, content, service_s, energy_j, audio
         busy[k] += service_s[i]
         active_j[k] += energy_j[i]
         audio[k] += audio_s[i]
-    return count, busy, active_j, audio
 
 
 def grid_by_month(draws: Draws, horizon: int, level: float | None = None) -> np.ndarray:
@@ -107,20 +115,23 @@ def monthly_records(
 
 
 def monthly_table(
-    sc: Scenario, jobs: JobTable, timings: Timings, draws: Draws, pools: list[PoolAccountingSpec], replication: int,
-    grid: GridProfile | None = None,
+    sc: Scenario, jobs: JobTable, timings: Timings | None, draws: Draws, pools: list[PoolAccountingSpec], replication: int,
+    grid: GridProfile | None = None, cube: tuple | None = None,
 ) -> Table:
     """``monthly_records``' rows as a ``Table``: label columns as codes into every label the
     scenario can produce. With an hourly ``grid`` profile, each row's energy is weighted by
-    the intensity of the hours it was used in (``sim.forecast.hourly``)."""
+    the intensity of the hours it was used in (``sim.forecast.hourly``). ``cube``: the jobs'
+    sums already added up (``cube_into``, block by block), in place of ``jobs``' and
+    ``timings``' (``jobs`` then only names the services and pools; not with ``grid``)."""
     edges = np.asarray(sc.month_edges_s(), dtype=float)
     horizon = sc.horizon_months
     langs = tuple(sc.workload.languages)
     n_l, n_c, n_s = len(langs), len(CONTENT_TYPES), len(jobs.services)
     shape = (horizon, n_s, n_l, n_c)
-    count, busy, active_j, audio = (a.reshape(shape) for a in _cube(
-        timings.start_s, edges, jobs.service, jobs.language, jobs.content, timings.service_s, timings.energy_j,
-        jobs.audio_s, n_s, n_l, n_c))
+    if cube is None:
+        cube = _cube(timings.start_s, edges, jobs.service, jobs.language, jobs.content, timings.service_s,
+                     timings.energy_j, jobs.audio_s, n_s, n_l, n_c)
+    count, busy, active_j, audio = (a.reshape(shape) for a in cube)
     pool_of_service = np.array(pool_codes(sc, jobs.services, jobs.pools), dtype=np.int64)  # -1: managed
 
     # Per pool and month: busy time (the allocation key) and each component's amount.

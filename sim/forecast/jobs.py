@@ -19,9 +19,10 @@ from numba import njit
 
 from sim.config.distributions import (
     Columns,
+    ColumnStreams,
     Normal,
     Uniform,
-    draw_columns,
+    draw_rows,
     mean_of,
     prepare_columns,
 )
@@ -216,8 +217,16 @@ _UNIFORM01 = Uniform(dist="uniform", low=0.0, high=1.0)
 _STANDARD_NORMAL = Normal(dist="normal", mean=0.0, sd=1.0)
 
 
+def job_streams(res: Resolved, languages: tuple[str, ...], streams: Streams) -> list[ColumnStreams]:
+    """Per language, the streams of its jobs' draws, to carry from one block of files to the
+    next (``build_jobs``' ``carried``)."""
+    plan = _plan(res, languages)
+    return [ColumnStreams(plan.columns[li], streams) for li in range(len(languages))]
+
+
 def build_jobs(
     res: Resolved, files: FileTable, served: np.ndarray, draws: Draws, streams: Streams, details: bool = True,
+    carried: list[ColumnStreams] | None = None,
 ) -> JobTable:
     """Expand the ``served`` files (see ``file_mask``) into jobs through the pipelines;
     sample each job's time and energy (and, with ``details``, its target and tokens).
@@ -228,6 +237,10 @@ def build_jobs(
     languages' blocks one after the other, language ``l``'s from row ``lang_start[l]``) and a
     column per stream (``_columns``), written row by row in compiled code; a compiled pass
     then walks the files once and emits the jobs sorted by (file, stage, target).
+
+    ``carried`` (``job_streams``): the files are a block of a replication's, in order, and
+    the draws go on from where the previous block left each language's streams, so blocks
+    taken in order give the jobs of the whole table.
     """
     sc = res.scenario
     services = tuple(sc.services)
@@ -239,7 +252,8 @@ def build_jobs(
     table = np.empty((n_files, 2 * n_services + 3 * n_slots))
     for li in range(len(langs)):
         if lang_start[li + 1] > lang_start[li]:
-            draw_columns(table, slice(lang_start[li], lang_start[li + 1]), plan.columns[li], streams)
+            draws_of = carried[li] if carried is not None else ColumnStreams(plan.columns[li], streams)
+            draw_rows(table, slice(lang_start[li], lang_start[li + 1]), draws_of)
     costs = _Costs(*_cost_arrays(res, draws, "time_s"), *_cost_arrays(res, draws, "energy_j"))
     # at most the most jobs a file can have, per served file (the arrays' unused tails are never touched)
     capacity = int(np.count_nonzero(served)) * int(np.diff(plan.entries.entry_range, axis=1).max(initial=0))

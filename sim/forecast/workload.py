@@ -312,3 +312,86 @@ def _time_order(t):
             k -= 1
         order[k + 1] = j
     return order
+
+
+class FileStream:
+    """The files of one replication month by month: ``month(m)`` gives exactly the rows of
+    month ``m`` of ``generate_files``' table (same values, same order), so a replication
+    can hold one month's files instead of the horizon's.
+
+    The monthly counts are drawn up front (a number per month and type). Each stream that
+    ``generate_files`` reads in one call is read here block by block from where the last
+    block left it: a language's draws per content type (``ColumnStreams``), and its
+    ``files`` uniforms, of which a file's arrival and thinning draws sit at its row and at
+    its row plus the language's count (a cursor per type, moved on to its first row once).
+    """
+
+    _SKIP = 1 << 20  # uniforms discarded per call while moving a cursor on
+
+    def __init__(self, sc: Scenario, growth_rate: float, streams: Streams):
+        wl = sc.workload
+        self.plan = _file_plan(sc)
+        means = expected_counts(wl, sc.horizon_months, growth_rate)
+        self.languages = tuple(wl.languages)
+        self.by_type = [  # per language: files per month x type, drawn as generate_files draws them
+            streams.rng("mix", code).multinomial(_counts(wl, means[code], streams.rng("counts", code)), self.plan.mixes[code])
+            for code in self.languages
+        ]
+        self.total = int(sum(b.sum() for b in self.by_type))  # files over the horizon
+        self._streams = streams
+        self.columns: dict = {}
+        self.cursors: dict = {}
+
+    def _start(self) -> None:
+        """The streams' cursors, at the first month's call."""
+        from sim.config.distributions import ColumnStreams
+
+        streams = self._streams
+        for li, code in enumerate(self.languages):
+            per_type = self.by_type[li].sum(axis=0)
+            first = np.concatenate([[0], np.cumsum(per_type)])
+            for ci, ctype in enumerate(CONTENT_TYPES):
+                if (code, ctype) in self.plan.columns:
+                    self.columns[li, ci] = ColumnStreams(self.plan.columns[code, ctype], streams)
+                self.cursors[li, ci] = (self._moved(streams.rng("files", code), int(first[ci])),
+                                        self._moved(streams.rng("files", code), int(first[-1] + first[ci])))
+
+    @classmethod
+    def _moved(cls, rng: np.random.Generator, n: int) -> np.random.Generator:
+        """``rng`` after ``n`` uniforms (drawn and discarded in bounded blocks)."""
+        while n > 0:
+            rng.random(min(n, cls._SKIP))
+            n -= cls._SKIP
+        return rng
+
+    def month(self, m: int) -> FileTable:
+        """Month ``m``'s files, in order of arrival (call for months 0, 1, ... in order)."""
+        from sim.config.distributions import draw_rows
+
+        if not self.cursors:
+            self._start()
+        n = int(sum(b[m].sum() for b in self.by_type))
+        month = np.full(n, m, np.int64)
+        content, language = np.empty(n, np.int64), np.empty(n, np.int64)
+        table = np.zeros((n, 2))
+        u, keep_u = np.empty(n), np.empty(n)
+        r = 0
+        for li in range(len(self.languages)):
+            for ci, ctype in enumerate(CONTENT_TYPES):
+                k = int(self.by_type[li][m, ci])
+                if k == 0:
+                    continue
+                rows = slice(r, r + k)
+                content[rows], language[rows] = ci, li
+                if (li, ci) in self.columns:
+                    draw_rows(table, rows, self.columns[li, ci])
+                    np.maximum(table[rows], 0.0, out=table[rows])
+                    if ctype != "text":  # a media file's text is its transcript: length x speech rate
+                        table[rows, 1] *= table[rows, 0]
+                at, thin = self.cursors[li, ci]
+                u[rows], keep_u[rows] = at.random(k), thin.random(k)
+                r += k
+        arrival = _place(u, month, *self.plan.calendar, self.plan.edges_s)
+        columns = _in_order(_time_order(arrival), arrival, month, language, content, table, keep_u)
+        names = ("arrival_s", "month", "language", "content", "duration_s", "text_chars", "keep_u")
+        return FileTable(languages=self.languages, **dict(zip(names, columns)))

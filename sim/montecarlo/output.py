@@ -180,6 +180,12 @@ def summary_markdown(res: Resolved, head: dict) -> str:
         + ", ".join(f"{k} {v:.1%}" if 0 < v < 0.01 else f"{k} {v:.0%}"
                     for k, v in sorted(head["component_share"].items(), key=lambda kv: -kv[1])),
     ]
+    if head.get("precision"):
+        p = head["precision"]
+        lines += ["", f"Replications: {p['replications']}, run until the 95% confidence intervals of the horizon emissions' "
+                      f"mean, P5 and P95 were within {p['target_pct']:g}% of their values (between {p['minimum']} and "
+                      f"{p['maximum']}): reached {p['reached_pct']:.2f}%" + ("." if p["met"] else ", short of the target "
+                      "at the most replications allowed.")]
     if head["budget_kg"] is not None:
         lines += ["", f"Probability of exceeding the budget of {head['budget_kg']:,.0f} kgCO2e: {head['p_exceed_budget']:.0%}."]
     return "\n".join(lines) + "\n"
@@ -209,6 +215,8 @@ def write_forecast(writer: RunWriter, res: Resolved, mc: MonteCarloResult) -> di
         bands = compute_bands(mc.monthly, mc.files, n, sc.horizon_months, sc.start_month)
         head = headline(mc.monthly, mc.files, n, sc.horizon_months, budget)
         head["replications"] = n
+        if "precision" in mc.meta:
+            head["precision"] = mc.meta["precision"]
         writer.write_table("replications.csv", mc.replications)  # (while the monthly table is written)
         writer.write_table("bands.csv", bands)
         writer.write_text("headline.json", json.dumps(head, indent=2))

@@ -12,11 +12,11 @@ with the size of the tables the run writes, not with the number of jobs simulate
 
 from __future__ import annotations
 
-import multiprocessing
+import functools
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,12 +60,23 @@ class ChunkResult:
     summaries: list[dict]
     jobs: int
     events: int
+    job_records: dict[int, Table] = field(default_factory=dict)  # per replication kept (``--keep-jobs``)
 
 
-def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
-    """Run replications ``reps`` (their seeds follow from the scenario's seed and their indices)."""
+@dataclass(frozen=True)
+class RunExtras:
+    """What a run may do beyond its tables: run until its bands are tight, keep job records."""
+
+    precision_pct: float | None = None  # replications in batches until this precision (``sim.montecarlo.precision``)
+    keep_jobs: int = 0  # replications 0 .. keep_jobs - 1 write their jobs' records ...
+    jobs_path: Path | None = None  # ... to this Parquet file
+
+
+def run_chunk(res: Resolved, engine: str, reps: list[int], keep_jobs: int = 0) -> ChunkResult:
+    """Run replications ``reps`` (their seeds follow from the scenario's seed and their
+    indices); those below ``keep_jobs`` return their jobs' records too."""
     keep_large_allocations_on_heap()
-    results: list[ReplicationResult] = [run_replication(res, r, engine) for r in reps]
+    results: list[ReplicationResult] = [run_replication(res, r, engine, keep_jobs=r < keep_jobs) for r in reps]
     return ChunkResult(
         first=reps[0],
         monthly=Table.concat([r.monthly_table for r in results]),
@@ -74,21 +85,22 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
         summaries=[r.summary for r in results],
         jobs=sum(r.jobs for r in results),
         events=sum(r.events for r in results),
+        job_records={r.summary["replication"]: r.job_records for r in results if r.job_records is not None},
     )
 
 
 _WORKER: dict[str, object] = {}  # what a local worker process was started with (``_start_worker``)
 
 
-def _start_worker(res: Resolved, engine: str) -> None:
+def _start_worker(res: Resolved, engine: str, runner=run_chunk) -> None:
     """Keep the scenario in the worker process, once: a task then carries only its
     replication indices (the resolved scenario need not be sent and rebuilt for every
     chunk, and the plans kept per scenario stay valid from one chunk to the next)."""
-    _WORKER["res"], _WORKER["engine"] = res, engine
+    _WORKER["res"], _WORKER["engine"], _WORKER["run"] = res, engine, runner
 
 
 def _run_chunk_in_worker(reps: list[int]) -> ChunkResult:
-    return run_chunk(_WORKER["res"], _WORKER["engine"], reps)  # type: ignore[arg-type]
+    return _WORKER["run"](_WORKER["res"], _WORKER["engine"], reps)  # type: ignore[operator]
 
 
 def chunks_of(reps: list[int], slots: int) -> list[list[int]]:
@@ -190,67 +202,68 @@ def run_monte_carlo(
     progress: bool | None = None,
     scheduler: str | None = None,
     dask_local: int | None = None,
+    extras: RunExtras = RunExtras(),
 ) -> MonteCarloResult:
     """Run the scenario's replications.
 
     ``workers > 1`` uses local processes; ``scheduler`` (a Dask scheduler address) or
     ``dask_local`` (start a local Dask cluster of that many processes) sends chunks of
-    replications to Dask. ``engine`` is ``auto``, ``simpy`` or ``fast``.
+    replications to Dask. ``engine`` is ``auto``, ``simpy`` or ``fast``. With
+    ``extras.precision_pct``, replications run in batches until the horizon emissions' bands
+    are that tight (``sim.montecarlo.precision``), at most the scenario's count (or
+    ``replications``); with ``extras.keep_jobs``, the first replications' job records go to
+    ``extras.jobs_path`` as they arrive (``JobsWriter``).
     """
     from sim.engine.registry import choose_engine
 
+    from . import precision
+    from .executors import open_executor
+    from .job_records import JobsWriter
+
+    precision_pct = extras.precision_pct
     engine = choose_engine(engine, res.scenario)
+    runner = functools.partial(run_chunk, keep_jobs=extras.keep_jobs) if extras.keep_jobs else run_chunk
+    jobs_out = JobsWriter(extras.jobs_path, extras.keep_jobs) if extras.keep_jobs and extras.jobs_path else None
     n = res.scenario.replications if replications is None else replications
-    reps = list(range(n))
+    target = n if precision_pct is None else precision.first_batch(n)
     show = sys.stderr.isatty() if progress is None else progress
     t0 = time.perf_counter()
     done: list[ChunkResult] = []
     monthly = MonthlyCollector(n)
-    meta: dict = {}
-    with tqdm(total=n, disable=not show, desc="replications", unit="rep") as bar:
+    with tqdm(total=n, disable=not show, desc="replications", unit="rep") as bar, open_executor(
+        res, engine, runner, workers=workers, replications=n, scheduler=scheduler, dask_local=dask_local,
+        start_worker=_start_worker, in_worker=_run_chunk_in_worker,
+    ) as ex:
 
         def on_done(chunk: ChunkResult) -> None:
             done.append(chunk)
             monthly.add(chunk)
+            if jobs_out is not None:
+                jobs_out.add(chunk.job_records)
+            chunk.job_records = {}
             bar.update(len(chunk.summaries))
 
-        if scheduler is not None or dask_local is not None:
-            from .distributed import cluster_threads, dask_client, run_chunks
-
-            with dask_client(scheduler, dask_local) as client:
-                chunks = chunks_of(reps, cluster_threads(client))
-                run_chunks(client, run_chunk, chunks, res, engine, on_done=on_done)
-            meta = {"executor": "dask", "scheduler": scheduler or f"LocalCluster({dask_local})"}
-        elif workers <= 1 or n <= 1:
-            chunks = chunks_of(reps, 1)
-            for chunk in chunks:
-                on_done(run_chunk(res, engine, chunk))
-            meta = {"executor": "serial"}
-        else:
-            if engine == "fast":
-                # Replication 0 runs here first: it brings the compiled kernels a replication
-                # uses into memory before the worker processes fork, so that none of them
-                # loads its own copy (a kernel needed only now and then, such as the fast
-                # engine's event loop after a tie, is loaded by the worker that needs it).
-                on_done(run_chunk(res, engine, reps[:1]))
-                reps = reps[1:]
-                # Its freed arrays go back to the OS: left in the heap, the workers would
-                # inherit them shared, and copy every page they reuse (copy on write).
-                release_free_memory()
-            chunks = chunks_of(reps, workers)
-            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=multiprocessing.get_context(),
-                                     initializer=_start_worker, initargs=(res, engine)) as pool:
-                futures = [pool.submit(_run_chunk_in_worker, chunk) for chunk in chunks]
-                # Collecting the tables needs pandas, which the replications do not: the
-                # workers are forked first, and this process imports it while they run.
-                import pandas  # noqa: F401
-
-                for fut in as_completed(futures):
-                    on_done(fut.result())
-            meta = {"executor": "processes", "workers": workers}
+        ran = 0
+        while target is not None:
+            ex.run(list(range(ran, target)), on_done, chunks_of)
+            ran = target
+            if precision_pct is None:
+                break
+            target = precision.next_count(ran, precision.reached(_totals(done)), precision_pct, n)
+        meta = dict(ex.meta)
+    if jobs_out is not None:
+        meta["jobs_kept"] = {"replications": jobs_out.close(), "file": extras.jobs_path.name}
     meta["chunks"] = len(done)  # replication 0's, run here first, included
+    if precision_pct is not None:
+        meta["precision"] = precision.record(_totals(done), precision_pct, n)
     mc = collect(done, monthly, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now
     release_free_memory()
     mc.meta.update(meta)
     return mc
+
+
+def _totals(chunks: list[ChunkResult]) -> np.ndarray:
+    """Horizon emissions (kg CO2e) of the replications run so far, in replication order."""
+    rows = sorted((s["replication"], s["co2e_kg"]) for c in chunks for s in c.summaries)
+    return np.array([v for _, v in rows], dtype=float)

@@ -135,7 +135,7 @@ def test_fast_engine_equals_simpy_job_by_job(case):
 
 def fifo_and_event_loop(jobs, arrivals, pools, services):
     args = _kernel_args(jobs, arrivals, pools, services)
-    return _fifo(*args.fifo_args()), _event_loop(args)
+    return _fifo(args), _event_loop(args)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -201,7 +201,7 @@ def test_fast_engine_equals_simpy_on_sampled_scenarios(tmp_path, changes):
         assert len(inp.jobs) > 100
         assert_same_timings(fast_engine(inp.for_engine), simpy_engine(inp.for_engine))
         if all(p.schedule.always for p in inp.pools):  # sampled times do not tie: the recursion ran
-            assert _fifo(*_kernel_args(inp.jobs, inp.files.arrival_s, inp.pools, inp.services).fifo_args())[-1]
+            assert _fifo(_kernel_args(inp.jobs, inp.files.arrival_s, inp.pools, inp.services))[-1]
 
 
 def test_monte_carlo_tables_are_identical_with_either_engine(tmp_path):

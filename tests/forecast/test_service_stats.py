@@ -13,7 +13,8 @@ from sim.config.resolve import load_and_check
 from sim.config.scenario import CONTENT_TYPES
 from sim.engine.registry import fast_engine
 from sim.forecast.accounting import monthly_records
-from sim.forecast.replication import _p, sample_inputs, service_stats
+from sim.forecast.replication import sample_inputs, service_stats
+from sim.forecast.statistics import _p
 from tests.helpers import scenario_dict
 
 

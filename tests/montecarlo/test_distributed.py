@@ -99,3 +99,21 @@ def test_dask_local_starts_its_own_cluster(res, local):
     remote = run_monte_carlo(res, replications=8, progress=False, dask_local=2)
     assert remote.meta["scheduler"] == "LocalCluster(2)"
     assert_same(remote, local)
+
+
+@pytest.mark.timeout(300)
+def test_precision_and_job_records_on_dask_are_the_local_ones(res, cluster, tmp_path):
+    """Batches until the bands are tight, and the first replications' job records, give on
+    Dask what they give here: the same count, the same tables, the same jobs.parquet."""
+    from sim.montecarlo.run import RunExtras
+
+    extras = {where: RunExtras(precision_pct=0.5, keep_jobs=2, jobs_path=tmp_path / f"{where}.parquet")
+              for where in ("here", "dask")}
+    here = run_monte_carlo(res, replications=300, workers=1, progress=False, extras=extras["here"])
+    there = run_monte_carlo(res, replications=300, progress=False, scheduler=cluster.scheduler_address,
+                            extras=extras["dask"])
+    assert here.meta["precision"] == there.meta["precision"]
+    assert here.meta["precision"]["replications"] > 100  # it ran more than one batch
+    assert_same(there, here)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "here.parquet"), pd.read_parquet(tmp_path / "dask.parquet"),
+                                  check_exact=True)

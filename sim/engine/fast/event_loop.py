@@ -1,0 +1,360 @@
+"""The fast engine's event loop: SimPy's event order, compiled (see ``sim.engine.fast``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.engine.provisioning import WEEK_H
+from numba import njit
+from sim.kernels.indices import ix as _ix
+
+from .common import (
+    _ARR,
+    _END,
+    _GET,
+    _PUT,
+    _WAKE,
+    HOUR_S,
+    _gpu_in_pool,
+    _hour,
+    _job_totals,
+    _pack,
+    _push,
+    _refill_root,
+    _timing_arrays,
+)
+from .inputs import KernelInputs
+
+
+@njit(cache=True, error_model="numpy")
+def _simulate(a, fifo_size):
+    """One replication's event loop on the kernel inputs ``a`` (``KernelInputs``); ``ok`` is
+    False when ``fifo_size`` was too small (run again, larger).
+
+    Indices are read from unsigned arrays (the caller views narrow index columns as
+    unsigned) or through ``_ix``: numba wraps negative indices around, as NumPy does, with
+    a compare and a select at every signed index; an index known to be >= 0 skips that,
+    which matters in a loop of a few dozen array accesses per event.
+    """
+    time_s, energy_j, service, pool_of_job, group_of_job = a.time_s, a.energy_j, a.service, a.pool_of_job, a.group_of_job
+    group_first_job, group_next, group_file, n_files = a.group_first_job, a.group_next, a.group_file, a.n_files
+    arr_groups, arr_times, worker_pool, worker_gpu = a.arr_groups, a.arr_times, a.worker_pool, a.worker_gpu
+    pool_always, pool_offset_h, pool_on, pool_wait_h = a.pool_always, a.pool_offset_h, a.pool_on, a.pool_wait_h
+    pool_starts_cum, keep_alive_s, load_time_s, load_energy_j = a.pool_starts_cum, a.keep_alive_s, a.load_time_s, a.load_energy_j
+    n_services, n_pools = a.n_services, a.n_pools
+    n = time_s.shape[0]
+    n_workers = worker_pool.shape[0]
+    # every job is released, started and ended before the loop runs out of events
+    ready, start, end, service_s, energy, cold, file_end, gpu = _timing_arrays(n, n_files)
+    w_gpu = _gpu_in_pool(worker_pool, worker_gpu, n_pools)
+    n_groups = group_first_job.shape[0] - 1
+    group_left = np.empty(n_groups, dtype=np.uint32)
+    max_group = 1
+    for gr in range(n_groups):
+        size = np.int64(group_first_job[gr + 1]) - np.int64(group_first_job[gr])
+        group_left[gr] = size
+        max_group = max(max_group, size)
+
+    # Per-pool FIFO of jobs: each job enters once, so a segment per pool never wraps.
+    it_off = np.zeros(n_pools + 1, dtype=np.uint32)
+    if n_pools == 1:
+        it_off[1] = n
+    else:
+        for j in range(n):
+            it_off[pool_of_job[j] + 1] += 1
+        for p in range(n_pools):
+            it_off[p + 1] += it_off[p]
+    items = np.empty(max(n, 1), dtype=np.uint32)
+    it_head = it_off[:-1].copy()
+    it_tail = it_off[:-1].copy()
+    # Per-pool FIFO of waiting slots (SimPy's get_queue) as a linked list: a slot waits at most
+    # once; ``nil`` (n_workers) ends it.
+    nil = np.uint32(n_workers)
+    gq_first = np.full(n_pools, nil, dtype=np.uint32)
+    gq_last = np.full(n_pools, nil, dtype=np.uint32)
+    gq_next = np.full(n_workers + 1, nil, dtype=np.uint32)
+
+    # Model residency per (GPU, service), flat: entry w_gs[w] + s for slot w's GPU
+    w_gs = np.empty(max(n_workers, 1), dtype=np.uint32)
+    n_gpus = 1
+    for w in range(n_workers):
+        w_gs[w] = worker_gpu[w] * n_services
+        n_gpus = max(n_gpus, worker_gpu[w] + 1)
+    inflight = np.zeros(n_gpus * n_services, dtype=np.int64)
+    last_period = np.full(n_gpus * n_services, -1, dtype=np.int64)
+    last_end = np.zeros(n_gpus * n_services)
+    w_job = np.zeros(max(n_workers, 1), dtype=np.uint32)  # the job a slot took
+    w_period = np.zeros(max(n_workers, 1), dtype=np.int64)
+
+    # Events due now: a ring (power-of-two size) of packed events. It is never reallocated
+    # inside the loop (a rebound array costs reference counting on every iteration): if
+    # a release could overflow it, the run stops and the caller runs it again, larger.
+    # Besides the puts, it holds at most a get and a timeout per slot and the arrivals' step.
+    fq = np.empty(fifo_size, dtype=np.int64)
+    mask = np.uint32(fifo_size - 1)
+    room = fifo_size - 2 * n_workers - 2
+    f_head = 0
+    f_tail = 0  # counters; the slot is counter & mask
+    # Events due later: a binary heap of timeouts on (time, key), key = creation counter << 24
+    # | owner << 3 | kind: the counter orders timeouts due at the same time, as SimPy's event
+    # ids do. Each slot, and the arrival process (owner n_workers), waits on at most one.
+    hcap = n_workers + 2
+    ht = np.empty(hcap)
+    hk = np.empty(hcap, dtype=np.int64)
+    hsize = 0
+    seq = 0
+
+    now = 0.0
+    events = n_workers  # SimPy's Initialize events of the slots; the arrival process's is the first event below
+    for w in range(n_workers):  # every slot asks its pool for a job, in registration order
+        p = worker_pool[w]
+        if gq_last[p] != nil:
+            gq_next[gq_last[p]] = w
+        else:
+            gq_first[p] = w
+        gq_last[p] = w
+    fq[0] = _pack(_ARR, n_workers, 0)  # the arrival process's first step, at t = 0 after the slots
+    f_tail = 1
+
+    # Helpers that take arrays are inlined by numba (``inline="always"``, as ``_push``) or written
+    # out here: an ordinary call passing arrays costs atomic reference counts.
+    n_arr = arr_groups.shape[0]
+    arr_i = 0
+    resume_arrival = False  # the arrival process was woken by its timeout
+    todo = np.empty(n_workers + 1, dtype=np.uint32)  # slots that start their job in this step
+    any_scheduled = not pool_always.all()
+    arr_pending = False  # the arrival process waits on its timeout (arr_t, arr_key)
+    arr_t = 0.0
+    arr_key = np.int64(0)
+    while True:
+        # The next event: a timeout due now goes first (it was created before any event due now).
+        # ``quiet``: nothing else is due now, so whatever this step queues is processed next,
+        # in queue order (see the serve phase below).
+        # The arrival process's timeout is kept apart from the heap (it has at most one): the
+        # next timeout is the earlier of the heap's root and it, by (time, key).
+        arr_first = arr_pending and (hsize == 0 or arr_t < ht[0] or (arr_t == ht[0] and arr_key < hk[0]))
+        if f_head == f_tail or (hsize > 0 and ht[0] == now) or (arr_pending and arr_t == now):
+            if hsize == 0 and not arr_pending:
+                break
+            if arr_first:
+                now = arr_t
+                code = arr_key
+                arr_pending = False
+                quiet = f_head == f_tail and not (hsize > 0 and ht[0] == now)
+            else:
+                now = ht[0]
+                code = hk[0]
+                hsize = _ix(hsize - 1)
+                _refill_root(ht, hk, hsize)
+                quiet = f_head == f_tail and not ((hsize > 0 and ht[0] == now) or (arr_pending and arr_t == now))
+        else:
+            code = fq[f_head & mask]
+            f_head += 1
+            quiet = f_head == f_tail
+        events += 1
+        kind = code & 7
+        a = (code >> 3) & 0x1FFFFF  # a slot, or a pool for puts
+        b = code >> 24  # how many puts
+
+        new_t = -1.0  # a timeout to schedule for owner a: (new_t, new_kind)
+        new_kind = -1
+        serve_pool = -1  # a pool whose head waiting slots may take jobs: at most serve_max
+        serve_max = 1
+        rel_group = -1  # a group to release now
+        n_todo = 0
+        if kind == _PUT:  # b put events of pool a: each lets the head waiting slot take a job
+            events += b - 1
+            serve_pool = a
+            serve_max = b
+        elif kind == _GET or kind == _WAKE:  # slot a got its job (or its pool switched on): see the start phase
+            todo[0] = a
+            n_todo = 1
+        elif kind == _END:
+            w = a
+            j = np.int64(w_job[w])
+            p = np.int64(worker_pool[w])
+            k = _ix(np.int64(w_gs[w]) + _ix(service[j]))
+            end[j] = now
+            inflight[k] -= 1
+            period = w_period[w]
+            lp = last_period[k]
+            if lp < 0 or lp != period or last_end[k] < now:
+                last_period[k] = period
+                last_end[k] = now
+            gr = _ix(group_of_job[j])
+            group_left[gr] -= 1
+            if group_left[gr] == 0:
+                if group_next[gr] >= 0:
+                    rel_group = _ix(group_next[gr])
+                else:
+                    file_end[_ix(group_file[gr])] = now
+            # the slot asks for its next job: it joins the waiting slots, and the head may take a
+            # job once the release below has put the next group's jobs in the queues
+            if gq_last[p] != nil:
+                gq_next[gq_last[p]] = w
+            else:
+                gq_first[p] = w
+            gq_last[p] = w
+            gq_next[w] = nil
+            serve_pool = p
+        else:  # _ARR: the arrival process releases the first groups that are due (see below)
+            if resume_arrival:  # woken by its timeout: the group it waited for goes first
+                rel_group = _ix(arr_groups[arr_i])
+                arr_i += 1
+                resume_arrival = False
+            elif arr_i < n_arr and not arr_times[arr_i] > now:
+                rel_group = _ix(arr_groups[arr_i])
+                arr_i += 1
+
+        while rel_group >= 0:  # put the group's jobs in their pools' queues, one put event each
+            if f_tail - f_head + max_group > room:
+                return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
+            # consecutive puts of one pool are queued as one entry (pool, count): nothing can
+            # come between them, so processing them back to back is what SimPy does
+            # (the run's queue tail is kept in a local, not read back from memory after each put)
+            run_pool = -1
+            run_len = 0
+            tail = np.int64(0)
+            for jj in range(_ix(group_first_job[rel_group]), _ix(group_first_job[rel_group + 1])):
+                jj = _ix(jj)
+                ready[jj] = now
+                pp = _ix(pool_of_job[jj])
+                if pp != run_pool:
+                    if run_len > 0:
+                        it_tail[run_pool] = tail
+                        fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
+                        f_tail += 1
+                        run_len = 0
+                    run_pool = pp
+                    tail = np.int64(it_tail[pp])
+                items[_ix(tail)] = jj
+                tail += 1
+                run_len += 1
+            if run_len > 0:
+                it_tail[run_pool] = tail
+                fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
+                f_tail += 1
+            rel_group = -1
+            # the arrival process goes on without waiting while its next group is due
+            if kind == _ARR and arr_i < n_arr and not arr_times[arr_i] > now:
+                rel_group = _ix(arr_groups[arr_i])
+                arr_i += 1
+        if kind == _ARR:  # it waits for its next group, or ends
+            if arr_i < n_arr:
+                t = arr_times[arr_i]
+                new_t, new_kind = now + (t - now), _ARR
+                resume_arrival = True
+            if arr_i == n_arr:
+                events += 1  # the arrival process ends: SimPy processes its exit event
+
+        # Serve phase: waiting slots take jobs, each with a get event. Usually these are queued
+        # and processed as events of their own. In a quiet step, though, nothing else is due
+        # now: SimPy processes the puts this step queued, then the gets in the order they were
+        # made, then whatever these queue. So the puts are processed here, and the slots that
+        # took jobs start them below, in order, without the round trips through the queue.
+        while True:
+            if serve_pool >= 0:
+                p = serve_pool
+                head, tail, first = np.int64(it_head[p]), np.int64(it_tail[p]), np.int64(gq_first[p])
+                for _ in range(serve_max):
+                    w = first
+                    if w == nil or head == tail:
+                        break
+                    first = np.int64(gq_next[w])
+                    w_job[w] = items[_ix(head)]
+                    head += 1
+                    if quiet:
+                        todo[_ix(n_todo)] = w
+                        n_todo += 1
+                    else:
+                        fq[f_tail & mask] = _pack(_GET, w, 0)
+                        f_tail += 1
+                it_head[p] = head
+                gq_first[p] = first
+                if first == nil:
+                    gq_last[p] = nil
+            if not quiet or f_head == f_tail:
+                break
+            code = fq[f_head & mask]  # a put this step queued (nothing else is in the queue yet)
+            f_head += 1
+            serve_pool = (code >> 3) & 0x1FFFFF
+            serve_max = code >> 24
+            events += serve_max
+
+        if new_kind >= 0:  # the arrival process's timeout
+            if new_t == now:  # a timeout ending now is processed after the events already due now
+                fq[f_tail & mask] = _pack(new_kind, a, 0)
+                f_tail += 1
+            else:
+                arr_t, arr_key = new_t, (seq << 24) | (a << 3) | new_kind
+                arr_pending = True
+                seq += 1
+
+        # Start phase: the get events of the slots in ``todo``, in order: this step's get (or
+        # wake-up), or the gets of a quiet step. If that step queued a timeout ending now,
+        # SimPy processes it before those gets: they are queued behind it instead.
+        served = kind != _GET and kind != _WAKE  # the slots took their jobs in this step
+        if served and f_head != f_tail:
+            for ti in range(n_todo):
+                fq[f_tail & mask] = _pack(_GET, np.int64(todo[ti]), 0)
+                f_tail += 1
+            n_todo = 0
+        check_on = kind != _WAKE and any_scheduled  # a get finds its pool off: the slot waits until it is on
+        h = _hour(now) if n_todo > 0 and any_scheduled else 0  # (here: the compiler would hoist it anyway)
+        for ti in range(n_todo):
+            w = np.int64(todo[ti])
+            events += served  # their get events, processed here
+            p = np.int64(worker_pool[w])
+            t_kind = _END
+            t_new = now
+            if check_on and not pool_always[p]:
+                hw = (pool_offset_h[p] + h) % WEEK_H
+                if not pool_on[p, hw]:
+                    wait = pool_wait_h[p, hw]
+                    nxt = now if wait == 0 else float(h + wait) * HOUR_S
+                    t_kind = _WAKE
+                    t_new = now + (nxt - now)
+            if t_kind == _END:  # the slot starts its job now
+                j = np.int64(w_job[w])
+                s = _ix(service[j])
+                k = _ix(np.int64(w_gs[w]) + s)
+                period = 0
+                if not pool_always[p]:
+                    hh = pool_offset_h[p] + h
+                    week = hh // WEEK_H
+                    period = week * pool_starts_cum[p, WEEK_H] + pool_starts_cum[p, hh - week * WEEK_H + 1]
+                busy = inflight[k]
+                dur = time_s[j]
+                if busy == 0:
+                    lp = last_period[k]
+                    if lp < 0 or lp != period or now - last_end[k] > keep_alive_s[s]:
+                        cold[j] = True
+                        dur += load_time_s[s]
+                inflight[k] = busy + 1
+                start[j] = now
+                gpu[j] = w_gpu[w]
+                w_period[w] = period
+                t_new = now + dur
+            if t_new == now:  # a timeout ending now is processed after the events already due now
+                fq[f_tail & mask] = _pack(t_kind, w, 0)
+                f_tail += 1
+            else:
+                _push(ht, hk, hsize, t_new, (seq << 24) | (w << 3) | t_kind)
+                seq += 1
+                hsize += 1
+    _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy)
+    return ready, start, end, cold, service_s, energy, file_end, gpu, events, True
+
+
+
+def _event_loop(args: KernelInputs) -> tuple:
+    """``_simulate``'s results, its ring of events due now made large enough."""
+    fifo = 1024
+    while fifo < 8 * (len(args.worker_pool) + 2):
+        fifo *= 2
+    while True:
+        out = _simulate(args, fifo)
+        if out[-1]:
+            return out
+        fifo *= 4  # more events fell due at one instant than the ring holds: run again, larger
+
