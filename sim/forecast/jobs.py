@@ -11,30 +11,29 @@ touches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from sim.config.distributions import (
-    Columns,
     ColumnStreams,
-    Normal,
-    Uniform,
     draw_rows,
-    mean_of,
-    prepare_columns,
 )
-from sim.config.memo import keep_last
-from sim.config.units import WINDOW_S
 from sim.config.resolve import Resolved
-from sim.config.scenario import CONTENT_TYPES, pool_codes, stage_requires
+from sim.config.scenario import CONTENT_TYPES, pool_codes
+from sim.config.units import WINDOW_S
 from sim.engine.types import JobTable
 from sim.kernels.indices import ix
 from sim.kernels.rng import Streams
 
 from .epistemic import Draws
+from .plan import (
+    GENERATE,
+    TRANSCRIBE,
+    UNITS,
+    plan_of,
+)
 from .workload import FileTable
 
 
@@ -61,23 +60,6 @@ def file_mask(res: Resolved, files: FileTable) -> np.ndarray:
     return keep
 
 
-def _targets(stage_targets, code: str, res: Resolved) -> list[str]:
-    """A translate stage's target languages for a file in ``code``, in the scenario's language order."""
-    langs = list(res.scenario.workload.languages)
-    if stage_targets is None:
-        return []
-    if stage_targets == "others":
-        return [t for t in langs if t != code]
-    # jobs are ordered by target index: list the targets in that order
-    return sorted((t for t in stage_targets if t != code and t in langs), key=langs.index)
-
-
-# Task codes and unit order shared with the compiled expansion (numba reads the codes as constants).
-_TRANSCRIBE, _TRANSLATE, _GENERATE = 0, 1, 2
-_TASKS = {"transcribe": _TRANSCRIBE, "translate": _TRANSLATE, "generate": _GENERATE}
-_UNITS = ("audio_second", "audio_window", "input_token", "output_token", "input_char", "request")
-
-
 class _Files(NamedTuple):
     """The files as ``_expand`` reads them: one entry per file, in table order."""
 
@@ -90,25 +72,9 @@ class _Files(NamedTuple):
     lang_start: np.ndarray  # first row of each language's block in the draw matrix, plus the end
 
 
-class _Entries(NamedTuple):
-    """The plan's entries (see ``_Plan``), one array element per entry."""
-
-    entry_range: np.ndarray  # (languages, content types + 1): entries of (l, c) are [range[l, c], range[l, c+1])
-    stage: np.ndarray
-    service: np.ndarray
-    probability: np.ndarray
-    task: np.ndarray  # task code (_TRANSCRIBE, _TRANSLATE, _GENERATE)
-    length_ratio: np.ndarray
-    enabled: np.ndarray  # the service runs for this language
-    requires: np.ndarray  # bit mask of services that must have run for the file
-    target: np.ndarray  # target language index, -1 when none
-    target_start: np.ndarray  # first month the target language is offered
-    slot: np.ndarray
-
-
 class _Costs(NamedTuple):
     """Per service, the drawn affine time (s) and energy (J): intercept, coefficients in
-    ``_UNITS`` order, residual sigma."""
+    ``UNITS`` order, residual sigma."""
 
     time_intercept: np.ndarray
     time_coef: np.ndarray
@@ -118,109 +84,24 @@ class _Costs(NamedTuple):
     energy_sigma: np.ndarray
 
 
-@dataclass
-class _Plan:
-    """The pipelines flattened for the compiled expansion.
-
-    An *entry* is one (stage, target) of one (language, content type); entries of a
-    (language, content) pair are contiguous, in stage then target-index order, so walking
-    them emits a file's jobs already sorted by (stage, target). Per-job draws live in
-    *slots*, one per (service, target, output-token spec): a slot has its columns in the
-    draw matrix (``_columns``), which hold, in each file's row, the draws of that file's
-    language's streams.
-    """
-
-    entries: _Entries
-    slots: list[tuple[str, str, object]]  # (service, target or "-", output-token spec)
-    offsets: np.ndarray  # where each quantity's columns start in the draw matrix (``_columns``)
-    columns: list[Columns] = field(default_factory=list)  # per language index: its draws (``_columns``)
-
-
-@keep_last
-def _plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
-    """The plan of ``res``'s scenario; the replications of a run share one."""
-    return _build_plan(res, languages)
-
-
-def _build_plan(res: Resolved, languages: tuple[str, ...]) -> _Plan:
-    sc = res.scenario
-    services = list(sc.services)
-    n_l, n_c = len(languages), len(CONTENT_TYPES)
-    cols: dict[str, list] = {k: [] for k in (
-        "stage", "service", "probability", "task", "length_ratio", "enabled", "requires", "target", "target_start", "slot")}
-    slots: list[tuple[str, str, object]] = []
-    entry_range = np.zeros((n_l, n_c + 1), dtype=np.int64)
-    count = 0
-    for li, code in enumerate(languages):
-        for ci, ctype in enumerate(CONTENT_TYPES):
-            entry_range[li, ci] = count
-            stages = sc.pipelines.get(ctype, [])
-            for k, st in enumerate(stages):
-                svc = sc.services[st.service]
-                required = stage_requires(stages, k, sc.services)
-                mask = sum(1 << services.index(r) for r in set(required) if r in services)
-                if any(r not in services for r in required):
-                    mask = -1  # a requirement no service provides: never met
-                targets = _targets(st.targets, code, res) if svc.task == "translate" else [None]
-                for tgt in targets:
-                    key = (st.service, tgt or "-", st.output_tokens)
-                    if key not in slots:
-                        slots.append(key)
-                    cols["stage"].append(k)
-                    cols["service"].append(services.index(st.service))
-                    cols["probability"].append(st.probability)
-                    cols["task"].append(_TASKS[svc.task])
-                    cols["length_ratio"].append(_length_ratio(res, st.length_ratio, code, tgt) if svc.task == "translate" else 1.0)
-                    cols["enabled"].append(svc.enabled and code not in svc.disabled_languages)
-                    cols["requires"].append(mask)
-                    cols["target"].append(-1 if tgt is None else languages.index(tgt))
-                    cols["target_start"].append(0 if tgt is None else sc.workload.languages[tgt].start_month)
-                    cols["slot"].append(slots.index(key))
-                    count += 1
-        entry_range[li, n_c] = count
-    types = {"probability": float, "length_ratio": float, "enabled": np.bool_}
-    arrays = {k: np.asarray(v, dtype=types.get(k, np.int64)) for k, v in cols.items()}
-    n_services, n_slots = len(services), len(slots)
-    offsets = np.array([0, n_services, 2 * n_services, 2 * n_services + n_slots, 2 * n_services + 2 * n_slots])
-    plan = _Plan(entries=_Entries(entry_range=entry_range, **arrays), slots=slots, offsets=offsets)
-    plan.columns = [prepare_columns(_columns(res, plan, li, code)) for li, code in enumerate(languages)]
-    return plan
-
-
-def _length_ratio(res: Resolved, explicit: float | None, source: str, target: str | None) -> float:
-    """Characters of translation per character of source: the stage's own figure, else the
-    mean of the calibration's ratio for the pair, else 1.0 (``validate`` warns of missing pairs)."""
-    if explicit is not None:
-        return explicit
-    lengths = res.profile.translation_length
-    ratio = lengths.ratios.get(f"{source}>{target}") if lengths is not None else None
-    return 1.0 if ratio is None else mean_of(ratio)
-
-
 def _cost_arrays(res: Resolved, draws: Draws, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per service: the drawn affine cost's intercept, coefficients (in ``_UNITS`` order) and residual sigma."""
+    """Per service: the drawn affine cost's intercept, coefficients (in ``UNITS`` order) and residual sigma."""
     sc = res.scenario
     n = len(sc.services)
-    intercept, coef, sigma = np.zeros(n), np.zeros((n, len(_UNITS))), np.zeros(n)
+    intercept, coef, sigma = np.zeros(n), np.zeros((n, len(UNITS))), np.zeros(n)
     for si, svc in enumerate(sc.services.values()):
         cost = getattr(draws.models[svc.model], which)
         intercept[si] = cost.intercept
         for unit, c in cost.coef.items():
-            coef[si, _UNITS.index(unit)] = c
+            coef[si, UNITS.index(unit)] = c
         sigma[si] = cost.sigma
     return intercept, coef, sigma
-
-
-# Columns of a file's row in the draw matrix, per service then per slot (see ``_columns``).
-_PASS, _CPT_IN, _RESIDUAL, _CPT_OUT, _TOKENS = range(5)
-_UNIFORM01 = Uniform(dist="uniform", low=0.0, high=1.0)
-_STANDARD_NORMAL = Normal(dist="normal", mean=0.0, sd=1.0)
 
 
 def job_streams(res: Resolved, languages: tuple[str, ...], streams: Streams) -> list[ColumnStreams]:
     """Per language, the streams of its jobs' draws, to carry from one block of files to the
     next (``build_jobs``' ``carried``)."""
-    plan = _plan(res, languages)
+    plan = plan_of(res, languages)
     return [ColumnStreams(plan.columns[li], streams) for li in range(len(languages))]
 
 
@@ -235,7 +116,7 @@ def build_jobs(
     i-th draw of a language's stream goes to its i-th file in table order, so an option
     changes only the jobs it touches. The draws go to one matrix, a row per file (the
     languages' blocks one after the other, language ``l``'s from row ``lang_start[l]``) and a
-    column per stream (``_columns``), written row by row in compiled code; a compiled pass
+    column per stream (``sim.forecast.plan``), written row by row in compiled code; a compiled pass
     then walks the files once and emits the jobs sorted by (file, stage, target).
 
     ``carried`` (``job_streams``): the files are a block of a replication's, in order, and
@@ -246,7 +127,7 @@ def build_jobs(
     services = tuple(sc.services)
     pools = tuple(sc.pools)
     langs = files.languages
-    plan = _plan(res, langs)
+    plan = plan_of(res, langs)
     n_files, n_services, n_slots = len(files), len(services), len(plan.slots)
     lang_start = np.concatenate([[0], np.cumsum(np.bincount(files.language, minlength=len(langs)))])
     table = np.empty((n_files, 2 * n_services + 3 * n_slots))
@@ -276,64 +157,14 @@ def build_jobs(
     )
 
 
-def _columns(res: Resolved, plan: _Plan, li: int, code: str) -> list[tuple[int, object, tuple]]:
-    """The draw matrix's columns for the files of language ``code``: (column, what is drawn,
-    stream name), as ``draw_columns`` takes them; columns ``_expand`` never reads for these
-    files are left out (their cells stay unset).
-
-    Per service: the pass draw (uniform where a stage lets only a share of files through;
-    else 0, which passes every stage), and the characters per token of the file's text for
-    the services that read it. Per slot the language's files use: the standard normal of
-    the job's lognormal residuals, and the characters per token of its output text or, for
-    generation, its drawn output tokens. Each drawn value has a stream of its own, keyed by
-    name, so what one column draws never shifts another.
-    """
-    sc = res.scenario
-    services = list(sc.services)
-    stages = [st for pipeline in sc.pipelines.values() for st in pipeline]
-    thinned = {st.service for st in stages if st.probability < 1}
-    staged = {st.service for st in stages}
-    offsets = plan.offsets
-    columns: list[tuple[int, object, tuple]] = []
-    for si, service in enumerate(services):
-        svc = sc.services[service]
-        columns.append((offsets[_PASS] + si, _UNIFORM01 if service in thinned else 0.0, ("stage", code, service, "pass")))
-        # only translation and generation read the file's text: transcription's input is audio
-        if service in staged and svc.task != "transcribe":
-            cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code))
-            columns.append((offsets[_CPT_IN] + si, cpt, ("job", code, service, "input")))
-    entries = plan.entries
-    used = set(entries.slot[entries.entry_range[li, 0] : entries.entry_range[li, -1]].tolist())
-    for k, (service, tgt, spec) in enumerate(plan.slots):
-        if k not in used:  # not a target of this language's files
-            continue
-        svc = sc.services[service]
-        name = ("job", code, service, tgt)
-        columns.append((offsets[_RESIDUAL] + k, _STANDARD_NORMAL, name))
-        if svc.task != "generate":  # generation's output is drawn in tokens, not read off a text
-            cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code if tgt == "-" else tgt))
-            columns.append((offsets[_CPT_OUT] + k, cpt, (*name, "chars_per_token")))
-        elif spec is not None:
-            columns.append((offsets[_TOKENS] + k, spec, (*name, "output_tokens")))
-        else:
-            columns.append((offsets[_TOKENS] + k, 0.0, (*name, "output_tokens")))
-    return columns
-
-
-def _cpt(spec):
-    """Characters per token of a text (aleatory): the model's distribution for the language,
-    4.0 where it has none. ``_expand`` floors drawn values at 0.1."""
-    return 4.0 if spec is None else spec
-
-
 @njit(cache=True, error_model="numpy")  # no zero-division checks in the loop
 def _expand(files, table, offsets, pool_of_service, entries, costs, capacity, details):
     """Walk the files (``_Files``) in order and emit their jobs, sorted by (file, stage, target),
-    through the plan's ``_Entries`` with the ``_Costs`` drawn for the replication.
+    through the plan's ``Entries`` with the ``_Costs`` drawn for the replication.
 
     ``table`` holds the files' draws, a row per file (language blocks from ``lang_start``)
     and the columns of each quantity from ``offsets`` (pass, input and output characters
-    per token, residual, output tokens: see ``_columns``). A stage of a file runs when its service is enabled for the language, the file's pass
+    per token, residual, output tokens: see ``sim.forecast.plan``). A stage of a file runs when its service is enabled for the language, the file's pass
     draw is below the stage's probability, and the services it requires ran for the file;
     each target then gets a job from the month its language is offered. A stage's jobs
     form one group. Time (s) and energy (J) come out as the drawn affine means of the job's
@@ -388,7 +219,7 @@ def _expand(files, table, offsets, pool_of_service, entries, costs, capacity, de
                 active = req > 0 and (req & ~ran) == 0
             # What the stage's jobs share: the file's input (one division per stage, not per job)
             task = e_task[e]
-            if task == _TRANSCRIBE:  # audio in, the transcript's tokens out
+            if task == TRANSCRIBE:  # audio in, the transcript's tokens out
                 audio = duration[f]
                 window = max(1.0, np.ceil(audio / WINDOW_S)) if active else 0.0
                 t_in = c_in = 0.0
@@ -396,7 +227,7 @@ def _expand(files, table, offsets, pool_of_service, entries, costs, capacity, de
                 audio = window = 0.0
                 t_in = c / max(table[p, ix(c_cpt_in + s)], 0.1) if active else 0.0
                 c_in = c
-            # affine means, units in ``_UNITS`` order (the last, request, is 1), up to the
+            # affine means, units in ``UNITS`` order (the last, request, is 1), up to the
             # output tokens' term, which is the job's own
             mt0 = t_intercept[s] + t_coef[s, 0] * audio + t_coef[s, 1] * window + t_coef[s, 2] * t_in
             me0 = en_intercept[s] + en_coef[s, 0] * audio + en_coef[s, 1] * window + en_coef[s, 2] * t_in
@@ -414,7 +245,7 @@ def _expand(files, table, offsets, pool_of_service, entries, costs, capacity, de
                         g += 1
                         any_target = True
                     slot = ix(e_slot[e])
-                    if task == _GENERATE:  # drawn tokens out
+                    if task == GENERATE:  # drawn tokens out
                         t_out = max(table[p, ix(c_tokens + slot)], 0.0)
                     else:  # the transcript, or the translation (length ratio 1 for transcription)
                         t_out = c * e_ratio[e] / max(table[p, ix(c_cpt_out + slot)], 0.1)

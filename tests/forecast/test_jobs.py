@@ -109,7 +109,7 @@ def test_translation_length_follows_the_language_pair_unless_the_stage_sets_it(t
     import yaml
 
     from sim.config.distributions import mean_of
-    from sim.forecast.jobs import _plan
+    from sim.forecast.plan import plan_of as _plan
 
     data = scenario_dict("default")
     data["horizon_months"] = 14
