@@ -1,6 +1,6 @@
 """A replication's statistics tables: per service and month (jobs, busy time, waits and
 latencies with their P95) and per month, language and content type (files requested and
-served), by compiled passes that give NumPy's numbers bit for bit."""
+served), by compiled passes: NumPy's percentiles bit for bit, its sums and means to rounding."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def _p(a: np.ndarray, pct: float) -> float:
 
 # -- compiled cell statistics ---------------------------------------------------------------------
 # The kernels lay each cell's values out contiguously in their original order (a counting sort),
-# so sums and means equal numpy's over the same cell (same pairwise summation), bit for bit.
+# and sums them in that order (NumPy's pairwise order would differ only in the last bits).
 
 _SMALL = 64  # values in play from which the rest is sorted outright
 _SAMPLE = 15  # values sampled to pick a pivot (measured: larger samples cost more than they save)
@@ -145,45 +145,14 @@ def _value_cells(cell, n_cells, values, pct):
 
 @njit(cache=True)
 def _sums(v, bounds):
-    """Sum of each cell of ``v`` as ``np.sum`` gives it."""
+    """Sum of each cell of ``v`` (in order: equal to ``np.sum``'s pairwise sum to rounding)."""
     out = np.empty(len(bounds) - 1)
     for c in range(len(out)):
-        out[c] = 0.0 + _pairwise_sum(v, bounds[c], bounds[c + 1] - bounds[c])
-    return out
-
-
-@njit(cache=True)
-def _pairwise_sum(a, lo, n):
-    """Sum of ``a[lo:lo + n]`` in numpy's order (``pairwise_sum`` in its loops_utils.h): 8
-    running sums over blocks of up to 128 values, blocks halved and added pairwise."""
-    lo, n = ix(lo), ix(n)
-    if n < 8:
         s = 0.0
-        for i in range(lo, lo + n):
-            s += a[i]
-        return s
-    if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        i = lo + 8
-        end = lo + n - n % 8
-        while i < end:
-            r0 += a[i]
-            r1 += a[i + 1]
-            r2 += a[i + 2]
-            r3 += a[i + 3]
-            r4 += a[i + 4]
-            r5 += a[i + 5]
-            r6 += a[i + 6]
-            r7 += a[i + 7]
-            i += 8
-        s = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        for j in range(end, lo + n):
-            s += a[j]
-        return s
-    half = n // 2
-    half -= half % 8
-    return _pairwise_sum(a, lo, half) + _pairwise_sum(a, lo + half, n - half)
+        for i in range(bounds[c], bounds[c + 1]):
+            s += v[i]
+        out[c] = s
+    return out
 
 
 @njit(cache=True)

@@ -94,10 +94,11 @@ def test_service_stats_equal_numpy_over_boolean_masks(replication):
             sel = (inp.jobs.service == si) & (month == m)
             wait, latency = (t.start_s - t.ready_s)[sel], (t.end_s - t.ready_s)[sel]
             assert (row.replication, row.month, row.service, row.jobs) == (7, m, name, sel.sum())
-            assert row.busy_s == t.service_s[sel].sum() and row.cold_starts == t.cold[sel].sum()
+            assert row.busy_s == pytest.approx(t.service_s[sel].sum(), rel=1e-12) and row.cold_starts == t.cold[sel].sum()
             if sel.any():
-                assert row.wait_mean_s == wait.mean() and row.wait_p95_s == np.percentile(wait, 95)
-                assert row.latency_mean_s == latency.mean() and row.latency_p95_s == np.percentile(latency, 95)
+                assert row.wait_mean_s == pytest.approx(wait.mean(), rel=1e-12) and row.wait_p95_s == np.percentile(wait, 95)
+                assert row.latency_mean_s == pytest.approx(latency.mean(), rel=1e-12)
+                assert row.latency_p95_s == np.percentile(latency, 95)
             else:
                 assert np.isnan([row.wait_mean_s, row.wait_p95_s, row.latency_mean_s, row.latency_p95_s]).all()
     lat = t.file_end_s - inp.files.arrival_s
@@ -105,7 +106,8 @@ def test_service_stats_equal_numpy_over_boolean_masks(replication):
         row = next(rows)
         sel = (inp.files.month == m) & ~np.isnan(lat)
         assert (row.month, row.service, row.jobs) == (m, "(file)", sel.sum())
-        assert row.latency_mean_s == lat[sel].mean() and row.latency_p95_s == np.percentile(lat[sel], 95)
+        assert row.latency_mean_s == pytest.approx(lat[sel].mean(), rel=1e-12)
+        assert row.latency_p95_s == np.percentile(lat[sel], 95)
         assert np.isnan([row.busy_s, row.utilisation, row.wait_mean_s, row.wait_p95_s]).all()
     assert next(rows, None) is None
 
