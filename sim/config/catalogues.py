@@ -9,12 +9,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .distributions import Uncertain
+from .distributions import Bounded
 from .errors import load_yaml_model
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinity are refused in every number, with the field named.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Sku(_Strict):
@@ -23,13 +24,13 @@ class Sku(_Strict):
     gpu_fraction: float = Field(default=1.0, gt=0, le=1, description="share of each GPU (partitioned SKUs)")
     vcpus: int = Field(ge=1)
     memory_gb: float = Field(gt=0)
-    gpu_idle_power_w: Uncertain = Field(description="epistemic, per GPU")
+    gpu_idle_power_w: Bounded(ge=0) = Field(description="epistemic, per GPU")
     gpu_max_power_w: float = Field(gt=0)
-    host_power_w: Uncertain = Field(description="epistemic: CPU and memory base draw of the VM")
-    embodied_gpu_kg: Uncertain = Field(description="epistemic, per GPU")
-    embodied_server_kg: Uncertain = Field(description="epistemic, whole host without GPUs")
+    host_power_w: Bounded(ge=0) = Field(description="epistemic: CPU and memory base draw of the VM")
+    embodied_gpu_kg: Bounded(ge=0) = Field(description="epistemic, per GPU")
+    embodied_server_kg: Bounded(ge=0) = Field(description="epistemic, whole host without GPUs")
     server_share: float = Field(gt=0, le=1, description="share of the host this VM reserves")
-    lifetime_years: Uncertain = Field(description="epistemic, amortisation period")
+    lifetime_years: Bounded(gt=0) = Field(description="epistemic, amortisation period, > 0")
     price_per_hour: float = Field(ge=0)
     currency: str = "USD"
     source: str = Field(min_length=1)
@@ -38,8 +39,8 @@ class Sku(_Strict):
 class Region(_Strict):
     name: str
     country: str = Field(description="ISO 3166-1 alpha-3")
-    grid_intensity_g_per_kwh: Uncertain = Field(description="epistemic, location-based")
-    pue: Uncertain = Field(description="epistemic")
+    grid_intensity_g_per_kwh: Bounded(ge=0) = Field(description="epistemic, location-based")
+    pue: Bounded(ge=1) = Field(description="epistemic, >= 1 (facility energy / IT energy)")
     price_factor: float = Field(default=1.0, gt=0, description="VM price relative to the SKU's list price")
     source: str = Field(min_length=1)
 
@@ -55,8 +56,8 @@ class RegionCatalogue(_Strict):
 
 
 def load_skus(path: Path) -> SkuCatalogue:
-    return load_yaml_model(path, SkuCatalogue)
+    return load_yaml_model(path, SkuCatalogue, "SKU catalogue")
 
 
 def load_regions(path: Path) -> RegionCatalogue:
-    return load_yaml_model(path, RegionCatalogue)
+    return load_yaml_model(path, RegionCatalogue, "region catalogue")

@@ -108,10 +108,10 @@ def check(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCat
 def load_and_check(path: Path | str, overrides: dict | None = None) -> Resolved:
     """Read a scenario YAML, apply top-level ``overrides``, load its profile and catalogues."""
     path = Path(path)
-    data = read_yaml(path)
+    data = read_yaml(path, "scenario")
     if overrides:
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-    sc = validate_model(path, data, Scenario)
+    sc = validate_model(path, data, Scenario, what="scenario")
     profile_path = _rel(path, sc.calibration)
     profile = load_profile(profile_path)
     skus = load_skus(_rel(path, sc.skus_file))
