@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import errno
 import json
 import os
+import signal
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -18,8 +22,43 @@ DEFAULT_OPTIONS = Path("configs/options/default.yaml")
 
 
 def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
+    click.echo(f"error: {_message(exc)}", err=True)
     sys.exit(2)
+
+
+#: What a command can fail on without it being a bug: a bad config or run folder, and the
+#: file system (a folder that cannot be written, a full disk). One line each, no traceback.
+_EXPECTED = (ConfigError, OSError)
+
+
+def _message(exc: BaseException) -> str:
+    """One clear line for an expected failure: for a file-system error, the path and why."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"file system: {where}{exc.strerror}" + (" (the disk is full)" if exc.errno == errno.ENOSPC else "")
+    return str(exc)
+
+
+class Terminated(SystemExit):
+    """SIGTERM, turned into an exception so that a run cleans up as it does on Ctrl-C."""
+
+
+@contextmanager
+def _sigterm_cleans_up() -> Iterator[None]:
+    """While a command writes: SIGTERM raises ``Terminated`` (exit status 143) in the main
+    thread, so the partial run folder is removed and the worker processes are stopped."""
+
+    def terminate(signum, frame):
+        raise Terminated(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except Terminated:
+        click.echo("error: terminated (SIGTERM); nothing was published", err=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _overrides(replications, months, seed) -> dict:
@@ -53,17 +92,20 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
     """Run the Monte Carlo forecast of CONFIG and write a run folder."""
     from .runner import forecast, open_run, resolve_workers
 
-    try:
-        res, writer = open_run(config, _overrides(replications, months, seed), out)
-    except (ConfigError, FileExistsError) as exc:
-        _fail(exc)
-    try:
-        ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress,
-                       command="simulate", scheduler=scheduler, dask_local=dask_local)
-        final = writer.commit(ctx.manifest)
-    except BaseException:
-        writer.abort()
-        raise
+    with _sigterm_cleans_up():
+        try:
+            res, writer = open_run(config, _overrides(replications, months, seed), out)
+        except _EXPECTED as exc:
+            _fail(exc)
+        try:
+            ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress,
+                           command="simulate", scheduler=scheduler, dask_local=dask_local)
+            final = writer.commit(ctx.manifest)
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, _EXPECTED):
+                _fail(exc)
+            raise
     _report_done(final, ctx.headline, ctx.mc)
 
 
@@ -78,10 +120,11 @@ def run(config, replications, months, seed, workers, engine, out, progress, opti
     from .runner import resolve_workers, run_main
 
     try:
-        final = run_main(config, options=options if options and Path(options).exists() else None,
-                         overrides=_overrides(replications, months, seed), out=out, workers=resolve_workers(workers),
-                         engine=engine, progress=progress, lang=lang, log=lambda m: click.echo(m, err=True))
-    except (ConfigError, FileExistsError) as exc:
+        with _sigterm_cleans_up():
+            final = run_main(config, options=options if options and Path(options).exists() else None,
+                             overrides=_overrides(replications, months, seed), out=out, workers=resolve_workers(workers),
+                             engine=engine, progress=progress, lang=lang, log=lambda m: click.echo(m, err=True))
+    except _EXPECTED as exc:  # (run_main has removed its partial folder)
         _fail(exc)
     manifest = json.loads((final / "manifest.json").read_text())
     click.echo(f"run folder: {final}")
@@ -103,22 +146,22 @@ def decide(config, replications, months, seed, workers, engine, out, progress, o
 
     from .runner import decision_step, forecast, open_run, resolve_workers
 
-    try:
-        res, writer = open_run(config, _overrides(replications, months, seed), out)
-    except (ConfigError, FileExistsError) as exc:
-        _fail(exc)
-    try:
-        load_options(options, res)  # fail on a bad options file before any simulation
-        ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress, command="decide")
-        ctx.options_path, ctx.log = options, (lambda m: click.echo(m, err=True))
-        decision_step(ctx)
-        final = writer.commit(ctx.manifest)
-    except ConfigError as exc:
-        writer.abort()
-        _fail(exc)
-    except BaseException:
-        writer.abort()
-        raise
+    with _sigterm_cleans_up():
+        try:
+            res, writer = open_run(config, _overrides(replications, months, seed), out)
+        except _EXPECTED as exc:
+            _fail(exc)
+        try:
+            load_options(options, res)  # fail on a bad options file before any simulation
+            ctx = forecast(res, writer, workers=resolve_workers(workers), engine=engine, progress=progress, command="decide")
+            ctx.options_path, ctx.log = options, (lambda m: click.echo(m, err=True))
+            decision_step(ctx)
+            final = writer.commit(ctx.manifest)
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, _EXPECTED):
+                _fail(exc)
+            raise
     _report_done(final, ctx.headline, ctx.mc)
     click.echo((final / "recommendation.md").read_text())
 
@@ -131,8 +174,9 @@ def report(run_dir, lang):
     from .report import RunFolderError, build_report
 
     try:
-        path = build_report(run_dir, lang)
-    except RunFolderError as exc:
+        with _sigterm_cleans_up():
+            path = build_report(run_dir, lang)
+    except (RunFolderError, OSError) as exc:
         _fail(exc)
     click.echo(f"report: {path}")
     click.echo(f"  markdown summary: {path.with_name('report.md')}; figures: {path.parent / 'figures'}")

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
@@ -28,6 +28,8 @@ from tqdm import tqdm
 from sim.config.resolve import Resolved
 from sim.forecast.replication import ReplicationResult, run_replication
 from sim.forecast.tables import Table
+
+from .workers import local_pool, start_worker_process
 
 if TYPE_CHECKING:
     from multiprocessing.sharedctypes import Synchronized
@@ -133,6 +135,7 @@ def _start_worker(res: Resolved, engine: str, cores: tuple[int, ...] = (), start
     With ``cores`` (see ``worker_cores``), the worker stays on one of them, the next in
     turn (``started`` counts the workers started, across processes).
     """
+    start_worker_process()  # interrupts are the run's; exits when the run's process dies
     _WORKER["res"], _WORKER["engine"] = res, engine
     if cores and started is not None:
         with started.get_lock():
@@ -331,8 +334,8 @@ def run_monte_carlo(
             chunks = chunks_of(reps, workers)
             context = multiprocessing.get_context()
             started = context.Value("i", 0)
-            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context, initializer=_start_worker,
-                                     initargs=(res, engine, worker_cores(workers), started)) as pool:
+            with local_pool(min(workers, len(chunks)), context, _start_worker,
+                            (res, engine, worker_cores(workers), started)) as pool:
                 futures = [pool.submit(_run_chunk_in_worker, chunk) for chunk in chunks]
                 # Collecting the tables needs pandas, which the replications do not: the
                 # workers are forked first, and this process imports it while they run.
