@@ -13,6 +13,12 @@ from .distributions import Bounded
 from .errors import load_yaml_model
 
 
+#: Plausibility bounds on prices (a typo, not a price): the dearest Azure GPU VMs list at
+#: about 100 USD an hour, and regions differ from the list price by tens of percent.
+MAX_PRICE_PER_HOUR = 10_000.0
+MAX_PRICE_FACTOR = 10.0
+
+
 class _Strict(BaseModel):
     # NaN and infinity are refused in every number, with the field named.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -31,7 +37,7 @@ class Sku(_Strict):
     embodied_server_kg: Bounded(ge=0) = Field(description="epistemic, whole host without GPUs")
     server_share: float = Field(gt=0, le=1, description="share of the host this VM reserves")
     lifetime_years: Bounded(gt=0) = Field(description="epistemic, amortisation period, > 0")
-    price_per_hour: float = Field(ge=0)
+    price_per_hour: float = Field(ge=0, le=MAX_PRICE_PER_HOUR, description="USD per hour, list price")
     currency: str = "USD"
     source: str = Field(min_length=1)
 
@@ -41,7 +47,7 @@ class Region(_Strict):
     country: str = Field(description="ISO 3166-1 alpha-3")
     grid_intensity_g_per_kwh: Bounded(ge=0) = Field(description="epistemic, location-based")
     pue: Bounded(ge=1) = Field(description="epistemic, >= 1 (facility energy / IT energy)")
-    price_factor: float = Field(default=1.0, gt=0, description="VM price relative to the SKU's list price")
+    price_factor: float = Field(default=1.0, gt=0, le=MAX_PRICE_FACTOR, description="VM price relative to the SKU's list price")
     source: str = Field(min_length=1)
 
 

@@ -105,6 +105,18 @@ def check(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCat
         raise ConfigError(path, problems)
 
 
+def _referenced(path: Path, field: str, loader, ref: Path):
+    """Load a file the scenario refers to. A problem with the file as a whole (missing, not
+    a file, not YAML, the wrong kind) is the scenario's field's: it names both; a problem
+    inside the file names that file and its field."""
+    try:
+        return loader(ref)
+    except ConfigError as exc:
+        if all(loc == "" for loc, _, _ in exc.problems):
+            raise ConfigError(path, [(field, f"{ref}: {msg}", fix) for _, msg, fix in exc.problems]) from None
+        raise
+
+
 def load_and_check(path: Path | str, overrides: dict | None = None) -> Resolved:
     """Read a scenario YAML, apply top-level ``overrides``, load its profile and catalogues."""
     path = Path(path)
@@ -113,8 +125,8 @@ def load_and_check(path: Path | str, overrides: dict | None = None) -> Resolved:
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     sc = validate_model(path, data, Scenario, what="scenario")
     profile_path = _rel(path, sc.calibration)
-    profile = load_profile(profile_path)
-    skus = load_skus(_rel(path, sc.skus_file))
-    regions = load_regions(_rel(path, sc.regions_file))
+    profile = _referenced(path, "calibration", load_profile, profile_path)
+    skus = _referenced(path, "skus_file", load_skus, _rel(path, sc.skus_file))
+    regions = _referenced(path, "regions_file", load_regions, _rel(path, sc.regions_file))
     check(sc, profile, skus, regions, path)
     return Resolved(sc, profile, skus, regions, path, profile_path)

@@ -19,9 +19,9 @@ def _name_indices(loc: str, data: dict) -> str:
     """``options.3.region`` -> ``options.3(no-arabic).region``: name the option, not only its index."""
     parts = loc.split(".")
     if len(parts) >= 2 and parts[0] == "options" and parts[1].isdigit():
-        opts = data.get("options") or []
+        opts = data.get("options")
         i = int(parts[1])
-        if i < len(opts) and isinstance(opts[i], dict) and opts[i].get("name"):
+        if isinstance(opts, list) and i < len(opts) and isinstance(opts[i], dict) and isinstance(opts[i].get("name"), str):
             parts[1] = f"{parts[1]}({opts[i]['name']})"
     return ".".join(parts)
 
