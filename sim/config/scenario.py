@@ -33,6 +33,9 @@ MAX_INSTANCES = 1_000
 MAX_SLOTS_PER_GPU = 256
 #: Months simulated: 20 years, far beyond any hardware lifetime or forecast worth making.
 MAX_HORIZON_MONTHS = 240
+#: Replications of a run: its monthly table takes about 0.8 GB per 1,000 (README, "Speed
+#: and scale"), and bands settle long before this many.
+MAX_REPLICATIONS = 10_000
 
 
 def check_shares(v: dict[str, float], allowed: list[str], keys: str, values: str, tol: float = _SHARE_TOL) -> dict[str, float]:
@@ -215,7 +218,7 @@ class Scenario(_Strict):
     horizon_months: int = Field(ge=1, le=MAX_HORIZON_MONTHS)
     start_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, first simulated month")
     seed: int = Field(ge=0)
-    replications: int = Field(ge=1)
+    replications: int = Field(ge=1, le=MAX_REPLICATIONS)
     region: str
     regions_file: str = "azure/regions.yaml"
     skus_file: str = "azure/skus.yaml"

@@ -54,6 +54,7 @@ def _refused(write_yaml, changes: dict, name: str = "default") -> dict[str, str]
         ("pools.gpu.instances", MAX_INSTANCES + 1),
         ("pools.gpu.slots_per_gpu", MAX_SLOTS_PER_GPU + 1),
         ("horizon_months", 241),
+        ("replications", 10_001),
         ("workload.base_files_per_month", 1e12),
         ("carbon.budget.total_kg", NAN),
     ],
