@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .base import ConfigModel
 from .distributions import Bounded
 from .errors import load_yaml_model
 
@@ -19,9 +20,8 @@ MAX_PRICE_PER_HOUR = 10_000.0
 MAX_PRICE_FACTOR = 10.0
 
 
-class _Strict(BaseModel):
-    # NaN and infinity are refused in every number, with the field named.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class _Strict(ConfigModel):
+    """Unknown fields, NaN, infinity and magnitudes beyond 1e12 refused (``ConfigModel``)."""
 
 
 class Sku(_Strict):

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from sim.config.base import ConfigModel
 from sim.kernels.normal import cdf, map_inside
 from sim.kernels.rng import (
     CONSTANT,
@@ -55,8 +56,8 @@ def _mass(alpha: float, beta: float) -> float:
     return 1.0 - below(alpha) - above(beta)
 
 
-class _Dist(BaseModel):
-    # Parameters are finite: NaN or infinity anywhere is refused with the field named.
+class _Dist(ConfigModel):
+    # Parameters are finite and at most 1e12 in magnitude (``ConfigModel``), field named.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     #: True where the support excludes its lower end (lognormal, exponential, gamma: > 0).
     open_below: ClassVar[bool] = False

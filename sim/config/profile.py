@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .base import ConfigModel
 from .distributions import MAX_LOG_SIGMA, Bounded
 
 PROFILE_SCHEMA_VERSION = 1
@@ -41,9 +42,8 @@ UNITS: dict[str, str] = {
 MEASUREMENT_METHODS = ("nvml", "rapl", "codecarbon-cpu-load", "codecarbon-constant", "literature", "telemetry")
 
 
-class _Strict(BaseModel):
-    # NaN and infinity are refused in every number, with the field named.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class _Strict(ConfigModel):
+    """Unknown fields, NaN, infinity and magnitudes beyond 1e12 refused (``ConfigModel``)."""
 
 
 #: Costs are not negative: energy above idle, seconds of work, per unit or per job (a

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .base import ConfigModel
 from .distributions import Bounded, is_uncertain
 
 SCENARIO_SCHEMA_VERSION = 1
@@ -51,9 +52,8 @@ def check_shares(v: dict[str, float], allowed: list[str], keys: str, values: str
     return v
 
 
-class _Strict(BaseModel):
-    # NaN and infinity are refused in every number (shares, rates, bounds) with the field named.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class _Strict(ConfigModel):
+    """Unknown fields, NaN, infinity and magnitudes beyond 1e12 refused (``ConfigModel``)."""
 
 
 class Budget(_Strict):

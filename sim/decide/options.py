@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.config.base import ConfigModel
 from sim.config.catalogues import MAX_PRICE_PER_HOUR
 from sim.config.scenario import MAX_FILES_PER_MONTH, MAX_INSTANCES, MAX_SLOTS_PER_GPU, Provisioning, check_shares
 
@@ -49,8 +50,8 @@ MAX_SMAA_DRAWS = 10_000
 Problem = tuple[str, str, str]
 
 
-class _Strict(BaseModel):
-    # NaN and infinity are refused in every number (weights, bounds, prices), field named.
+class _Strict(ConfigModel):
+    # Unknown fields, NaN, infinity and magnitudes beyond 1e12 refused, field named.
     model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 

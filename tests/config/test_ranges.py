@@ -57,6 +57,9 @@ def _refused(write_yaml, changes: dict, name: str = "default") -> dict[str, str]
         ("replications", 10_001),
         ("workload.base_files_per_month", 1e12),
         ("carbon.budget.total_kg", NAN),
+        ("workload.content.video.duration_s", 1e300),  # finite, but products overflow to infinity
+        ("workload.content.text.chars", {"dist": "uniform", "low": 3000, "high": 1e300}),
+        ("pools.gpu.sku", 3),
     ],
 )
 def test_out_of_range_numbers_are_refused_by_name(write_yaml, field, value):
