@@ -19,7 +19,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from .base import ConfigModel
 from .distributions import MAX_LOG_SIGMA, Bounded

@@ -11,7 +11,7 @@ import functools
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import ConfigModel
 from .distributions import Bounded, is_uncertain
