@@ -177,9 +177,10 @@ def _names_field(output: str, m: Mutation, workdir: Path) -> bool:
     if m.kind == "damage" or not m.path:
         return True
     keys = [str(p) for p in m.path if not isinstance(p, int)]
-    if m.kind == "reference" and m.file != "scenario":
-        keys += ["sku", "region", "model", "pool", "languages", "chars_per_token"]  # the scenario's field that refers to it
-    return any(k in output for k in keys) or m.file != "scenario"
+    if m.kind in {"reference", "delete"} and m.file != "scenario":
+        # a renamed or removed entry of a catalogue or profile: the scenario's field that refers to it
+        keys += ["sku", "region", "model", "chars_per_token", "calibration", "skus_file", "regions_file"]
+    return any(k in output for k in keys)
 
 
 def _numbers(node: Any) -> Iterator[float]:
