@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -23,11 +23,48 @@ def _floats(value: Any) -> Iterator[float]:
         yield from (v for v in value if isinstance(v, float))
 
 
+def _bool_at(value: Any, annotation: Any) -> str | None:
+    """Where a YAML ``true``/``false`` sits: "" for the field itself, ".KEY" for an item of
+    its mapping or list (unless the items are models, which check their own fields); None
+    when there is none."""
+    if isinstance(value, bool):
+        return ""
+    if _holds_model(annotation):
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((f".{k}" for k, v in items if isinstance(v, bool)), None)
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(a) for a in get_args(annotation))
+
+
+def _accepts_bool(annotation: Any) -> bool:
+    """Whether a field's type takes true/false anywhere (``bool``, ``Any``, a union with bool)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_accepts_bool(a) for a in get_args(annotation))
+
+
 class ConfigModel(BaseModel):
-    """Unknown fields refused; NaN and infinity refused in every number; magnitudes at most
-    ``MAX_MAGNITUDE``. Each error names its field."""
+    """Unknown fields refused; ``true``/``false`` refused where a number or text is expected
+    (pydantic would read it as 1 or 0); NaN and infinity refused in every number; magnitudes
+    at most ``MAX_MAGNITUDE``. Each error names its field."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, info in cls.model_fields.items():
+                key = info.alias or name
+                at = _bool_at(data.get(key, data.get(name)), info.annotation)
+                if at is not None and not _accepts_bool(info.annotation):
+                    raise ValueError(f"{key}{at}: true or false where a number or text is expected")
+        return data
 
     @model_validator(mode="after")
     def _magnitudes(self) -> "ConfigModel":

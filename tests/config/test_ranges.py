@@ -60,6 +60,9 @@ def _refused(write_yaml, changes: dict, name: str = "default") -> dict[str, str]
         ("workload.content.video.duration_s", 1e300),  # finite, but products overflow to infinity
         ("workload.content.text.chars", {"dist": "uniform", "low": 3000, "high": 1e300}),
         ("pools.gpu.sku", 3),
+        ("pools.gpu.instances", True),  # pydantic alone would read it as 1
+        ("carbon.grid_intensity_g_per_kwh", False),
+        ("workload.languages.fr.content_mix.audio", True),
     ],
 )
 def test_out_of_range_numbers_are_refused_by_name(write_yaml, field, value):
