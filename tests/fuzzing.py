@@ -177,8 +177,8 @@ def _names_field(output: str, m: Mutation, workdir: Path) -> bool:
     if m.kind == "damage" or not m.path:
         return True
     keys = [str(p) for p in m.path if not isinstance(p, int)]
-    if m.kind in {"reference", "delete"} and m.file != "scenario":
-        # a renamed or removed entry of a catalogue or profile: the scenario's field that refers to it
+    if m.kind in {"reference", "delete", "value"} and m.file != "scenario":
+        # an entry of a catalogue or profile renamed, removed or emptied: the scenario's field that refers to it
         keys += ["sku", "region", "model", "chars_per_token", "calibration", "skus_file", "regions_file"]
     return any(k in output for k in keys)
 

@@ -54,11 +54,11 @@ class Region(_Strict):
 class SkuCatalogue(_Strict):
     prices_date: str = ""
     prices_source: str = ""
-    skus: dict[str, Sku]
+    skus: dict[str, Sku] = Field(min_length=1)
 
 
 class RegionCatalogue(_Strict):
-    regions: dict[str, Region]
+    regions: dict[str, Region] = Field(min_length=1)
 
 
 def load_skus(path: Path) -> SkuCatalogue:
