@@ -217,6 +217,8 @@ def check(m: Mutation, workdir: Path) -> tuple[str, str]:
             if m.file == "options":
                 return _check_options(m, workdir)
             res = runner.invoke(main, ["validate", scenario])
+            if isinstance(res.exception, Hang):  # (CliRunner catches what the alarm raised)
+                raise res.exception
             if res.exception is not None and not isinstance(res.exception, SystemExit):
                 return "traceback", repr(res.exception)
             if res.exit_code != 0:
@@ -224,6 +226,8 @@ def check(m: Mutation, workdir: Path) -> tuple[str, str]:
             out = workdir / "run"
             res = runner.invoke(main, ["simulate", scenario, "-n", "1", "--months", "3", "-w", "1", "--no-progress",
                                        "--out", str(out)])
+            if isinstance(res.exception, Hang):
+                raise res.exception
             if res.exception is not None and not isinstance(res.exception, SystemExit):
                 return "traceback", repr(res.exception)
             if res.exit_code != 0:  # a refusal at run time (a drawn growth beyond the bound)

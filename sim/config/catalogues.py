@@ -18,6 +18,8 @@ from .errors import load_yaml_model
 #: about 100 USD an hour, and regions differ from the list price by tens of percent.
 MAX_PRICE_PER_HOUR = 10_000.0
 MAX_PRICE_FACTOR = 10.0
+#: GPUs in one VM: the largest Azure GPU sizes have 8.
+MAX_GPUS_PER_VM = 16
 
 
 class _Strict(ConfigModel):
@@ -26,7 +28,7 @@ class _Strict(ConfigModel):
 
 class Sku(_Strict):
     gpu: str
-    gpus: int = Field(ge=0, description="whole GPUs (a fractional vGPU counts as its share)")
+    gpus: int = Field(ge=0, le=MAX_GPUS_PER_VM, description="whole GPUs (a fractional vGPU counts as its share)")
     gpu_fraction: float = Field(default=1.0, gt=0, le=1, description="share of each GPU (partitioned SKUs)")
     vcpus: int = Field(ge=1)
     memory_gb: float = Field(gt=0)

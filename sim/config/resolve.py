@@ -13,7 +13,7 @@ from pathlib import Path
 from .catalogues import RegionCatalogue, SkuCatalogue, load_regions, load_skus
 from .errors import ConfigError, read_yaml, validate_model
 from .profile import Profile, load_profile
-from .scenario import Scenario
+from .scenario import MAX_SLOTS_PER_POOL, Scenario
 
 Problem = tuple[str, str, str]
 
@@ -55,6 +55,9 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
     for name, pool in sc.pools.items():
         if pool.sku not in skus.skus:
             out.append((f"pools.{name}.sku", f"unknown SKU `{pool.sku}`", f"use one of {sorted(skus.skus)}"))
+        elif pool.instances * max(1, skus.skus[pool.sku].gpus) * pool.slots_per_gpu > MAX_SLOTS_PER_POOL:
+            out.append((f"pools.{name}.instances", f"instances x GPUs x slots_per_gpu is above {MAX_SLOTS_PER_POOL:,} slots",
+                        "use fewer instances or slots per GPU"))
     for name, svc in sc.services.items():
         where = f"services.{name}"
         if svc.pool not in sc.pools:

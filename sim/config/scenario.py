@@ -32,6 +32,8 @@ MAX_FILES_PER_REPLICATION = 10_000_000
 #: VMs in a pool, and jobs one GPU serves at once: the engines keep and scan a state per slot.
 MAX_INSTANCES = 1_000
 MAX_SLOTS_PER_GPU = 256
+#: Slots of a pool (instances x GPUs x slots per GPU), which the engines keep and scan.
+MAX_SLOTS_PER_POOL = MAX_INSTANCES * MAX_SLOTS_PER_GPU
 #: Months simulated: 20 years, far beyond any hardware lifetime or forecast worth making.
 MAX_HORIZON_MONTHS = 240
 #: Replications of a run: its monthly table takes about 0.8 GB per 1,000 (README, "Speed

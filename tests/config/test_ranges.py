@@ -109,6 +109,7 @@ def _catalogue_copy(tmp_path, what: str, edit) -> dict:
     [
         ("skus_file", lambda d: d["skus"]["Standard_NC24ads_A100_v4"].update(lifetime_years=0), "lifetime_years"),
         ("skus_file", lambda d: d["skus"]["Standard_NC24ads_A100_v4"].update(gpu_idle_power_w=-3), "gpu_idle_power_w"),
+        ("skus_file", lambda d: d["skus"]["Standard_NC24ads_A100_v4"].update(gpus=10**9), "gpus"),
         ("regions_file", lambda d: d["regions"]["francecentral"].update(pue=0.5), "pue"),
         ("regions_file", lambda d: d["regions"]["francecentral"].update(grid_intensity_g_per_kwh=-1), "grid_intensity"),
         ("calibration", lambda d: d["models"]["mistral-7b-q4"]["chars_per_token"].update(en=0), "chars_per_token.en"),
@@ -193,3 +194,10 @@ def test_copy_of_shipped_catalogues_still_validates(tmp_path, write_yaml):
         shutil.copy(CONFIGS / "azure" / name, tmp_path / name)
     data = {**scenario_dict("default"), "skus_file": str(tmp_path / "skus.yaml"), "regions_file": str(tmp_path / "regions.yaml")}
     assert load_and_check(write_yaml(data)).scenario.name == "reference"
+
+
+def test_slots_of_a_pool_are_bounded(write_yaml):
+    # 1,000 VMs of 2 GPUs with 256 slots each: 512,000 slots, twice the bound
+    problems = _refused(write_yaml, {"pools.gpu.instances": 1000, "pools.gpu.slots_per_gpu": 256,
+                                     "pools.gpu.sku": "Standard_NC48ads_A100_v4"})
+    assert "slots" in problems["pools.gpu.instances"]
