@@ -5,12 +5,13 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip
 
-.PHONY: run test setup setup-test system-deps bench clean help
+.PHONY: run test setup setup-test system-deps bench fuzz clean help
 
 help:
 	@echo "make run    set up, then run the default forecast (configs/default.yaml)"
 	@echo "make test   set up (all extras, espeak-ng, ffmpeg), then run the tests"
 	@echo "make bench  run the benchmarks in tests/benchmarks"
+	@echo "make fuzz   the long fuzz profile of the configs (3,000 mutants, counts printed)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,9 @@ test: setup-test
 
 bench: setup-test
 	$(BIN)/python -m pytest tests/benchmarks -q --benchmark-only -p no:cacheprovider -o addopts=""
+
+fuzz: setup-test
+	CARBONSIM_FUZZ_EXAMPLES=3000 $(BIN)/python -m pytest tests/test_fuzz_configs.py -m fuzz -q -s -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -27,8 +31,43 @@ def _missing_options(path: Path) -> ConfigError:
 
 
 def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
+    click.echo(f"error: {_message(exc)}", err=True)
     sys.exit(2)
+
+
+#: What a command can fail on without it being a bug: a bad config or run folder, and the
+#: file system (a folder that cannot be written, a full disk). One line each, no traceback.
+_EXPECTED = (ConfigError, OSError)
+
+
+def _message(exc: BaseException) -> str:
+    """One clear line for an expected failure: for a file-system error, the path and why."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"file system: {where}{exc.strerror}" + (" (the disk is full)" if exc.errno == errno.ENOSPC else "")
+    return str(exc)
+
+
+class Terminated(SystemExit):
+    """SIGTERM, turned into an exception so that a run cleans up as it does on Ctrl-C."""
+
+
+@contextmanager
+def _sigterm_cleans_up() -> Iterator[None]:
+    """While a command writes: SIGTERM raises ``Terminated`` (exit status 143) in the main
+    thread, so the partial run folder is removed and the worker processes are stopped."""
+
+    def terminate(signum, frame):
+        raise Terminated(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except Terminated:
+        click.echo("error: terminated (SIGTERM); nothing was published", err=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _overrides(replications, months, seed) -> dict:
@@ -88,20 +127,23 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
 
     from .runner import forecast, open_run
 
-    try:
-        res, writer = open_run(config, _overrides(replications, months, seed), out)
-    except (ConfigError, FileExistsError) as exc:
-        _fail(exc)
-    _warn(res)
-    try:
-        ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, keep_jobs, scheduler, dask_local), "simulate", _log)
-        final = writer.commit(ctx.manifest)
-    except (TooLarge, MemoryError) as exc:
-        writer.abort()
-        _too_large(exc)
-    except BaseException:
-        writer.abort()
-        raise
+    with _sigterm_cleans_up():
+        try:
+            res, writer = open_run(config, _overrides(replications, months, seed), out)
+        except _EXPECTED as exc:
+            _fail(exc)
+        _warn(res)
+        try:
+            ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, keep_jobs, scheduler, dask_local),
+                           "simulate", _log)
+            final = writer.commit(ctx.manifest)
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, (TooLarge, MemoryError)):
+                _too_large(exc)
+            if isinstance(exc, _EXPECTED):
+                _fail(exc)
+            raise
     _report_done(final, ctx.headline, ctx.mc)
 
 
@@ -121,10 +163,11 @@ def run(config, replications, months, seed, workers, engine, out, progress, forc
     if options is not None and not path.is_file():
         _fail(_missing_options(path))
     try:
-        final = run_main(config, options=path if path.is_file() else None,
-                         overrides=_overrides(replications, months, seed), out=out,
-                         settings=_settings(workers, engine, progress, force, precision, keep_jobs), lang=lang, log=_log)
-    except (ConfigError, FileExistsError) as exc:
+        with _sigterm_cleans_up():
+            final = run_main(config, options=path if path.is_file() else None,
+                             overrides=_overrides(replications, months, seed), out=out,
+                             settings=_settings(workers, engine, progress, force, precision, keep_jobs), lang=lang, log=_log)
+    except _EXPECTED as exc:  # (run_main has removed its partial folder)
         _fail(exc)
     except (TooLarge, MemoryError) as exc:
         _too_large(exc)
@@ -152,26 +195,25 @@ def decide(config, replications, months, seed, workers, engine, out, progress, f
     options = options_path(config, options)
     if not options.is_file():
         _fail(_missing_options(options))
-    try:
-        res, writer = open_run(config, _overrides(replications, months, seed), out)
-    except (ConfigError, FileExistsError) as exc:
-        _fail(exc)
-    _warn(res)
-    try:
-        load_options(options, res)  # fail on a bad options file before any simulation
-        ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, keep_jobs), "decide", _log)
-        ctx.options_path, ctx.log = options, _log
-        decision_step(ctx)
-        final = writer.commit(ctx.manifest)
-    except ConfigError as exc:
-        writer.abort()
-        _fail(exc)
-    except (TooLarge, MemoryError) as exc:
-        writer.abort()
-        _too_large(exc)
-    except BaseException:
-        writer.abort()
-        raise
+    with _sigterm_cleans_up():
+        try:
+            res, writer = open_run(config, _overrides(replications, months, seed), out)
+        except _EXPECTED as exc:
+            _fail(exc)
+        _warn(res)
+        try:
+            load_options(options, res)  # fail on a bad options file before any simulation
+            ctx = forecast(res, writer, _settings(workers, engine, progress, force, precision, keep_jobs), "decide", _log)
+            ctx.options_path, ctx.log = options, _log
+            decision_step(ctx)
+            final = writer.commit(ctx.manifest)
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, (TooLarge, MemoryError)):
+                _too_large(exc)
+            if isinstance(exc, _EXPECTED):
+                _fail(exc)
+            raise
     _report_done(final, ctx.headline, ctx.mc)
     click.echo((final / "recommendation.md").read_text())
 
@@ -185,8 +227,9 @@ def report(run_dir, lang):
     from .report import RunFolderError, build_report
 
     try:
-        path = build_report(run_dir, lang)
-    except RunFolderError as exc:
+        with _sigterm_cleans_up():
+            path = build_report(run_dir, lang)
+    except (RunFolderError, OSError) as exc:
         _fail(exc)
     click.echo(f"report: {path}")
     click.echo(f"  markdown summary: {path.with_suffix('.md')}; figures: {path.parent / 'figures'}")

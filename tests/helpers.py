@@ -22,13 +22,14 @@ def scenario_dict(name: str = "mmc") -> dict:
 
 
 def set_dotted(data: dict, changes: dict) -> dict:
-    """Replace fields given by dotted paths (``workload.base_files_per_month``); return ``data``."""
+    """Replace fields given by dotted paths (``workload.base_files_per_month``, a number for a
+    list's item: ``pipelines.audio.0.service``); return ``data``."""
     for key, value in changes.items():
         node = data
         *path, last = key.split(".")
         for part in path:
-            node = node[part]
-        node[last] = value
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[int(last) if isinstance(node, list) else last] = value
     return data
 
 

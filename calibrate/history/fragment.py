@@ -57,17 +57,15 @@ def _rounded_shares(shares: dict[str, float]) -> dict[str, float]:
 def rate_distribution(gf: GrowthFit) -> dict:
     """The epistemic distribution of the monthly rate: a normal centred on the estimate with
     the sd that matches the profile-likelihood interval's width, truncated at -0.99 (and
-    within the open end's search bound when an end is open)."""
+    within the open end's search bound when an end is open). The scenario refuses a rate
+    that could reach -1 (no files at all), so the truncation is always written."""
     sd = gf.rate_sd()
     if sd is None:  # an end is open: span the estimate to the search bound on that side
         lo, hi = gf.rate_interval
         lo = lo if lo is not None else math.expm1(-2.0)
         hi = hi if hi is not None else math.expm1(2.0)
         sd = (hi - lo) / 3.29
-    dist = {"dist": "normal", "mean": round(gf.rate, 5), "sd": round(max(sd, 1e-5), 5)}
-    if gf.rate - 4 * sd < RATE_FLOOR:
-        dist["low"] = RATE_FLOOR
-    return dist
+    return {"dist": "normal", "mean": round(gf.rate, 5), "sd": round(max(sd, 1e-5), 5), "low": RATE_FLOOR}
 
 
 def build_fragment(gf: GrowthFit, scenario: dict | None = None) -> dict:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
+from sim.config.base import ConfigModel
 from sim.kernels.draws import (
     CONSTANT,
     LOGNORMAL,
@@ -33,9 +34,37 @@ from sim.kernels.rng import Streams
 # z-score of the 90th percentile of a standard normal: lognormal sigma = ln(p90/median)/Z90.
 Z90 = 1.2815515655446004
 
+#: Largest spread of a lognormal's log (and of gamma's coefficient of variation, ``MAX_CV``):
+#: beyond it the mean is dominated by values almost never drawn (a lognormal of sigma 3
+#: has its mean at 90 times its median), and a Monte Carlo mean of it does not settle.
+MAX_LOG_SIGMA = 3.0
+MAX_CV = 10.0
+#: A truncated normal must keep at least this share of the normal's mass between its
+#: bounds: further in a tail, the inverse CDF that maps values inside loses its precision.
+MIN_TRUNCATED_MASS = 1e-6
 
-class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _mass(alpha: float, beta: float) -> float:
+    """P(alpha <= Z <= beta) for a standard normal Z, without cancellation in the tails
+    (``math.erfc``: no compiled code to load for a validation)."""
+    below = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))  # P(Z <= x)
+    above = lambda x: 0.5 * math.erfc(x / math.sqrt(2))  # P(Z >= x)
+    if alpha > 0:
+        return above(alpha) - above(beta)
+    if beta < 0:
+        return below(beta) - below(alpha)
+    return 1.0 - below(alpha) - above(beta)
+
+
+class _Dist(ConfigModel):
+    # Parameters are finite and at most 1e12 in magnitude (``ConfigModel``), field named.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    #: True where the support excludes its lower end (lognormal, exponential, gamma: > 0).
+    open_below: ClassVar[bool] = False
+
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value it can draw (infinite where unbounded)."""
+        raise NotImplementedError
 
     def sample(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray | float:
         """Draw ``size`` values (a float when ``size`` is None)."""
@@ -58,6 +87,9 @@ class Fixed(_Dist):
     def mean(self) -> float:
         return self.value
 
+    def support(self) -> tuple[float, float]:
+        return self.value, self.value
+
 
 class Normal(_Dist):
     """Normal with optional truncation to [low, high] (exact, by inverse CDF)."""
@@ -68,13 +100,23 @@ class Normal(_Dist):
     low: float | None = None
     high: float | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bounds(self) -> "Normal":
         if self.low is not None and self.high is not None and self.low >= self.high:
             raise ValueError("low must be below high")
+        low, high = self.bounds
+        if self.sd == 0:
+            if not low <= self.mean_ <= high:
+                raise ValueError("with sd 0 the mean must lie between low and high")
+        elif self._truncated() and _mass(*self._bounds_z()) < MIN_TRUNCATED_MASS:
+            raise ValueError(f"low and high keep less than {MIN_TRUNCATED_MASS:g} of the normal's mass: "
+                             "move them towards the mean or widen sd")
         return self
+
+    def support(self) -> tuple[float, float]:
+        return (self.mean_, self.mean_) if self.sd == 0 else self.bounds
 
     def _truncated(self) -> bool:
         return self.low is not None or self.high is not None
@@ -135,7 +177,8 @@ class LogNormal(_Dist):
     dist: Literal["lognormal"]
     median: float = Field(gt=0)
     p90: float | None = None
-    sigma: float | None = Field(default=None, ge=0)
+    sigma: float | None = Field(default=None, ge=0, le=MAX_LOG_SIGMA)
+    open_below: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _one_spread(self) -> "LogNormal":
@@ -143,7 +186,13 @@ class LogNormal(_Dist):
             raise ValueError("give exactly one of p90 or sigma")
         if self.p90 is not None and self.p90 < self.median:
             raise ValueError("p90 must be at least the median")
+        if self.log_sigma > MAX_LOG_SIGMA:
+            raise ValueError(f"p90/median is {self.p90 / self.median:.4g}: a spread above "
+                             f"{math.exp(MAX_LOG_SIGMA * Z90):.0f} (log sigma {MAX_LOG_SIGMA:g}) is refused")
         return self
+
+    def support(self) -> tuple[float, float]:
+        return 0.0, math.inf
 
     @property
     def log_sigma(self) -> float:
@@ -171,6 +220,9 @@ class Uniform(_Dist):
             raise ValueError("low must not exceed high")
         return self
 
+    def support(self) -> tuple[float, float]:
+        return self.low, self.high
+
     def sample(self, rng, size=None):
         return rng.uniform(self.low, self.high, size)
 
@@ -190,6 +242,9 @@ class Triangular(_Dist):
             raise ValueError("need low <= mode <= high and low < high")
         return self
 
+    def support(self) -> tuple[float, float]:
+        return self.low, self.high
+
     def sample(self, rng, size=None):
         return rng.triangular(self.low, self.mode, self.high, size)
 
@@ -200,8 +255,12 @@ class Triangular(_Dist):
 class Exponential(_Dist):
     dist: Literal["exponential"]
     mean_: float = Field(alias="mean", gt=0)
+    open_below: ClassVar[bool] = True
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+    def support(self) -> tuple[float, float]:
+        return 0.0, math.inf
 
     def sample(self, rng, size=None):
         return rng.exponential(self.mean_, size)
@@ -215,9 +274,13 @@ class Gamma(_Dist):
 
     dist: Literal["gamma"]
     mean_: float = Field(alias="mean", gt=0)
-    cv: float = Field(gt=0)
+    cv: float = Field(gt=0, le=MAX_CV)
+    open_below: ClassVar[bool] = True
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+    def support(self) -> tuple[float, float]:
+        return 0.0, math.inf
 
     def sample(self, rng, size=None):
         shape = 1.0 / self.cv**2
@@ -232,6 +295,9 @@ class Empirical(_Dist):
 
     dist: Literal["empirical"]
     values: list[float] = Field(min_length=1)
+
+    def support(self) -> tuple[float, float]:
+        return min(self.values), max(self.values)
 
     def sample(self, rng, size=None):
         arr = np.asarray(self.values, dtype=float)
@@ -248,6 +314,42 @@ Distribution = Annotated[
 ]
 #: A plain number or a distribution.
 Uncertain = Union[float, Distribution]
+
+
+def _describe(ge: float | None, gt: float | None, le: float | None) -> str:
+    parts = ([f">= {ge:g}"] if ge is not None else []) + ([f"> {gt:g}"] if gt is not None else [])
+    return " and ".join(parts + ([f"<= {le:g}"] if le is not None else []))
+
+
+def range_problem(value: Uncertain, ge: float | None = None, gt: float | None = None, le: float | None = None) -> str | None:
+    """Why ``value`` (a number, or every value a distribution can draw) is outside the range,
+    or None. A distribution's whole support must lie inside: a PUE written as a normal must be
+    truncated at ``low: 1``, a lognormal cannot stand for a share (unbounded above)."""
+    if isinstance(value, _Dist):
+        lo, hi = value.support()
+        open_below, what = value.open_below, "value it can draw is"
+    else:
+        lo = hi = float(value)
+        open_below, what = False, "value given is"
+    wanted = _describe(ge, gt, le)
+    if ge is not None and lo < ge or gt is not None and (lo < gt or lo == gt and not open_below):
+        fix = " (truncate it with `low`)" if isinstance(value, Normal) else ""
+        return f"must be {wanted}; the smallest {what} {lo:g}{fix}"
+    if le is not None and hi > le:
+        return f"must be {wanted}; the largest {what} {hi:g}"
+    return None
+
+
+def Bounded(*, ge: float | None = None, gt: float | None = None, le: float | None = None) -> Any:
+    """``Uncertain`` restricted to a range: the number, or a distribution's support, inside."""
+
+    def check(value: Uncertain) -> Uncertain:
+        problem = range_problem(value, ge, gt, le)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return Annotated[Uncertain, AfterValidator(check)]
 
 
 def draw(value: Uncertain, rng: np.random.Generator, size: int | None = None) -> np.ndarray | float:

@@ -19,10 +19,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from .distributions import Uncertain, is_uncertain, mean_of
-
+from .base import ConfigModel
+from .distributions import MAX_LOG_SIGMA, Bounded, Uncertain, is_uncertain, mean_of
 from .units import UNITS
 
 PROFILE_SCHEMA_VERSION = 1
@@ -30,20 +30,25 @@ PROFILE_SCHEMA_VERSION = 1
 MEASUREMENT_METHODS = ("nvml", "rapl", "codecarbon-cpu-load", "codecarbon-constant", "literature", "telemetry")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(ConfigModel):
+    """Unknown fields, NaN, infinity and magnitudes beyond 1e12 refused (``ConfigModel``)."""
+
+
+#: Costs are not negative: energy above idle, seconds of work, per unit or per job (a
+#: distribution's whole support included; calibrate fits them by non-negative least squares).
+Cost = Bounded(ge=0)
 
 
 class AffineCost(_Strict):
     """``intercept + sum(coef[unit] * units)``, times a mean-one lognormal residual."""
 
-    intercept: Uncertain = 0.0
-    coef: dict[str, Uncertain] = Field(default_factory=dict)
-    sigma: float = Field(default=0.0, ge=0, description="sd of the log residual")
+    intercept: Cost = 0.0
+    coef: dict[str, Cost] = Field(default_factory=dict)
+    sigma: float = Field(default=0.0, ge=0, le=MAX_LOG_SIGMA, description="sd of the log residual")
 
     @field_validator("coef")
     @classmethod
-    def _known_units(cls, v: dict[str, Uncertain]) -> dict[str, Uncertain]:
+    def _known_units(cls, v: dict[str, Cost]) -> dict[str, Cost]:
         unknown = sorted(set(v) - set(UNITS))
         if unknown:
             raise ValueError(f"unknown unit(s) {unknown}; use one of {sorted(UNITS)}")
@@ -53,8 +58,8 @@ class AffineCost(_Strict):
 class LoadCost(_Strict):
     """Cold load of a model into memory: time (s) and energy above idle (J)."""
 
-    time_s: Uncertain = 0.0
-    energy_j: Uncertain = 0.0
+    time_s: Cost = 0.0
+    energy_j: Cost = 0.0
 
 
 class FitQuality(_Strict):
@@ -85,8 +90,8 @@ class ModelProfile(_Strict):
     energy_j: AffineCost
     load: LoadCost = Field(default_factory=LoadCost)
     gpu_memory_gb: float | None = Field(default=None, ge=0)
-    chars_per_token: dict[str, Uncertain] = Field(
-        default_factory=dict, description="characters per token by language code (aleatory)"
+    chars_per_token: dict[str, Bounded(gt=0)] = Field(
+        default_factory=dict, description="characters per token by language code (aleatory), > 0"
     )
     fit: dict[str, FitQuality] = Field(default_factory=dict)
     source: str = Field(min_length=1)
@@ -121,8 +126,8 @@ class Hardware(_Strict):
     cpu: str | None = None
     memory_gb: float | None = None
     vm_sku: str | None = None
-    gpu_idle_power_w: Uncertain | None = Field(default=None, description="per GPU")
-    host_idle_power_w: Uncertain | None = None
+    gpu_idle_power_w: Bounded(ge=0) | None = Field(default=None, description="per GPU")
+    host_idle_power_w: Bounded(ge=0) | None = None
     source: str = ""
 
 
@@ -173,7 +178,7 @@ def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile YAML; errors name the file and field (see sim.config.errors)."""
     from .errors import load_yaml_model
 
-    return load_yaml_model(Path(path), Profile)
+    return load_yaml_model(Path(path), Profile, "calibration profile")
 
 
 def dump_profile(profile: Profile, path: str | Path) -> None:

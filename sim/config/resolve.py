@@ -16,7 +16,7 @@ from .errors import ConfigError, read_yaml, validate_model
 from .gridprofile import GridProfile, load_grid_profile
 from .layers import LayeredProfile, load_layered
 from .profile import Profile, energy_only_terms
-from .scenario import ManagedEndpoint, Scenario
+from .scenario import MAX_SLOTS_PER_POOL, ManagedEndpoint, Scenario
 
 Problem = tuple[str, str, str]
 
@@ -87,6 +87,9 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
     for name, pool in sc.pools.items():
         if pool.sku not in skus.skus:
             out.append((f"pools.{name}.sku", f"unknown SKU `{pool.sku}`", f"use one of {sorted(skus.skus)}"))
+        elif pool.instances * max(1, skus.skus[pool.sku].gpus) * pool.slots_per_gpu > MAX_SLOTS_PER_POOL:
+            out.append((f"pools.{name}.instances", f"instances x GPUs x slots_per_gpu is above {MAX_SLOTS_PER_POOL:,} slots",
+                        "use fewer instances or slots per GPU"))
     for name, svc in sc.services.items():
         where = f"services.{name}"
         if svc.managed is not None:
@@ -182,17 +185,29 @@ def check(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCat
         raise ConfigError(path, problems)
 
 
+def _referenced(path: Path, field: str, loader, ref):
+    """Load a file the scenario refers to. A problem with the file as a whole (missing, not
+    a file, not YAML, the wrong kind) is the scenario's field's: it names both; a problem
+    inside the file names that file and its field."""
+    try:
+        return loader(ref)
+    except ConfigError as exc:
+        if all(loc == "" for loc, _, _ in exc.problems):
+            raise ConfigError(path, [(field, f"{ref}: {msg}", fix) for _, msg, fix in exc.problems]) from None
+        raise
+
+
 def load_and_check(path: Path | str, overrides: dict | None = None) -> Resolved:
     """Read a scenario YAML, apply top-level ``overrides``, load its profile and catalogues."""
     path = Path(path)
-    data = read_yaml(path)
+    data = read_yaml(path, "scenario")
     if overrides:
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-    sc = validate_model(path, data, Scenario)
-    layers = load_layered([_rel(path, ref) for ref in sc.calibration_files])
+    sc = validate_model(path, data, Scenario, what="scenario")
+    layers = _referenced(path, "calibration", load_layered, [_rel(path, ref) for ref in sc.calibration_files])
     profile = layers.profile
-    skus = load_skus(_rel(path, sc.skus_file))
-    regions = load_regions(_rel(path, sc.regions_file))
+    skus = _referenced(path, "skus_file", load_skus, _rel(path, sc.skus_file))
+    regions = _referenced(path, "regions_file", load_regions, _rel(path, sc.regions_file))
     check(sc, profile, skus, regions, path)
     res = Resolved(sc, profile, skus, regions, path, layers.paths[-1], layers, tuple(profile_warnings(sc, profile)))
     res.grid_profile()  # a bad profile fails here, before any simulation

@@ -11,14 +11,34 @@ import functools
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .distributions import Uncertain
+from .base import ConfigModel
+from .distributions import Bounded, is_uncertain
 
 SCENARIO_SCHEMA_VERSION = 1
 CONTENT_TYPES = ("audio", "video", "text")
 TASKS = ("transcribe", "translate", "generate")
 _SHARE_TOL = 1e-6
+
+# Upper bounds on sizes that set how much memory and time one replication takes (README,
+# "Limits"): beyond them a run would exhaust the machine before it could say anything.
+#: Files a month (the base volume, and the growth cap): a replication holds every file of
+#: the horizon and several jobs per file in memory.
+MAX_FILES_PER_MONTH = 1_000_000
+#: Files over the whole horizon of one replication (after growth): about 1 KB each in the
+#: file and job tables, so ~10 GB at this bound.
+MAX_FILES_PER_REPLICATION = 10_000_000
+#: VMs in a pool, and jobs one GPU serves at once: the engines keep and scan a state per slot.
+MAX_INSTANCES = 1_000
+MAX_SLOTS_PER_GPU = 256
+#: Slots of a pool (instances x GPUs x slots per GPU), which the engines keep and scan.
+MAX_SLOTS_PER_POOL = MAX_INSTANCES * MAX_SLOTS_PER_GPU
+#: Months simulated: 20 years, far beyond any hardware lifetime or forecast worth making.
+MAX_HORIZON_MONTHS = 240
+#: Replications of a run: its monthly table takes about 0.8 GB per 1,000 (README, "Speed
+#: and scale"), and bands settle long before this many.
+MAX_REPLICATIONS = 10_000
 
 
 def check_shares(v: dict[str, float], allowed: list[str], keys: str, values: str, tol: float = _SHARE_TOL) -> dict[str, float]:
@@ -34,8 +54,8 @@ def check_shares(v: dict[str, float], allowed: list[str], keys: str, values: str
     return v
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(ConfigModel):
+    """Unknown fields, NaN, infinity and magnitudes beyond 1e12 refused (``ConfigModel``)."""
 
 
 class Budget(_Strict):
@@ -57,14 +77,14 @@ class GridProfileRef(_Strict):
 
 
 class Carbon(_Strict):
-    pue: Uncertain | None = Field(default=None, description="epistemic; default: the region's PUE")
-    grid_intensity_g_per_kwh: Uncertain | None = Field(
+    pue: Bounded(ge=1) | None = Field(default=None, description="epistemic, >= 1; default: the region's PUE")
+    grid_intensity_g_per_kwh: Bounded(ge=0) | None = Field(
         default=None, description="epistemic, location-based; default: the region's figure"
     )
-    grid_trend_per_year: Uncertain = Field(
-        default=0.0, description="epistemic; relative change of grid intensity per year (-0.05 = -5%/yr)"
+    grid_trend_per_year: Bounded(gt=-1) = Field(
+        default=0.0, description="epistemic; relative change of grid intensity per year (-0.05 = -5%/yr), > -1"
     )
-    market_intensity_g_per_kwh: Uncertain | None = Field(
+    market_intensity_g_per_kwh: Bounded(ge=0) | None = Field(
         default=None, description="epistemic; market-based factor (contracts), reported beside location-based"
     )
     grid_profile: GridProfileRef | None = Field(
@@ -79,13 +99,13 @@ class Carbon(_Strict):
 
 
 class Growth(_Strict):
-    monthly_rate: Uncertain = Field(description="epistemic; files(m) = base * (1 + rate)**m")
-    cap_files_per_month: float | None = Field(default=None, gt=0, description="saturation of total demand")
+    monthly_rate: Bounded(gt=-1) = Field(description="epistemic, > -1; files(m) = base * (1 + rate)**m")
+    cap_files_per_month: float | None = Field(default=None, gt=0, le=MAX_FILES_PER_MONTH, description="saturation of total demand")
 
 
 class Language(_Strict):
     share: float = Field(ge=0, le=1, description="share of the base volume")
-    start_month: int = Field(default=0, ge=0)
+    start_month: int = Field(default=0, ge=0, description="first month with files (0: the first simulated)")
     content_mix: dict[str, float]
 
     @field_validator("content_mix")
@@ -95,11 +115,11 @@ class Language(_Strict):
 
 
 class MediaContent(_Strict):
-    duration_s: Uncertain = Field(description="aleatory, per file")
+    duration_s: Bounded(ge=0) = Field(description="aleatory, per file")
 
 
 class TextContent(_Strict):
-    chars: Uncertain = Field(description="aleatory, per file: characters including spaces")
+    chars: Bounded(ge=0) = Field(description="aleatory, per file: characters including spaces")
 
 
 class Contents(_Strict):
@@ -121,10 +141,18 @@ class VolumeLimit(_Strict):
     reduce_share: float = Field(default=0.0, ge=0, le=1)
     cap_files_per_month: float | None = Field(default=None, ge=0)
 
+    @field_validator("content_types")
+    @classmethod
+    def _types(cls, v: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(v or ()) - set(CONTENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown content type(s) {unknown}; use {list(CONTENT_TYPES)}")
+        return v
+
 
 class Workload(_Strict):
     base_files_per_month: float = Field(
-        ge=0,
+        ge=0, le=MAX_FILES_PER_MONTH,
         description="all languages together at month 0, those that start later included: each language gets its share "
                     "of it (grown) from its start_month on, so month 0 has base x the shares of the languages started",
     )
@@ -137,7 +165,7 @@ class Workload(_Strict):
     languages: dict[str, Language] = Field(min_length=1)
     content: Contents
     limits: list[VolumeLimit] = Field(default_factory=list, description="volume served below demand")
-    speech_chars_per_second: Uncertain = Field(
+    speech_chars_per_second: Bounded(ge=0) = Field(
         default=14.0, description="aleatory: characters of transcript per second of speech"
     )
 
@@ -152,6 +180,10 @@ class Workload(_Strict):
             for ctype, share in lang.content_mix.items():
                 if share > 0 and getattr(self.content, ctype) is None:
                     raise ValueError(f"languages.{code}.content_mix uses `{ctype}` but `content.{ctype}` is not defined")
+        for i, lim in enumerate(self.limits):
+            unknown = sorted(set(lim.languages or ()) - set(self.languages))
+            if unknown:
+                raise ValueError(f"limits.{i}.languages: unknown language(s) {unknown}; use {sorted(self.languages)}")
         return self
 
 
@@ -163,7 +195,7 @@ class Stage(_Strict):
         default=None, description="fan-out: target languages (translate), or `others`"
     )
     probability: float = Field(default=1.0, ge=0, le=1, description="share of files that pass this stage")
-    output_tokens: Uncertain | None = Field(default=None, description="aleatory, for generate stages")
+    output_tokens: Bounded(ge=0) | None = Field(default=None, description="aleatory, for generate stages")
     length_ratio: float | None = Field(
         default=None, gt=0,
         description="output/input characters for translate; default: the calibration's ratio for each language pair",
@@ -185,11 +217,11 @@ class UnitFigures(_Strict):
     """
 
     unit: Literal["audio_second", "input_token", "output_token", "request"]
-    energy_j: Uncertain = Field(description="IT energy per unit on the provider's fleet (J)")
-    pue: Uncertain = Field(description="the provider's data-centre PUE")
-    embodied_g: Uncertain = Field(description="embodied emissions per unit (gCO2e)")
-    latency_s: Uncertain = Field(description="response time per unit (s)")
-    latency_fixed_s: Uncertain = Field(default=0.0, description="response time per request (s)")
+    energy_j: Bounded(ge=0) = Field(description="IT energy per unit on the provider's fleet (J)")
+    pue: Bounded(ge=1) = Field(description="the provider's data-centre PUE")
+    embodied_g: Bounded(ge=0) = Field(description="embodied emissions per unit (gCO2e)")
+    latency_s: Bounded(ge=0) = Field(description="response time per unit (s)")
+    latency_fixed_s: Bounded(ge=0) = Field(default=0.0, description="response time per request (s)")
     source: str = Field(min_length=1, description="where the figures come from")
 
 
@@ -255,8 +287,8 @@ class Provisioning(_Strict):
 
 class Pool(_Strict):
     sku: str
-    instances: int = Field(ge=1)
-    slots_per_gpu: int = Field(default=1, ge=1, description="jobs one GPU serves at once")
+    instances: int = Field(ge=1, le=MAX_INSTANCES)
+    slots_per_gpu: int = Field(default=1, ge=1, le=MAX_SLOTS_PER_GPU, description="jobs one GPU serves at once")
     provisioning: Provisioning = Field(default_factory=Provisioning)
 
 
@@ -264,10 +296,10 @@ class Scenario(_Strict):
     schema_version: Literal[1] = SCENARIO_SCHEMA_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    horizon_months: int = Field(ge=1, le=240)
+    horizon_months: int = Field(ge=1, le=MAX_HORIZON_MONTHS)
     start_month: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, first simulated month")
     seed: int = Field(ge=0)
-    replications: int = Field(ge=1)
+    replications: int = Field(ge=1, le=MAX_REPLICATIONS)
     region: str
     regions_file: str = "azure/regions.yaml"
     skus_file: str = "azure/skus.yaml"
@@ -306,7 +338,22 @@ class Scenario(_Strict):
         year, month = map(int, v.split("-"))
         if not 1 <= month <= 12:
             raise ValueError("month must be 01..12")
+        if year < 1:
+            raise ValueError("year must be 0001 or later")
         return v
+
+    @model_validator(mode="after")
+    def _calendar(self) -> "Scenario":
+        year, month = map(int, self.start_month.split("-"))
+        if year + (month - 1 + self.horizon_months) // 12 > dt.MAXYEAR:
+            raise ValueError(f"start_month: {self.start_month} plus {self.horizon_months} months ends after year {dt.MAXYEAR}")
+        rate = self.workload.growth.monthly_rate
+        highest = rate.support()[1] if is_uncertain(rate) else float(rate if isinstance(rate, float) else rate.mean())
+        if math.isfinite(highest):  # else each replication checks its own draw (``demand_problem``)
+            problem = demand_problem(self.workload, self.horizon_months, highest)
+            if problem:
+                raise ValueError(f"workload.growth.monthly_rate: {problem[1]}; {problem[2]}")
+        return self
 
     @field_validator("pipelines")
     @classmethod
@@ -341,6 +388,30 @@ def _month_starts(start_month: str, horizon_months: int) -> tuple[dt.datetime, .
 def _month_edges_s(start_month: str, horizon_months: int) -> tuple[float, ...]:
     starts = _month_starts(start_month, horizon_months)
     return tuple((s - starts[0]).total_seconds() for s in starts)
+
+
+def horizon_files(wl: Workload, horizon: int, growth_rate: float) -> float:
+    """Expected files over ``horizon`` months at ``growth_rate`` (all languages, before any
+    limit): what one replication holds in memory."""
+    total = 0.0
+    for m in range(horizon):
+        per_month = wl.base_files_per_month * math.exp(min(m * math.log1p(growth_rate), 600.0))  # (no overflow)
+        if wl.growth.cap_files_per_month is not None:
+            per_month = min(per_month, wl.growth.cap_files_per_month)
+        total += per_month * sum(lang.share for lang in wl.languages.values() if m >= lang.start_month)
+    return total
+
+
+def demand_problem(wl: Workload, horizon: int, growth_rate: float) -> tuple[str, str, str] | None:
+    """(field, message, fix) when a growth rate makes a replication hold more files than
+    ``MAX_FILES_PER_REPLICATION``, else None."""
+    files = horizon_files(wl, horizon, growth_rate)
+    if files <= MAX_FILES_PER_REPLICATION:
+        return None
+    return ("workload.growth.monthly_rate",
+            f"a growth of {growth_rate:.4g}/month gives {files:.3g} files over {horizon} months, "
+            f"above the bound of {MAX_FILES_PER_REPLICATION:,} per replication",
+            "lower base_files_per_month or the growth, set growth.cap_files_per_month, or shorten horizon_months")
 
 
 def stage_requires(stages: list[Stage], i: int, services: dict[str, Service]) -> list[str]:

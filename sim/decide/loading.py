@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sim.config.errors import ConfigError, problems_from_validation, read_yaml
+from sim.config.errors import ConfigError, check_kind, problems_from_validation, read_yaml
 from sim.config.resolve import Resolved, managed_problems, model_problems
 from sim.config.scenario import CONTENT_TYPES, Provisioning
 
@@ -19,9 +19,9 @@ def _name_indices(loc: str, data: dict) -> str:
     """``options.3.region`` -> ``options.3(no-arabic).region``: name the option, not only its index."""
     parts = loc.split(".")
     if len(parts) >= 2 and parts[0] == "options" and parts[1].isdigit():
-        opts = data.get("options") or []
+        opts = data.get("options")
         i = int(parts[1])
-        if i < len(opts) and isinstance(opts[i], dict) and opts[i].get("name"):
+        if isinstance(opts, list) and i < len(opts) and isinstance(opts[i], dict) and isinstance(opts[i].get("name"), str):
             parts[1] = f"{parts[1]}({opts[i]['name']})"
     return ".".join(parts)
 
@@ -29,8 +29,9 @@ def _name_indices(loc: str, data: dict) -> str:
 def load_options(path: Path | str, res: Resolved) -> OptionsFile:
     """Read and check an options file against the base scenario; raise ConfigError naming each problem."""
     path = Path(path)
-    data = read_yaml(path)
+    data = read_yaml(path, "decision options file")
     try:
+        check_kind(path, data, OptionsFile, "decision options file")
         spec = OptionsFile.model_validate(data)
     except ValidationError as exc:
         problems = [(_name_indices(loc, data), msg, fix) for loc, msg, fix in problems_from_validation(exc)]

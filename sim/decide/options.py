@@ -26,17 +26,25 @@ at once, naming the option and the field); ``overlay`` applies an option.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
-from sim.config.scenario import ManagedEndpoint, Provisioning, check_shares
+from sim.config.base import ConfigModel
+from sim.config.catalogues import MAX_PRICE_PER_HOUR
+from sim.config.scenario import (
+    MAX_FILES_PER_MONTH,
+    MAX_INSTANCES,
+    MAX_SLOTS_PER_GPU,
+    ManagedEndpoint,
+    Provisioning,
+    check_shares,
+)
 
 from .criteria import CRITERIA
 
@@ -45,12 +53,15 @@ BASELINE = "baseline"
 #: Weights of the reference case: energy 30%, carbon 30%, cost 20%, performance 10%, scalability 10%.
 REFERENCE_WEIGHTS = {"energy": 0.3, "carbon": 0.3, "cost": 0.2, "performance": 0.1, "scalability": 0.1}
 _TOL = 1e-6
+#: SMAA weight vectors per Monte Carlo draw: the decision holds options x criteria x draws.
+MAX_SMAA_DRAWS = 10_000
 
 Problem = tuple[str, str, str]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class _Strict(ConfigModel):
+    # Unknown fields, NaN, infinity and magnitudes beyond 1e12 refused, field named.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Deactivate(_Strict):
@@ -64,7 +75,7 @@ class VolumeChange(_Strict):
     languages: list[str] | None = None
     content_types: list[str] | None = None
     reduce_share: float = Field(default=0.0, ge=0, le=1, description="share of files not served")
-    cap_files_per_month: float | None = Field(default=None, ge=0, description="at most this many files a month")
+    cap_files_per_month: float | None = Field(default=None, ge=0, le=MAX_FILES_PER_MONTH, description="at most this many files a month")
 
     @model_validator(mode="after")
     def _something(self) -> "VolumeChange":
@@ -80,8 +91,8 @@ class TargetLimit(_Strict):
 
 class PoolChange(_Strict):
     sku: str | None = None
-    instances: int | None = Field(default=None, ge=1)
-    slots_per_gpu: int | None = Field(default=None, ge=1)
+    instances: int | None = Field(default=None, ge=1, le=MAX_INSTANCES)
+    slots_per_gpu: int | None = Field(default=None, ge=1, le=MAX_SLOTS_PER_GPU)
     provisioning: Provisioning | None = None
 
 
@@ -129,7 +140,7 @@ class SmaaSettings(_Strict):
         default="intervals", description="uniform over the simplex, or intervals around the given weights"
     )
     half_width: float = Field(default=0.1, gt=0, le=1, description="intervals: w +/- half_width (absolute)")
-    draws_per_replication: int = Field(default=200, ge=1, description="weight vectors drawn per Monte Carlo draw")
+    draws_per_replication: int = Field(default=200, ge=1, le=MAX_SMAA_DRAWS, description="weight vectors drawn per Monte Carlo draw")
 
 
 class OptionsFile(_Strict):
@@ -141,7 +152,9 @@ class OptionsFile(_Strict):
         default_factory=dict, description="normalisation bounds per criterion (default: min and max over all options and draws)"
     )
     coverage_values: CoverageValues = Field(default_factory=CoverageValues)
-    prices_per_hour: dict[str, float] = Field(default_factory=dict, description="SKU -> price per hour, overriding the catalogue")
+    prices_per_hour: dict[str, Annotated[float, Field(ge=0, le=MAX_PRICE_PER_HOUR)]] = Field(
+        default_factory=dict, description="SKU -> price per hour, overriding the catalogue"
+    )
     exceed_threshold: float | None = Field(
         default=None, ge=0, le=1, description="max probability of exceeding the budget (default: the scenario's)"
     )

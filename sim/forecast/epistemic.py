@@ -137,16 +137,16 @@ def _one(value: Uncertain, source: _Recorder | _Replay, *names: str) -> float:
 
 
 def _cost(cost: AffineCost, source: _Recorder | _Replay, *names: str) -> CostDraw:
-    coef = {u: max(0.0, _one(c, source, *names, u)) for u, c in cost.coef.items()}
-    return CostDraw(max(0.0, _one(cost.intercept, source, *names, "intercept")), coef, cost.sigma)
+    coef = {u: _one(c, source, *names, u) for u, c in cost.coef.items()}
+    return CostDraw(_one(cost.intercept, source, *names, "intercept"), coef, cost.sigma)
 
 
 def _model(name: str, m: ModelProfile, source: _Recorder | _Replay) -> ModelDraw:
     return ModelDraw(
         time_s=_cost(m.time_s, source, "model", name, "time_s"),
         energy_j=_cost(m.energy_j, source, "model", name, "energy_j"),
-        load_time_s=max(0.0, _one(m.load.time_s, source, "model", name, "load_time_s")),
-        load_energy_j=max(0.0, _one(m.load.energy_j, source, "model", name, "load_energy_j")),
+        load_time_s=_one(m.load.time_s, source, "model", name, "load_time_s"),
+        load_energy_j=_one(m.load.energy_j, source, "model", name, "load_energy_j"),
     )
 
 
@@ -219,7 +219,12 @@ def _excess(m: ModelDraw, limit_w: float, skip: list[str]) -> str | None:
 
 
 def _build(res: Resolved, source: _Recorder | _Replay) -> Draws:
-    """The replication's ``Draws``, each uncertain quantity taken from ``source``."""
+    """The replication's ``Draws``, each uncertain quantity taken from ``source``.
+
+    Nothing is clamped here: the schema refuses any number, or distribution whose support
+    reaches, outside its physical range (PUE >= 1, lifetimes > 0, powers, intensities and
+    costs >= 0), so every draw is already inside it.
+    """
     sc = res.scenario
     region = res.regions.regions[sc.region]
     carbon = sc.carbon
@@ -236,10 +241,10 @@ def _build(res: Resolved, source: _Recorder | _Replay) -> Draws:
         server_kg = _one(sku.embodied_server_kg, source, "sku", pool.sku, "embodied_server")
         embodied = gpus * gpu_kg + sku.server_share * server_kg
         pools[name] = PoolDraw(
-            gpu_idle_power_w=max(0.0, _one(gpu_idle, source, "sku", pool.sku, "gpu_idle")),
-            host_power_w=max(0.0, _one(host, source, "sku", pool.sku, "host")),
-            embodied_kg=max(0.0, embodied) if carbon.embodied else 0.0,
-            lifetime_s=max(1e-9, _one(sku.lifetime_years, source, "sku", pool.sku, "lifetime")) * _YEAR_S,
+            gpu_idle_power_w=_one(gpu_idle, source, "sku", pool.sku, "gpu_idle"),
+            host_power_w=_one(host, source, "sku", pool.sku, "host"),
+            embodied_kg=embodied if carbon.embodied else 0.0,
+            lifetime_s=_one(sku.lifetime_years, source, "sku", pool.sku, "lifetime") * _YEAR_S,
             embodied_gpu_kg=gpu_kg,
             embodied_server_kg=server_kg,
         )
@@ -248,17 +253,14 @@ def _build(res: Resolved, source: _Recorder | _Replay) -> Draws:
     market = carbon.market_intensity_g_per_kwh
     return Draws(
         growth_rate=_one(sc.workload.growth.monthly_rate, source, "growth"),
-        pue=max(1.0, _one(carbon.pue if carbon.pue is not None else region.pue, source, "pue")),
-        grid_g_per_kwh=max(
-            0.0,
-            _one(
-                carbon.grid_intensity_g_per_kwh if carbon.grid_intensity_g_per_kwh is not None else region.grid_intensity_g_per_kwh,
-                source,
-                "grid",
-            ),
+        pue=_one(carbon.pue if carbon.pue is not None else region.pue, source, "pue"),
+        grid_g_per_kwh=_one(
+            carbon.grid_intensity_g_per_kwh if carbon.grid_intensity_g_per_kwh is not None else region.grid_intensity_g_per_kwh,
+            source,
+            "grid",
         ),
         grid_trend_per_year=_one(carbon.grid_trend_per_year, source, "grid_trend"),
-        market_g_per_kwh=None if market is None else max(0.0, _one(market, source, "market")),
+        market_g_per_kwh=None if market is None else _one(market, source, "market"),
         models=models,
         pools=pools,
     )

@@ -225,7 +225,7 @@ def _expand(files, table, offsets, pool_of_service, entries, costs, capacity, de
                 t_in = c_in = 0.0
             else:  # translate or generate: the text in
                 audio = window = 0.0
-                t_in = c / max(table[p, ix(c_cpt_in + s)], 0.1) if active else 0.0
+                t_in = c / table[p, ix(c_cpt_in + s)] if active else 0.0  # chars per token > 0 (schema)
                 c_in = c
             # affine means, units in ``UNITS`` order (the last, request, is 1), up to the
             # output tokens' term, which is the job's own
@@ -246,9 +246,9 @@ def _expand(files, table, offsets, pool_of_service, entries, costs, capacity, de
                         any_target = True
                     slot = ix(e_slot[e])
                     if task == GENERATE:  # drawn tokens out
-                        t_out = max(table[p, ix(c_tokens + slot)], 0.0)
+                        t_out = table[p, ix(c_tokens + slot)]  # >= 0: the schema bounds output_tokens
                     else:  # the transcript, or the translation (length ratio 1 for transcription)
-                        t_out = c * e_ratio[e] / max(table[p, ix(c_cpt_out + slot)], 0.1)
+                        t_out = c * e_ratio[e] / table[p, ix(c_cpt_out + slot)]
                     mt = mt0 + t_coef[s, 3] * t_out + t_coef[s, 4] * c_in + t_coef[s, 5]
                     me = me0 + en_coef[s, 3] * t_out + en_coef[s, 4] * c_in + en_coef[s, 5]
                     zz = table[p, ix(c_residual + slot)]
@@ -261,8 +261,8 @@ def _expand(files, table, offsets, pool_of_service, entries, costs, capacity, de
                     pool[j] = pool_of_service[s]
                     lang_out[j] = li
                     content_out[j] = ci
-                    time_s[j] = max(mt, 0.0)
-                    energy_j[j] = max(me, 0.0)
+                    time_s[j] = mt  # not negative: every cost and unit is >= 0 (schema)
+                    energy_j[j] = me
                     audio_s[j] = audio
                     if details:
                         target[j] = e_target[e]

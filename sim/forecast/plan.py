@@ -181,5 +181,5 @@ def _columns(res: Resolved, plan: Plan, li: int, code: str) -> list[tuple[int, o
 
 def _cpt(spec):
     """Characters per token of a text (aleatory): the model's distribution for the language,
-    4.0 where it has none. ``_expand`` floors drawn values at 0.1."""
+    4.0 where it has none (a model priced in tokens has one for every language: resolve)."""
     return 4.0 if spec is None else spec

@@ -15,8 +15,9 @@ import numpy as np
 from numba import njit
 
 from sim.config.distributions import Columns, draw_columns, prepare_columns
+from sim.config.errors import ConfigError
 from sim.config.memo import keep_last
-from sim.config.scenario import CONTENT_TYPES, Scenario, Workload
+from sim.config.scenario import CONTENT_TYPES, Scenario, Workload, demand_problem
 from sim.kernels.indices import ix
 from sim.kernels.rng import Streams
 
@@ -220,7 +221,7 @@ def _files_of(plan: _FilePlan, by_type: np.ndarray, streams: Streams, code: str,
         draw_columns(table, these, plan.columns[code, ctype], streams)
         if ctype != "text":
             media.append(these)
-    np.maximum(table[rows], 0.0, out=table[rows])
+    # (no clamp: durations, characters and speech rates are >= 0 by the schema, supports included)
     for these in media:
         table[these, 1] *= table[these, 0]
 
@@ -235,6 +236,9 @@ def generate_files(sc: Scenario, growth_rate: float, streams: Streams) -> FileTa
     """
     wl = sc.workload
     plan = _file_plan(sc)
+    problem = demand_problem(wl, sc.horizon_months, growth_rate)
+    if problem:  # a drawn growth the schema could not rule out (a distribution unbounded above)
+        raise ConfigError(f"scenario {sc.name}", [problem])
     means = expected_counts(wl, sc.horizon_months, growth_rate)
     langs = tuple(wl.languages)
     by_type = [  # per language: files per month x type

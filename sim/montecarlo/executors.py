@@ -15,6 +15,8 @@ from typing import Callable, Iterator
 
 from sim.config.resolve import Resolved
 
+from .workers import stop_pool
+
 ChunkRunner = Callable[[Resolved, str, list[int]], object]  # ``run.run_chunk``
 OnDone = Callable[[object], None]
 
@@ -47,6 +49,7 @@ class Processes:
         self._start_worker, self._in_worker = start_worker, in_worker
         self.slots = workers
         self.pool: ProcessPoolExecutor | None = None
+        self._before: set[int | None] = set()  # child processes that were there before the pool's
         self.meta: dict = {"executor": "processes", "workers": workers}
 
     def run(self, reps: list[int], on_done: OnDone, chunks_of: Callable[[list[int], int], list[list[int]]]) -> None:
@@ -59,6 +62,7 @@ class Processes:
                 release_free_memory()
             if not reps:
                 return
+            self._before = {p.pid for p in multiprocessing.active_children()}
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(),
                                             initializer=self._start_worker, initargs=(self.res, self.engine, self.run_chunk))
         futures = [self.pool.submit(self._in_worker, chunk) for chunk in chunks_of(reps, self.workers)]
@@ -72,6 +76,12 @@ class Processes:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+
+    def stop(self) -> None:
+        """Cancel what is queued and kill the workers at once (the run is leaving by an
+        exception: an interrupt, a SIGTERM, a failed chunk), instead of waiting for their chunks."""
+        if self.pool is not None:
+            stop_pool(self.pool, self._before)
 
 
 class Dask:
@@ -106,5 +116,7 @@ def open_executor(res: Resolved, engine: str, run_chunk: ChunkRunner, *, workers
     ex = Processes(res, engine, run_chunk, workers, start_worker, in_worker)
     try:
         yield ex
-    finally:
-        ex.close()
+    except BaseException:
+        ex.stop()
+        raise
+    ex.close()

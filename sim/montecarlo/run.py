@@ -27,6 +27,8 @@ from sim.forecast.replication import ReplicationResult, run_replication
 from sim.forecast.tables import Table
 from sim.kernels.allocator import keep_large_allocations_on_heap, release_free_memory
 
+from .workers import start_worker_process
+
 if TYPE_CHECKING:
 
     import pandas as pd  # imported while the workers run (``run_monte_carlo``)
@@ -96,6 +98,7 @@ def _start_worker(res: Resolved, engine: str, runner=run_chunk) -> None:
     """Keep the scenario in the worker process, once: a task then carries only its
     replication indices (the resolved scenario need not be sent and rebuilt for every
     chunk, and the plans kept per scenario stay valid from one chunk to the next)."""
+    start_worker_process()  # interrupts are the run's; exits when the run's process dies
     _WORKER["res"], _WORKER["engine"], _WORKER["run"] = res, engine, runner
 
 

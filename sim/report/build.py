@@ -19,7 +19,7 @@ from .exports import EMISSIONS_CSV, WORKBOOK, emissions_wide, workbook_bytes
 from .html import render_html
 from .i18n import Strings
 from .markdown import render_markdown
-from .rundata import load_run
+from .rundata import RunFolderError, load_run
 
 HTML, MARKDOWN, FIGURES, SUMMARY = "report.html", "report.md", "figures", "summary.md"
 REPORT_FILES = [HTML, MARKDOWN, FIGURES + "/"]
@@ -52,6 +52,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _own_folder(folder: Path, name: str) -> Path:
+    """``folder/name`` as a real folder inside ``folder`` (made if missing). A symbolic link
+    there is refused: the report would write, and delete stale figures, wherever it points."""
+    path = folder / name
+    if path.is_symlink():
+        raise RunFolderError(folder, [f"{name}/ is a symbolic link (to {os.readlink(path)})"],
+                             f"remove the link: the report writes {name}/ only inside the run folder")
+    if path.exists() and not path.is_dir():
+        raise RunFolderError(folder, [f"{name} is a file, not a folder"], f"remove or rename {name}")
+    path.mkdir(exist_ok=True)
+    return path
+
+
 def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None = None, summary: bool = False) -> Path:
     """Write the report of the run in ``folder`` in ``lang``; return the path of its HTML file
     (``report.html`` in English, ``report.fr.html`` in French: see :func:`report_names`).
@@ -70,7 +83,7 @@ def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None 
     content = build_content(run, t, [(r.name, t(f"fig.{r.name}.title", period=period), t(f"fig.{r.name}.alt")) for r in rendered])
     html = render_html(content, rendered, t, period)
     md = render_markdown(content, rendered, t, period)
-    figdir = run.folder / FIGURES
+    figdir = _own_folder(run.folder, FIGURES)
     keep = set()
     for r in rendered:
         for ext, data in (("png", r.png), ("svg", r.svg)):
@@ -80,7 +93,7 @@ def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None 
     # charts of this language that the run no longer has (another language's are kept)
     for stale in figdir.glob("*"):
         ours = stale.name.count(".") == 1 if lang == "en" else stale.name.endswith((f".{lang}.png", f".{lang}.svg"))
-        if stale.suffix in {".png", ".svg"} and ours and stale.name not in keep:
+        if stale.suffix in {".png", ".svg"} and ours and stale.name not in keep and not stale.is_symlink() and stale.is_file():
             stale.unlink()
     html_name, md_name = report_names(lang)
     forecast_summary = run.folder / SUMMARY

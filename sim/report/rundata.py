@@ -43,6 +43,18 @@ DECISION_OPTIONAL: dict[str, tuple[str, ...]] = {
 
 #: Capacity per month and pool (long form), when the run wrote it.
 CAPACITY: dict[str, tuple[str, ...]] = {"capacity.csv": ("month", "period", "pool", "metric", "mean", "p5", "p50", "p95")}
+#: Columns that must hold numbers (a string in one is a damaged file, refused by name).
+NUMERIC: dict[str, tuple[str, ...]] = {
+    "bands.csv": ("month", "mean", "p5", "p25", "p50", "p75", "p90", "p95"),
+    "monthly.parquet": ("replication", "month", "jobs", "audio_s", "co2e_kg"),
+    "files.parquet": ("replication", "month", "requested", "served"),
+    "replications.csv": ("replication", "co2e_kg"),
+    "decision.csv": ("p50", "p95", "score_p50", "weight"),
+    "ranking.csv": ("score", "rank"),
+    "smaa.csv": ("rank", "acceptability"),
+}
+#: Headline entries that are distributions: a mapping of statistic to number.
+_HEADLINE_STATS = ("horizon_co2e_kg", "final_year_co2e_kg", "final_month_co2e_kg", "co2e_g_per_file")
 
 
 class RunFolderError(Exception):
@@ -128,13 +140,34 @@ def _load_set(folder: Path, spec: dict[str, tuple[str, ...]], problems: list[str
         except Exception as exc:  # any reader failure means the same thing to the user: unreadable file
             problems.append(f"{name} cannot be read ({type(exc).__name__}: {exc})")
             continue
-        have = set(obj.columns) if isinstance(obj, pd.DataFrame) else set(obj) if isinstance(obj, dict) else set()
-        lacking = [c for c in cols if c not in have]
-        if lacking:
-            problems.append(f"{name} lacks {', '.join(lacking)}")
+        damage = _damage(name, obj, cols)
+        if damage:
+            problems.append(f"{name} {damage}")
             continue
         out[name] = obj
     return out
+
+
+def _damage(name: str, obj: object, cols: tuple[str, ...]) -> str | None:
+    """What is wrong with a file that was read (its shape, its columns' types), or None."""
+    if name.endswith((".json", ".yaml")) and not isinstance(obj, dict):
+        return f"should hold a mapping, it holds {'nothing' if obj is None else type(obj).__name__}"
+    have = set(obj.columns) if isinstance(obj, pd.DataFrame) else set(obj) if isinstance(obj, dict) else set()
+    lacking = [c for c in cols if c not in have]
+    if lacking:
+        return f"lacks {', '.join(lacking)}"
+    if isinstance(obj, pd.DataFrame):
+        if obj.empty:
+            return "has no rows"
+        wrong = [c for c in NUMERIC.get(name, ()) if not pd.api.types.is_numeric_dtype(obj[c].dtype)]
+        if wrong:
+            return f"holds text where numbers are expected, in {', '.join(wrong)}"
+    if name == "headline.json":
+        bad = [k for k in _HEADLINE_STATS if not isinstance(obj[k], dict)
+               or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj[k].values())]
+        if bad:
+            return f"holds something other than figures in {', '.join(bad)}"
+    return None
 
 
 def load_run(folder: Path | str, *, manifest: dict | None = None) -> RunData:
