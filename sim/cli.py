@@ -40,6 +40,18 @@ def _fail(exc: Exception) -> None:
 _EXPECTED = (ConfigError, OSError)
 
 
+def _abandon(writer, exc: BaseException) -> None:
+    """Remove a failed command's partial run folder; a failure the user can mend (a config or
+    file-system error, a run too large) becomes one line and exit status 2."""
+    from sim.montecarlo.estimate import TooLarge
+
+    writer.abort()
+    if isinstance(exc, (TooLarge, MemoryError)):
+        _too_large(exc)
+    if isinstance(exc, _EXPECTED):
+        _fail(exc)
+
+
 def _message(exc: BaseException) -> str:
     """One clear line for an expected failure: for a file-system error, the path and why."""
     if isinstance(exc, OSError) and exc.strerror:
@@ -123,7 +135,6 @@ def main() -> None:
 @click.option("--dask-local", type=click.IntRange(min=1), help="Start a local Dask cluster with N workers.")
 def simulate(config, replications, months, seed, workers, engine, out, progress, force, precision, keep_jobs, scheduler, dask_local):
     """Run the Monte Carlo forecast of CONFIG and write a run folder."""
-    from sim.montecarlo.estimate import TooLarge
 
     from .runner import forecast, open_run
 
@@ -138,11 +149,7 @@ def simulate(config, replications, months, seed, workers, engine, out, progress,
                            "simulate", _log)
             final = writer.commit(ctx.manifest)
         except BaseException as exc:
-            writer.abort()
-            if isinstance(exc, (TooLarge, MemoryError)):
-                _too_large(exc)
-            if isinstance(exc, _EXPECTED):
-                _fail(exc)
+            _abandon(writer, exc)
             raise
     _report_done(final, ctx.headline, ctx.mc)
 
@@ -188,7 +195,6 @@ def run(config, replications, months, seed, workers, engine, out, progress, forc
 def decide(config, replications, months, seed, workers, engine, out, progress, force, precision, keep_jobs, options):
     """Forecast CONFIG, run every option of OPTIONS on the same seeds, rank them and recommend."""
     from sim.decide.loading import load_options
-    from sim.montecarlo.estimate import TooLarge
 
     from .runner import decision_step, forecast, open_run
 
@@ -208,11 +214,7 @@ def decide(config, replications, months, seed, workers, engine, out, progress, f
             decision_step(ctx)
             final = writer.commit(ctx.manifest)
         except BaseException as exc:
-            writer.abort()
-            if isinstance(exc, (TooLarge, MemoryError)):
-                _too_large(exc)
-            if isinstance(exc, _EXPECTED):
-                _fail(exc)
+            _abandon(writer, exc)
             raise
     _report_done(final, ctx.headline, ctx.mc)
     click.echo((final / "recommendation.md").read_text())
