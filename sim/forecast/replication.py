@@ -11,7 +11,7 @@ import numpy as np
 from sim.config.memo import keep_last
 from sim.config.resolve import Resolved
 from sim.config.scenario import CONTENT_TYPES
-from sim.engine.provisioning import schedule_for
+from sim.engine.provisioning import autoscale_rule, schedule_for
 from sim.engine.registry import get_engine
 from sim.engine.types import EngineInputs, JobTable, PoolSpec, ServiceSpec, Timings
 from sim.kernels.compiled import njit
@@ -101,7 +101,8 @@ def _pool_specs(res: Resolved) -> tuple[tuple[PoolSpec, ...], tuple[PoolAccounti
         sku = res.skus.skus[pool.sku]
         sched = schedule_for(pool.provisioning, weekday0)
         gpus_each = max(1, sku.gpus)
-        pools.append(PoolSpec(gpus=gpus_each * pool.instances, slots_per_gpu=pool.slots_per_gpu, schedule=sched))
+        rule = autoscale_rule(pool.provisioning, pool.instances, gpus_each)
+        pools.append(PoolSpec(gpus=gpus_each * pool.instances, slots_per_gpu=pool.slots_per_gpu, schedule=sched, autoscale=rule))
         acc.append(PoolAccountingSpec(name, pool.instances, sku.gpus * sku.gpu_fraction, gpus_each * pool.slots_per_gpu, sched))
     return tuple(pools), tuple(acc)
 
@@ -125,7 +126,7 @@ def service_table(res: Resolved, inp: ReplicationInputs, t: Timings, replication
     n, busy, cold, wait_sum, wait_p95, lat_sum, lat_p95 = _service_cells(
         jobs.service, t.start_s, t.ready_s, t.end_s, t.service_s, t.cold, edges, n_s, 95.0)
     pool_of_service = [jobs.pools.index(sc.services[name].pool) for name in jobs.services]
-    cap = pool_capacity_s(sc, inp.accounting)[pool_of_service].ravel()  # same (service, month) order
+    cap = pool_capacity_s(sc, inp.accounting, t)[pool_of_service].ravel()  # same (service, month) order
     f_n, f_sum, f_p95 = _value_cells(inp.files.month, horizon, t.file_end_s - inp.files.arrival_s, 95.0)
     none = np.full(horizon, np.nan)
     return Table({

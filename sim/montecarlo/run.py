@@ -287,9 +287,9 @@ def run_monte_carlo(
     ``dask_local`` (start a local Dask cluster of that many processes) sends chunks of
     replications to Dask. ``engine`` is ``auto``, ``simpy`` or ``fast``.
     """
-    from sim.engine.registry import choose_engine
+    from sim.engine.registry import choose_engine, engine_note
 
-    engine = choose_engine(engine, res.scenario)
+    requested, engine = engine, choose_engine(engine, res.scenario)
     huge_pages(True)  # for the replications, here or in the workers forked from here
     n = res.scenario.replications if replications is None else replications
     reps = list(range(n))
@@ -342,6 +342,8 @@ def run_monte_carlo(
                     on_done(fut.result())
             meta = {"executor": "processes", "workers": workers}
     meta["chunks"] = len(done)  # replication 0's, run here first, included
+    if (note := engine_note(requested, engine, res.scenario)) is not None:
+        meta["engine_reason"] = f"auto chose simpy: the fast engine cannot run this scenario ({note})"
     huge_pages(False)  # the tables are built once (see huge_pages)
     mc = collect(done, monthly, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now
