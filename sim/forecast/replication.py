@@ -59,6 +59,7 @@ class ReplicationResult:
     events: int
     jobs: int
     categorical: bool = False  # the monthly DataFrame's labels as categoricals (else strings)
+    capacity_table: Table | None = None  # per month and pool (sim.forecast.capacity)
 
     @property
     def monthly(self) -> pd.DataFrame:
@@ -394,6 +395,10 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
     monthly = monthly_table(res.scenario, inp.jobs, timings, inp.draws, inp.accounting, replication)
     stats = service_table(res, inp, timings, replication)
     files = file_table(res, inp, replication)
+    from .capacity import capacity_table  # (it reads this module's cell statistics)
+
+    capacity = capacity_table(res.scenario, inp.jobs, timings, inp.files.month, inp.files.arrival_s, inp.accounting, stats,
+                              replication)
     summary = {
         "replication": replication,
         **inp.draws.as_row(),
@@ -404,4 +409,4 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
         "facility_kwh": float(monthly.columns["facility_kwh"].sum()),
         "files_served": float(files.columns["served"].sum()),
     }
-    return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs), categorical)
+    return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs), categorical, capacity)

@@ -166,6 +166,10 @@ def summary_markdown(res: Resolved, head: dict) -> str:
     ]
     if head["budget_kg"] is not None:
         lines += ["", f"Probability of exceeding the budget of {head['budget_kg']:,.0f} kgCO2e: {head['p_exceed_budget']:.0%}."]
+    if head.get("capacity"):
+        from .capacity import capacity_markdown
+
+        lines += capacity_markdown(head["capacity"])
     return "\n".join(lines) + "\n"
 
 
@@ -193,6 +197,11 @@ def write_forecast(writer: RunWriter, res: Resolved, mc: MonteCarloResult) -> di
         bands = compute_bands(mc.monthly, mc.files, n, sc.horizon_months, sc.start_month)
         head = headline(mc.monthly, mc.files, n, sc.horizon_months, budget)
         head["replications"] = n
+        if mc.capacity is not None:
+            from .capacity import capacity_bands, capacity_headline
+
+            writer.write_table("capacity.csv", capacity_bands(mc.capacity, sc, n))
+            head["capacity"] = capacity_headline(mc.capacity, sc, n)
         writer.write_table("replications.csv", mc.replications)  # (while the monthly table is written)
         writer.write_table("bands.csv", bands)
         writer.write_text("headline.json", json.dumps(head, indent=2))

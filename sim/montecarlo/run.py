@@ -50,6 +50,7 @@ class MonteCarloResult:
     jobs: int
     events: int
     meta: dict = field(default_factory=dict)
+    capacity: pd.DataFrame | None = None  # replication x month x pool (sim.forecast.capacity)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class ChunkResult:
     summaries: list[dict]
     jobs: int
     events: int
+    capacity: Table | None = None
 
 
 _TUNED = False
@@ -119,6 +121,7 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
         summaries=[r.summary for r in results],
         jobs=sum(r.jobs for r in results),
         events=sum(r.events for r in results),
+        capacity=Table.concat([r.capacity_table for r in results]),
     )
 
 
@@ -269,6 +272,7 @@ def collect(chunks: list[ChunkResult], monthly: MonthlyCollector, engine: str, w
         wall_s=wall_s,
         jobs=sum(c.jobs for c in chunks),
         events=sum(c.events for c in chunks),
+        capacity=Table.concat([c.capacity for c in chunks]).frame(),
     )
 
 
