@@ -12,6 +12,7 @@ import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .distributions import Uncertain
 
@@ -44,6 +45,24 @@ class Budget(_Strict):
     total_kg: float = Field(gt=0)
     exceed_threshold: float = Field(
         default=0.1, ge=0, le=1, description="options more likely than this to exceed it are infeasible"
+    )
+
+
+class ServiceLevels(_Strict):
+    """What the API must keep up with; an option likely to break a level is infeasible.
+
+    Levels are judged per replication on the final year (P95 file latency over its files;
+    the busiest pool's busiest month) and reported for any month of the horizon beside.
+    """
+
+    p95_file_latency_s: float | None = Field(
+        default=None, gt=0, description="P95 end-to-end file latency, from arrival to its last job's end (s)"
+    )
+    max_utilisation: float | None = Field(
+        default=None, gt=0, le=1, description="highest monthly utilisation of any pool (busy share of its slot time)"
+    )
+    break_threshold: float = Field(
+        default=0.1, ge=0, le=1, description="options more likely than this to break a level are infeasible"
     )
 
 
@@ -221,11 +240,12 @@ class Pool(_Strict):
         if p is None:
             return v
         if p.policy != "autoscale" and v < 1:
-            raise ValueError(f"instances must be at least 1 for policy `{p.policy}` "
-                             "(policy autoscale with min_instances: 0 scales to zero)")
+            raise PydanticCustomError("instances_for_policy", "Input should be greater than or equal to 1 for policy `{policy}`",
+                                      {"policy": p.policy})
         if p.policy == "autoscale" and not p.min_instances <= v <= p.max_instances:
-            raise ValueError(f"instances ({v}) is the count at the start under autoscale: it must lie within "
-                             f"min_instances ({p.min_instances}) and max_instances ({p.max_instances})")
+            raise PydanticCustomError("instances_for_policy", "instances ({v}) is the count at the start under autoscale: "
+                                      "it must lie within min_instances ({lo}) and max_instances ({hi})",
+                                      {"v": v, "lo": p.min_instances, "hi": p.max_instances})
         return v
 
 
@@ -246,6 +266,7 @@ class Scenario(_Strict):
     pipelines: dict[str, list[Stage]]
     services: dict[str, Service] = Field(min_length=1)
     pools: dict[str, Pool] = Field(min_length=1)
+    service_levels: ServiceLevels | None = Field(default=None, description="levels the decision holds options to")
 
     @field_validator("start_month")
     @classmethod
