@@ -261,6 +261,10 @@ class Scenario(_Strict):
     regions_file: str = "azure/regions.yaml"
     skus_file: str = "azure/skus.yaml"
     calibration: str = Field(description="calibration profile path, relative to the config file")
+    gpu_profiles: list[str] = Field(
+        default_factory=list,
+        description="profiles for the other GPUs pools may run on (each states its GPU); relative to the config file",
+    )
     carbon: Carbon = Field(default_factory=Carbon)
     workload: Workload
     pipelines: dict[str, list[Stage]]

@@ -77,7 +77,7 @@ class TargetLimit(_Strict):
 
 class PoolChange(_Strict):
     sku: str | None = None
-    instances: int | None = Field(default=None, ge=1)
+    instances: int | None = Field(default=None, ge=0, description="0 only with policy autoscale (serverless)")
     slots_per_gpu: int | None = Field(default=None, ge=1)
     provisioning: Provisioning | None = None
 

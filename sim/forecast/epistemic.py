@@ -20,7 +20,7 @@ from sim.config.distributions import (
 )
 from sim.config.memo import keep_last
 from sim.config.profile import AffineCost, ModelProfile
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 from sim.kernels.rng import Streams
 
 
@@ -172,8 +172,9 @@ def _build(res: Resolved, source: _Recorder | _Replay) -> Draws:
             embodied_kg=max(0.0, embodied) if carbon.embodied else 0.0,
             lifetime_s=max(1e-9, _one(sku.lifetime_years, source, "sku", pool.sku, "lifetime")) * 365.25 * 86400,
         )
-    used_models = {svc.model for svc in sc.services.values()}
-    models = {name: _model(name, res.profile.models[name], source) for name in sorted(used_models)}
+    # a model's figures belong to the GPU its pool runs on (``service_model``'s key)
+    used_models = dict(service_model(res, name) for name in sc.services)
+    models = {key: _model(key, used_models[key], source) for key in sorted(used_models)}
     market = carbon.market_intensity_g_per_kwh
     return Draws(
         growth_rate=_one(sc.workload.growth.monthly_rate, source, "growth"),

@@ -24,7 +24,7 @@ from sim.config.distributions import (
 )
 from sim.config.memo import keep_last
 from sim.config.profile import WINDOW_S
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 from sim.config.scenario import CONTENT_TYPES, stage_requires
 from sim.engine.types import JobTable
 from sim.kernels.compiled import njit
@@ -159,8 +159,8 @@ def _cost_arrays(res: Resolved, draws: Draws, which: str) -> tuple[np.ndarray, n
     sc = res.scenario
     n = len(sc.services)
     intercept, coef, sigma = np.zeros(n), np.zeros((n, len(_UNITS))), np.zeros(n)
-    for si, svc in enumerate(sc.services.values()):
-        cost = getattr(draws.models[svc.model], which)
+    for si, name in enumerate(sc.services):
+        cost = getattr(draws.models[service_model(res, name)[0]], which)
         intercept[si] = cost.intercept
         for unit, c in cost.coef.items():
             coef[si, _UNITS.index(unit)] = c
@@ -250,7 +250,7 @@ def _columns(res: Resolved, plan: _Plan, li: int, code: str) -> list[tuple[int, 
         columns.append((offsets[_PASS] + si, _UNIFORM01 if service in thinned else 0.0, ("stage", code, service, "pass")))
         # only translation and generation read the file's text: transcription's input is audio
         if service in staged and svc.task != "transcribe":
-            cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code))
+            cpt = _cpt(service_model(res, service)[1].chars_per_token.get(code))
             columns.append((offsets[_CPT_IN] + si, cpt, ("job", code, service, "input")))
     used = set(plan.slot[plan.entry_range[li, 0] : plan.entry_range[li, -1]].tolist())
     for k, (service, tgt, spec) in enumerate(plan.slots):
@@ -260,7 +260,7 @@ def _columns(res: Resolved, plan: _Plan, li: int, code: str) -> list[tuple[int, 
         name = ("job", code, service, tgt)
         columns.append((offsets[_RESIDUAL] + k, _STANDARD_NORMAL, name))
         if svc.task != "generate":  # generation's output is drawn in tokens, not read off a text
-            cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code if tgt == "-" else tgt))
+            cpt = _cpt(service_model(res, service)[1].chars_per_token.get(code if tgt == "-" else tgt))
             columns.append((offsets[_CPT_OUT] + k, cpt, (*name, "chars_per_token")))
         elif spec is not None:
             columns.append((offsets[_TOKENS] + k, spec, (*name, "output_tokens")))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.config.memo import keep_last
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 from sim.config.scenario import CONTENT_TYPES
 from sim.engine.provisioning import autoscale_rule, schedule_for
 from sim.engine.registry import get_engine
@@ -84,10 +84,10 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None,
     served = file_mask(res, files)
     jobs = build_jobs(res, files, served, draws, streams, details)
     pools, acc = _pool_specs(res)
-    services = [
-        ServiceSpec(svc.keep_alive_s, draws.models[svc.model].load_time_s, draws.models[svc.model].load_energy_j)
-        for svc in sc.services.values()
-    ]
+    services = []
+    for name, svc in sc.services.items():
+        model = draws.models[service_model(res, name)[0]]
+        services.append(ServiceSpec(svc.keep_alive_s, model.load_time_s, model.load_energy_j))
     return ReplicationInputs(draws, files, served, jobs, list(pools), services, list(acc))
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 
 from .run import MonteCarloResult
 
@@ -135,7 +135,10 @@ def base_manifest(res: Resolved, mc: MonteCarloResult, command: str) -> dict:
             "method": prof.measurement.method,
             "date": str(prof.measurement.date) if prof.measurement.date else None,
             "samples": prof.measurement.samples,
-            "models": {svc.model: prof.models[svc.model].source for svc in sc.services.values()},
+            "models": {key: model.source for key, model in (service_model(res, name) for name in sc.services)},
+            "gpu_profiles": {gpu: {"path": str(p), "sha256": sha256(p), "name": res.gpu_profiles[gpu].name,
+                                   "method": res.gpu_profiles[gpu].measurement.method}
+                             for gpu, p in res.gpu_profile_paths.items()},
         },
         "region": sc.region,
         "carbon_sources": sources,
