@@ -68,3 +68,17 @@ def test_an_option_breaking_the_latency_level_is_infeasible_and_named(tmp_path):
     assert "**night-batch** (nightly batch): breaks the P95 file latency level of 10 min in 100% of replications" in text
     assert f"{ratio:,.1f}x the level" in text
     assert "latence P95 par fichier" in (out / "recommendation.fr.md").read_text()
+
+
+def test_the_hardware_options_file_is_valid_and_gives_each_gpu_its_figures(small_res):
+    from sim.config.resolve import load_and_check, service_model
+    from sim.decide.loading import load_options
+    from sim.decide.overlay import apply_option
+    from tests.helpers import CONFIGS
+
+    res = load_and_check(CONFIGS / "default.yaml")
+    spec = load_options(CONFIGS / "options" / "hardware.yaml", res)
+    keys = {o.name: service_model(apply_option(res, spec, o.name), "generation")[0] for o in spec.options}
+    assert keys["t4"] == "mistral-7b-q4@T4 16GB" and keys["h100"] == "mistral-7b-q4@H100 NVL 94GB"
+    serverless = apply_option(res, spec, "serverless").scenario.pools["gpu"]
+    assert serverless.instances == 0 and serverless.provisioning.min_instances == 0
