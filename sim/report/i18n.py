@@ -38,6 +38,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "hl.budget_risk_ok": "This is within the tolerated risk of {thr}.",
         "hl.no_budget": "No carbon budget is configured.",
         "hl.components": "Share of emissions by component over the horizon: {shares}. {top} dominates.",
+        "hl.cap_busy": "Pool {pool} first passes 80% utilisation in {p10} (P10), {p50} (P50), {p90} (P90).",
+        "hl.cap_calm": "Pool {pool} stays below 80% utilisation over the whole horizon in 90% of replications.",
+        "hl.cap_never": "not within the horizon",
+        "hl.cap_autoscale": "With autoscaling, pool {pool} needs {p50} instances on average in the final month (P90 {p90}).",
+        "hl.cap_saturates": "Pool {pool} cannot keep up: in the final month its GPUs would be busy {u} of the time, and queues "
+                            "grow without end. Fix: autoscale it, give it {n} instances, or cap the volume.",
         # likelihood words (IPCC calibrated language)
         "ipcc.virtually_certain": "virtually certain",
         "ipcc.very_likely": "very likely",
@@ -177,6 +183,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "hl.budget_risk_ok": "C'est dans la limite du risque toléré de {thr}.",
         "hl.no_budget": "Aucun budget carbone n'est configuré.",
         "hl.components": "Part des émissions par composante sur l'horizon : {shares}. La composante « {top} » domine.",
+        "hl.cap_busy": "Le pool {pool} dépasse 80 % d'utilisation pour la première fois en {p10} (P10), {p50} (P50), {p90} (P90).",
+        "hl.cap_calm": "Le pool {pool} reste sous 80 % d'utilisation sur tout l'horizon dans 90 % des réplications.",
+        "hl.cap_never": "pas avant la fin de l'horizon",
+        "hl.cap_autoscale": "Avec la mise à l'échelle automatique, le pool {pool} demande {p50} instances en moyenne le dernier "
+                            "mois (P90 {p90}).",
+        "hl.cap_saturates": "Le pool {pool} ne suit pas : le dernier mois, ses GPU seraient occupés {u} du temps et les files "
+                            "d'attente grandissent sans fin. Solutions : la mise à l'échelle automatique, {n} instances, ou "
+                            "un plafond de volume.",
         "ipcc.virtually_certain": "pratiquement certain",
         "ipcc.very_likely": "très probable",
         "ipcc.likely": "probable",

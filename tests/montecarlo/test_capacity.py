@@ -58,6 +58,14 @@ def test_a_saturating_always_on_pool_is_said_in_plain_words_with_its_fix(write_y
     assert head["saturates"] and head["first_busy_month"]["p50"] == "2027-01"
     # February's work: 67,000 x 60 s in 28 days keeps 1.66 slots busy; at 80% at most, 3 instances
     assert head["instances_needed"] == 3
+    # the report says the same, in both languages
+    from sim.report.content import capacity_notes
+    from sim.report.i18n import Strings
+
+    full = json.loads((out / "headline.json").read_text())["capacity"]
+    en, fr = capacity_notes(full, Strings("en")), capacity_notes(full, Strings("fr"))
+    assert "first passes 80% utilisation in 2027-01" in en[0] and "cannot keep up" in en[1] and "3 instances" in en[1]
+    assert "ne suit pas" in fr[1]
 
 
 def test_an_autoscaled_pool_reports_the_instances_its_final_month_needs(write_yaml, tmp_path):
