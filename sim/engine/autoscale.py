@@ -92,47 +92,42 @@ class Autoscaler:
         self.intervals: list[list[float]] = []  # [provisioned, retired] per instance ever provisioned
         self.generations = 0
         self.booting = 0
+        self.n_provisioned = 0  # billed now: booting, serving or finishing their last jobs
+        self.n_serving = 0  # taking jobs (serving and not draining)
         self.out = HeldFor(env, rule.time_window_s, self.scale_out)
         self.in_ = HeldFor(env, rule.cooldown_s, self.scale_in)
 
     # -- state ------------------------------------------------------------------------------
-    def provisioned(self) -> int:
-        """Instances billed now: booting, serving or finishing their last jobs."""
-        return sum(1 for i in self.instances if i is not None)
-
-    def serving(self) -> int:
-        return sum(1 for i in self.instances if i is not None and i.serving and not i.draining)
-
-    def waiting_and_free(self) -> tuple[int, int]:
-        """Jobs waiting for a slot, and serving slots free.
+    def update(self) -> None:
+        """Re-evaluate the rule after a change of the queue, the slots or the instances.
 
         A job put in the queue meets a free slot's request only when its put event is
-        processed, later in the same instant: the two are matched here already, so that the
-        metric does not flicker within an instant.
+        processed, later in the same instant: jobs waiting and slots free are counted with
+        the two matched already, so that the metric does not flicker within an instant.
+        (Called at every put and every request for a job: kept lean.)
         """
-        queued, asking = len(self.queue.items), len(self.queue.get_queue)
-        return max(0, queued - asking), max(0, asking - queued)
-
-    def _wants_more(self, serving_slots: int, waiting: int, free: int) -> bool:
-        """The metric is above the threshold (jobs waiting with no slot at all count as above)."""
-        if serving_slots == 0:
-            return waiting > 0
-        if self.rule.metric == "queue_per_slot":
-            return waiting > self.rule.threshold * serving_slots
-        return serving_slots - free > self.rule.threshold * serving_slots
-
-    def update(self) -> None:
-        """Re-evaluate the rule after a change of the queue, the slots or the instances."""
         rule = self.rule
-        provisioned = self.provisioned()
-        serving = self.serving()
-        waiting, free = self.waiting_and_free()
-        room = provisioned < rule.max_instances
-        if room and provisioned == 0 and waiting > 0:
-            self.scale_out()  # serverless: the first job waits for the boot, not for a window
-            return
-        self.out.update(room and self.booting == 0 and self._wants_more(serving * self.slots_per_instance, waiting, free))
-        self.in_.update(serving > rule.min_instances and waiting == 0 and free >= self.slots_per_instance)
+        queued, asking = len(self.queue.items), len(self.queue.get_queue)
+        waiting = queued - asking if queued > asking else 0
+        free = asking - queued if asking > queued else 0
+        out = False
+        if self.n_provisioned < rule.max_instances:
+            if self.n_provisioned == 0 and waiting:
+                self.scale_out()  # serverless: the first job waits for the boot, not for a window
+                return
+            if self.booting == 0:
+                slots = self.n_serving * self.slots_per_instance
+                if slots == 0:
+                    out = waiting > 0
+                elif rule.metric == "queue_per_slot":
+                    out = waiting > rule.threshold * slots
+                else:
+                    out = slots - free > rule.threshold * slots
+        if out != (self.out.since is not None):
+            self.out.update(out)
+        spare = self.n_serving > rule.min_instances and waiting == 0 and free >= self.slots_per_instance
+        if spare != (self.in_.since is not None):
+            self.in_.update(spare)
 
     # -- actions ----------------------------------------------------------------------------
     def start(self, count: int) -> None:
@@ -142,7 +137,7 @@ class Autoscaler:
             self._serve(self._provision())
 
     def scale_out(self) -> None:
-        add = min(self.rule.scale_out_by, self.rule.max_instances - self.provisioned())
+        add = min(self.rule.scale_out_by, self.rule.max_instances - self.n_provisioned)
         for _ in range(add):
             inst = self._provision()
             self.booting += 1
@@ -153,6 +148,7 @@ class Autoscaler:
         candidates = [i for i in self.instances if i is not None and i.serving and not i.draining]
         inst = max(candidates, key=lambda i: (i.free_slots(), i.generation))
         inst.draining = True
+        self.n_serving -= 1
         for req in inst.waiting:
             if not req.triggered:  # a triggered request already holds a job: that slot runs it
                 req.cancel()
@@ -175,6 +171,7 @@ class Autoscaler:
         index = free[0] if free else len(self.instances)
         inst = Instance(index, self.generations, len(self.intervals))
         self.generations += 1
+        self.n_provisioned += 1
         self.intervals.append([self.env.now, math.inf])
         if index == len(self.instances):
             self.instances.append(inst)
@@ -184,6 +181,7 @@ class Autoscaler:
 
     def _serve(self, inst: Instance) -> None:
         inst.serving = True
+        self.n_serving += 1
         inst.workers = self.slots_per_instance
         self.start_workers(inst)
 
@@ -195,3 +193,4 @@ class Autoscaler:
     def _retire(self, inst: Instance) -> None:
         self.intervals[inst.interval][1] = self.env.now
         self.instances[inst.index] = None
+        self.n_provisioned -= 1
