@@ -221,6 +221,8 @@ class Provisioning(_Strict):
                 raise ValueError("policy autoscale needs `min_instances` and `max_instances`, e.g. {min_instances: 0, max_instances: 4}")
             if self.min_instances > self.max_instances:
                 raise ValueError(f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})")
+            if self.metric == "utilisation" and self.threshold >= 1:
+                raise ValueError("metric utilisation needs a threshold below 1 (a share of the serving slots), e.g. 0.7")
         elif self.min_instances is not None or self.max_instances is not None:
             raise ValueError(f"min_instances and max_instances apply to policy autoscale only, not `{self.policy}`")
         return self

@@ -238,6 +238,8 @@ def assumptions_table(run: RunData, t: Strings) -> Table:
     for name, pool in (cfg.get("pools") or {}).items():
         prov = pool.get("provisioning") or {}
         policy = prov.get("policy", "?")
+        if policy == "autoscale":
+            policy += f" {prov.get('min_instances')}-{prov.get('max_instances')}"
         if policy == "scheduled" and prov.get("hours"):
             policy += f" {prov['hours'][0]}-{prov['hours'][1]} h" + (" Mon-Fri" if prov.get("weekdays_only") else "")
         rows.append([t("as.pools", pool=name), t("as.pools_value", instances=pool.get("instances", 1), sku=pool.get("sku", "?"),

@@ -75,3 +75,4 @@ def test_a_gpu_profile_must_state_its_gpu(write_yaml):
     data["gpu_profiles"] = [scenario_dict("mmc")["calibration"]]
     with pytest.raises(ConfigError, match="gpu_profiles.0.*states no GPU"):
         load_and_check(write_yaml(data))
+
