@@ -187,8 +187,7 @@ class Autoscaler:
 
     def _booted(self, inst: Instance) -> None:
         self.booting -= 1
-        self._serve(inst)
-        self.update()
+        self._serve(inst)  # (its slots evaluate the rule as they ask for work)
 
     def _retire(self, inst: Instance) -> None:
         self.intervals[inst.interval][1] = self.env.now
