@@ -121,7 +121,7 @@ def run_chunk(res: Resolved, engine: str, reps: list[int]) -> ChunkResult:
         summaries=[r.summary for r in results],
         jobs=sum(r.jobs for r in results),
         events=sum(r.events for r in results),
-        capacity=Table.concat([r.capacity_table for r in results]),
+        capacity=Table.concat([r.capacity_table for r in results]) if all(r.capacity_table is not None for r in results) else None,
     )
 
 
@@ -272,7 +272,7 @@ def collect(chunks: list[ChunkResult], monthly: MonthlyCollector, engine: str, w
         wall_s=wall_s,
         jobs=sum(c.jobs for c in chunks),
         events=sum(c.events for c in chunks),
-        capacity=Table.concat([c.capacity for c in chunks]).frame(),
+        capacity=Table.concat([c.capacity for c in chunks]).frame() if all(c.capacity is not None for c in chunks) else None,
     )
 
 
