@@ -15,7 +15,6 @@ import numpy as np
 
 from sim.config.scenario import Scenario
 from sim.engine.types import JobTable, Timings
-
 from sim.kernels.compiled import njit
 from sim.kernels.indices import ix
 

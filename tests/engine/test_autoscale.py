@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from sim.engine.provisioning import AutoscaleRule
 from sim.engine.simpy_model import simulate
