@@ -18,6 +18,8 @@ def scenario_dict(name: str = "mmc") -> dict:
     data = yaml.safe_load(path.read_text())
     for key, default in CATALOGUE_REFS:
         data[key] = str((path.parent / data.get(key, default)).resolve())
+    if "gpu_profiles" in data:
+        data["gpu_profiles"] = [str((path.parent / ref).resolve()) for ref in data["gpu_profiles"]]
     return data
 
 

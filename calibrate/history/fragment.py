@@ -155,15 +155,25 @@ def merge_fragment(scenario: dict, frag: dict) -> dict:
 
 def rebase_paths(scenario: dict, source: Path, target: Path) -> dict:
     """``scenario`` (read from ``source``) with its file references made relative to
-    ``target``'s folder, so that a copy written elsewhere still finds its profile and
+    ``target``'s folder, so that a copy written elsewhere still finds its profiles and
     catalogues (the scenario's references are relative to its own file)."""
     out = dict(scenario)
-    for key, default in (("calibration", None), ("regions_file", "azure/regions.yaml"), ("skus_file", "azure/skus.yaml")):
+
+    def moved(ref: str) -> str:
+        if Path(ref).is_absolute():
+            return ref
+        return os.path.relpath((Path(source).resolve().parent / ref).resolve(), Path(target).resolve().parent)
+
+    for key, default in (("calibration", None), ("gpu_profiles", None), ("regions_file", "azure/regions.yaml"),
+                         ("skus_file", "azure/skus.yaml")):
         ref = out.get(key, default)
-        if ref is None or Path(ref).is_absolute():
-            continue
-        absolute = (Path(source).resolve().parent / ref).resolve()
-        out[key] = os.path.relpath(absolute, Path(target).resolve().parent)
+        if isinstance(ref, str):
+            out[key] = moved(ref)
+        elif isinstance(ref, list):
+            out[key] = [moved(r) for r in ref]
+    grid = (out.get("carbon") or {}).get("grid_profile")
+    if grid is not None:
+        out["carbon"] = {**out["carbon"], "grid_profile": moved(grid) if isinstance(grid, str) else {**grid, "path": moved(grid["path"])}}
     return out
 
 

@@ -24,6 +24,7 @@ _FIXES = {
     "float_parsing": "give a number, or a distribution such as {dist: lognormal, median: 1, p90: 2}",
     "union_tag_invalid": "use one of the listed `dist` names",
     "literal_error": "use one of the allowed values",
+    "instances_for_policy": "use instances: 1 or more, or policy autoscale (min_instances: 0 scales to zero)",
 }
 
 

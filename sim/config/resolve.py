@@ -15,7 +15,7 @@ from .catalogues import RegionCatalogue, SkuCatalogue, load_regions, load_skus
 from .errors import ConfigError, read_yaml, validate_model
 from .gridprofile import GridProfile, load_grid_profile
 from .layers import LayeredProfile, load_layered
-from .profile import Profile, energy_only_terms
+from .profile import ModelProfile, Profile, energy_only_terms, load_profile
 from .scenario import MAX_SLOTS_PER_POOL, ManagedEndpoint, Scenario
 
 Problem = tuple[str, str, str]
@@ -33,6 +33,8 @@ class Resolved:
     profile_path: Path  # the last calibration file (the only one when the scenario names one)
     layers: LayeredProfile | None = None  # every calibration file and where each entry came from
     warnings: tuple[str, ...] = field(default=())  # what a user should know before trusting the forecast
+    gpu_profiles: dict[str, Profile] = field(default_factory=dict)  # GPU -> the scenario's ``gpu_profiles``
+    gpu_profile_paths: dict[str, Path] = field(default_factory=dict)
 
     @property
     def profile_paths(self) -> tuple[Path, ...]:
@@ -55,17 +57,45 @@ def _grid_profile(path: Path, stamp: int, datetime_column: str, intensity_column
     return load_grid_profile(path, datetime_column, intensity_column)
 
 
+#: ``hardware.gpu.model`` of a profile that states no GPU (synthetic, or measured on a CPU).
+NO_GPU = "none"
+
+
+def profile_for_gpu(profile: Profile, gpu_profiles: dict[str, Profile], gpu: str) -> Profile | None:
+    """The profile with figures for ``gpu``: the scenario's own when it was measured on that
+    GPU (or states none), else the one listed for it in ``gpu_profiles``; None when none has."""
+    own = profile.hardware.gpu.model
+    if own == gpu:
+        return profile
+    if gpu in gpu_profiles:
+        return gpu_profiles[gpu]
+    return profile if own == NO_GPU else None
+
+
+def service_model(res: Resolved, service: str) -> tuple[str, ModelProfile]:
+    """The figures a service's model runs with on its pool's GPU, and the name its draws go
+    by: the model's own, or ``model@GPU`` when they come from another GPU's profile."""
+    svc = res.scenario.services[service]
+    if svc.pool is None:  # a managed endpoint: the profile's entry, if any, is not run on a GPU of ours
+        return svc.model, res.profile.models.get(svc.model)
+    gpu = res.skus.skus[res.scenario.pools[svc.pool].sku].gpu
+    prof = profile_for_gpu(res.profile, res.gpu_profiles, gpu)
+    assert prof is not None  # refused at load (reference_problems)
+    return (svc.model if prof is res.profile else f"{svc.model}@{gpu}"), prof.models[svc.model]
+
+
 def _rel(base: Path, ref: str) -> Path:
     p = Path(ref)
     return p if p.is_absolute() else (base.parent / p)
 
 
-def model_problems(field: str, model_name: str, task: str, profile: Profile) -> list[Problem]:
-    """A service's model must be in the profile and calibrated for the service's task."""
+def model_problems(field: str, model_name: str, task: str, profile: Profile, gpu: str | None = None) -> list[Problem]:
+    """A service's model must be in the profile (for ``gpu``, when named) and calibrated for the service's task."""
     model = profile.models.get(model_name)
     if model is None:
-        return [(field, f"model `{model_name}` is not in the calibration profile",
-                 f"add it to the profile or use one of {sorted(profile.models)}")]
+        where = "" if gpu is None else f" for GPU `{gpu}` ({profile.name})"
+        return [(field, f"model `{model_name}` is not in the calibration profile{where}",
+                 f"add it to the profile (carbonsim calibrate run on that GPU) or use one of {sorted(profile.models)}")]
     if model.service != task:
         return [(field, f"model `{model_name}` serves `{model.service}`, not `{task}`", "pick a model calibrated for this task")]
     return []
@@ -78,8 +108,29 @@ def managed_problems(where: str, endpoint: ManagedEndpoint, task: str) -> list[P
     return endpoint_problems(where, endpoint.provider, endpoint.model, endpoint.electricity_mix_zone, task == "generate")
 
 
-def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue) -> list[Problem]:
+def gpu_problems(name: str, svc, sc: Scenario, profile: Profile, skus: SkuCatalogue,
+                 gpu_profiles: dict[str, Profile]) -> tuple[list[Problem], Profile | None]:
+    """A service's pool must run on a GPU some profile has figures for; returns that profile."""
+    pool = sc.pools.get(svc.pool)
+    if pool is None or pool.sku not in skus.skus:
+        return [], profile  # reported as a missing pool or SKU
+    gpu = skus.skus[pool.sku].gpu
+    prof = profile_for_gpu(profile, gpu_profiles, gpu)
+    if prof is not None:
+        return model_problems(f"services.{name}.model", svc.model, svc.task, prof, None if prof is profile else gpu), prof
+    have = sorted({profile.hardware.gpu.model, *gpu_profiles})
+    return [(f"pools.{svc.pool}.sku",
+             f"SKU `{pool.sku}` runs on GPU `{gpu}`, for which no calibration profile has figures: model `{svc.model}` "
+             f"(service `{name}`) was measured on {have} only",
+             f"calibrate it on that GPU (carbonsim calibrate run --vm-sku {pool.sku} --out FILE) and list FILE under "
+             f"`gpu_profiles`, or give a profile of figures for `{gpu}` (see configs/calibration/priors-t4.yaml), "
+             f"or use a SKU with one of {have}")], None
+
+
+def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue,
+                       gpu_profiles: dict[str, Profile] | None = None) -> list[Problem]:
     """Every broken reference inside a scenario, as (field, message, fix)."""
+    gpu_profiles = gpu_profiles or {}
     out: list[Problem] = []
     langs = set(sc.workload.languages)
     if sc.region not in regions.regions:
@@ -96,7 +147,8 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
             out += managed_problems(f"{where}.managed", svc.managed, svc.task)
         elif svc.pool not in sc.pools:
             out.append((f"{where}.pool", f"pool `{svc.pool}` is not defined", f"define it under `pools` or use one of {sorted(sc.pools)}"))
-        out += model_problems(f"{where}.model", svc.model, svc.task, profile)
+        found, _ = gpu_problems(name, svc, sc, profile, skus, gpu_profiles)
+        out += found
         for code in svc.disabled_languages:
             if code not in langs:
                 out.append((f"{where}.disabled_languages", f"unknown language `{code}`", f"use one of {sorted(langs)}"))
@@ -119,7 +171,8 @@ def reference_problems(sc: Scenario, profile: Profile, skus: SkuCatalogue, regio
                             "add e.g. output_tokens: {dist: lognormal, median: 300, p90: 600}"))
             if svc.task == "transcribe" and ctype == "text":
                 out.append((f"{where}.service", "text files cannot be transcribed", "remove this stage"))
-            model = profile.models.get(svc.model)
+            _, prof = gpu_problems(st.service, svc, sc, profile, skus, gpu_profiles)
+            model = prof.models.get(svc.model) if prof is not None else None
             if model is not None:
                 priced = set(model.time_s.coef) | set(model.energy_j.coef)
                 missing = sorted(c for c in langs if c not in model.chars_per_token)
@@ -178,9 +231,10 @@ def _pairs_without_ratio(sc: Scenario, profile: Profile) -> list[str]:
     return sorted(set(out))
 
 
-def check(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue, path: Path | str) -> None:
+def check(sc: Scenario, profile: Profile, skus: SkuCatalogue, regions: RegionCatalogue, path: Path | str,
+          gpu_profiles: dict[str, Profile] | None = None) -> None:
     """Raise ConfigError naming ``path`` when any reference is broken."""
-    problems = reference_problems(sc, profile, skus, regions)
+    problems = reference_problems(sc, profile, skus, regions, gpu_profiles)
     if problems:
         raise ConfigError(path, problems)
 
@@ -208,7 +262,30 @@ def load_and_check(path: Path | str, overrides: dict | None = None) -> Resolved:
     profile = layers.profile
     skus = _referenced(path, "skus_file", load_skus, _rel(path, sc.skus_file))
     regions = _referenced(path, "regions_file", load_regions, _rel(path, sc.regions_file))
-    check(sc, profile, skus, regions, path)
-    res = Resolved(sc, profile, skus, regions, path, layers.paths[-1], layers, tuple(profile_warnings(sc, profile)))
+    gpu_profiles, gpu_paths = load_gpu_profiles(sc, path, profile)
+    check(sc, profile, skus, regions, path, gpu_profiles)
+    res = Resolved(sc, profile, skus, regions, path, layers.paths[-1], layers=layers,
+                   warnings=tuple(profile_warnings(sc, profile)), gpu_profiles=gpu_profiles, gpu_profile_paths=gpu_paths)
     res.grid_profile()  # a bad profile fails here, before any simulation
     return res
+
+
+def load_gpu_profiles(sc: Scenario, path: Path, profile: Profile) -> tuple[dict[str, Profile], dict[str, Path]]:
+    """The scenario's ``gpu_profiles`` by the GPU each states; each must state one GPU of its own."""
+    profiles: dict[str, Profile] = {}
+    paths: dict[str, Path] = {}
+    problems: list[Problem] = []
+    for i, ref in enumerate(sc.gpu_profiles):
+        p = _rel(path, ref)
+        prof = load_profile(p)
+        gpu = prof.hardware.gpu.model
+        if gpu == NO_GPU:
+            problems.append((f"gpu_profiles.{i}", f"profile {p} states no GPU",
+                             "set its hardware.gpu.model to the GPU it was measured on, as configs/azure/skus.yaml names it"))
+        elif gpu in profiles or gpu == profile.hardware.gpu.model:
+            problems.append((f"gpu_profiles.{i}", f"a second profile for GPU `{gpu}` ({p})", "list one profile per GPU"))
+        else:
+            profiles[gpu], paths[gpu] = prof, p
+    if problems:
+        raise ConfigError(path, problems)
+    return profiles, paths

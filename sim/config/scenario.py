@@ -11,7 +11,8 @@ import functools
 import math
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .base import ConfigModel
 from .distributions import Bounded, is_uncertain
@@ -74,6 +75,24 @@ class GridProfileRef(_Strict):
     datetime_column: str = Field(default="Datetime (UTC)", description="column of UTC times")
     intensity_column: str | None = Field(
         default=None, description="gCO2e/kWh column; default: Electricity Maps' (LCA), else its (direct) one")
+
+
+class ServiceLevels(_Strict):
+    """What the API must keep up with; an option likely to break a level is infeasible.
+
+    Levels are judged per replication on the final year (P95 file latency over its files;
+    the busiest pool's busiest month) and reported for any month of the horizon beside.
+    """
+
+    p95_file_latency_s: float | None = Field(
+        default=None, gt=0, description="P95 end-to-end file latency, from arrival to its last job's end (s)"
+    )
+    max_utilisation: float | None = Field(
+        default=None, gt=0, le=1, description="highest monthly utilisation of any pool (busy share of its slot time)"
+    )
+    break_threshold: float = Field(
+        default=0.1, ge=0, le=1, description="options more likely than this to break a level are infeasible"
+    )
 
 
 class Carbon(_Strict):
@@ -273,9 +292,31 @@ class Service(_Strict):
 
 
 class Provisioning(_Strict):
-    policy: Literal["always_on", "scheduled"] = "always_on"
+    """When a pool's instances are provisioned (and so draw idle power and cost money).
+
+    ``always_on`` keeps ``instances`` on; ``scheduled`` turns them on in given hours;
+    ``autoscale`` adds and removes instances with the load, as an Azure autoscale rule does
+    (VM Scale Sets, AKS, Container Apps): scale out by ``scale_out_by`` when ``metric`` has
+    stayed above ``threshold`` for a whole ``time_window_s`` (Azure's time aggregation
+    *Minimum*), a new instance serving ``boot_s`` after it is provisioned; scale in one
+    instance when a whole instance's slots have stayed free, with nothing queued, for
+    ``cooldown_s``. ``min_instances: 0`` is serverless (scale to zero; the first job after
+    that pays the boot).
+    """
+
+    policy: Literal["always_on", "scheduled", "autoscale"] = "always_on"
     hours: tuple[int, int] = Field(default=(8, 20), description="on from hour a to hour b (local=UTC), b may wrap")
     weekdays_only: bool = False
+    min_instances: int | None = Field(default=None, ge=0, description="autoscale: fewest instances (0: serverless)")
+    max_instances: int | None = Field(default=None, ge=1, le=MAX_INSTANCES, description="autoscale: the cap")
+    metric: Literal["queue_per_slot", "utilisation"] = Field(
+        default="queue_per_slot", description="autoscale: jobs waiting per serving slot, or busy share of serving slots"
+    )
+    threshold: float = Field(default=1.0, ge=0, description="autoscale: scale out when the metric stays above this")
+    time_window_s: float = Field(default=300.0, ge=0, description="autoscale: how long the metric must stay above (s)")
+    scale_out_by: int = Field(default=1, ge=1, description="autoscale: instances added per scale-out")
+    boot_s: float = Field(default=300.0, ge=0, description="autoscale: from provisioning to serving (VM start, image, runtime) (s)")
+    cooldown_s: float = Field(default=600.0, ge=0, description="autoscale: spare capacity of one instance this long -> scale in (s)")
 
     @field_validator("hours")
     @classmethod
@@ -284,12 +325,41 @@ class Provisioning(_Strict):
             raise ValueError("hours must be [start, end] with 0 <= start <= 23, 0 <= end <= 24 and start != end")
         return v
 
+    @model_validator(mode="after")
+    def _autoscale(self) -> "Provisioning":
+        if self.policy == "autoscale":
+            if self.min_instances is None or self.max_instances is None:
+                raise ValueError("policy autoscale needs `min_instances` and `max_instances`, e.g. {min_instances: 0, max_instances: 4}")
+            if self.min_instances > self.max_instances:
+                raise ValueError(f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})")
+            if self.metric == "utilisation" and self.threshold >= 1:
+                raise ValueError("metric utilisation needs a threshold below 1 (a share of the serving slots), e.g. 0.7")
+        elif self.min_instances is not None or self.max_instances is not None:
+            raise ValueError(f"min_instances and max_instances apply to policy autoscale only, not `{self.policy}`")
+        return self
+
 
 class Pool(_Strict):
     sku: str
-    instances: int = Field(ge=1, le=MAX_INSTANCES)
-    slots_per_gpu: int = Field(default=1, ge=1, le=MAX_SLOTS_PER_GPU, description="jobs one GPU serves at once")
+    # (provisioning first: the check of ``instances`` reads it)
     provisioning: Provisioning = Field(default_factory=Provisioning)
+    instances: int = Field(ge=0, le=MAX_INSTANCES, description="instances on (autoscale: at the start, within min..max)")
+    slots_per_gpu: int = Field(default=1, ge=1, le=MAX_SLOTS_PER_GPU, description="jobs one GPU serves at once")
+
+    @field_validator("instances")
+    @classmethod
+    def _instances(cls, v: int, info: ValidationInfo) -> int:
+        p = info.data.get("provisioning")
+        if p is None:
+            return v
+        if p.policy != "autoscale" and v < 1:
+            raise PydanticCustomError("instances_for_policy", "Input should be greater than or equal to 1 for policy `{policy}`",
+                                      {"policy": p.policy})
+        if p.policy == "autoscale" and not p.min_instances <= v <= p.max_instances:
+            raise PydanticCustomError("instances_for_policy", "instances ({v}) is the count at the start under autoscale: "
+                                      "it must lie within min_instances ({lo}) and max_instances ({hi})",
+                                      {"v": v, "lo": p.min_instances, "hi": p.max_instances})
+        return v
 
 
 class Scenario(_Strict):
@@ -319,11 +389,16 @@ class Scenario(_Strict):
     def calibration_files(self) -> list[str]:
         """The calibration profiles in merge order."""
         return [self.calibration] if isinstance(self.calibration, str) else list(self.calibration)
+    gpu_profiles: list[str] = Field(
+        default_factory=list,
+        description="profiles for the other GPUs pools may run on (each states its GPU); relative to the config file",
+    )
     carbon: Carbon = Field(default_factory=Carbon)
     workload: Workload
     pipelines: dict[str, list[Stage]]
     services: dict[str, Service] = Field(min_length=1)
     pools: dict[str, Pool] = Field(default_factory=dict, description="at least one, unless every service is managed")
+    service_levels: ServiceLevels | None = Field(default=None, description="levels the decision holds options to")
 
     @model_validator(mode="after")
     def _some_pool(self) -> "Scenario":

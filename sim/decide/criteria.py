@@ -53,14 +53,17 @@ CRITERIA: dict[str, Criterion] = {c.name: c for c in (
 
 
 def vm_cost_usd(res: Resolved, prices_per_hour: dict[str, float] | None = None) -> float:
-    """Cost of the provisioned VMs over the horizon: on-hours x instances x price x region factor."""
+    """Cost of the scheduled VMs over the horizon: on-hours x instances x price x region
+    factor (autoscaled pools: see ``autoscaled_cost_usd``)."""
     sc = res.scenario
     edges = sc.month_edges_s()
     weekday0 = sc.month_starts()[0].weekday()
     factor = res.regions.regions[sc.region].price_factor
     total = 0.0
     for pool in sc.pools.values():
-        price = (prices_per_hour or {}).get(pool.sku, res.skus.skus[pool.sku].price_per_hour)
+        if pool.provisioning.policy == "autoscale":
+            continue
+        price = _price(res, pool.sku, prices_per_hour)
         on_h = schedule_for(pool.provisioning, weekday0).on_seconds(edges[0], edges[-1]) / 3600.0
         total += on_h * pool.instances * price * factor
     return total
@@ -69,6 +72,30 @@ def vm_cost_usd(res: Resolved, prices_per_hour: dict[str, float] | None = None) 
 def _managed_usd(monthly: pd.DataFrame, n: int) -> np.ndarray:
     """What the managed endpoints' requests cost per replication (USD; 0 without any)."""
     return _per_rep(monthly, "managed_usd", n) if "managed_usd" in monthly.columns else np.zeros(n)
+
+
+def _price(res: Resolved, sku: str, prices_per_hour: dict[str, float] | None) -> float:
+    return (prices_per_hour or {}).get(sku, res.skus.skus[sku].price_per_hour)
+
+
+def autoscaled_cost_usd(res: Resolved, capacity: pd.DataFrame | None, n: int,
+                        prices_per_hour: dict[str, float] | None = None) -> np.ndarray:
+    """Cost of the autoscaled pools per replication: provisioned instance-seconds, billed
+    per second, x price x region factor (zeros when no pool autoscales)."""
+    sc = res.scenario
+    out = np.zeros(n)
+    scaled = {name: pool for name, pool in sc.pools.items() if pool.provisioning.policy == "autoscale"}
+    if not scaled:
+        return out
+    if capacity is None:
+        raise ValueError("autoscaled pools are priced from the run's capacity table, which this result lacks")
+    factor = res.regions.regions[sc.region].price_factor
+    cap = capacity[capacity["replication"] < n]
+    for name, pool in scaled.items():
+        rows = cap[cap["pool"].astype(str) == name]
+        seconds = rows.groupby("replication")["instance_s"].sum().reindex(range(n), fill_value=0.0).to_numpy(dtype=float)
+        out += seconds / 3600.0 * _price(res, pool.sku, prices_per_hour) * factor
+    return out
 
 
 def _per_rep(df: pd.DataFrame, value: str, n: int) -> np.ndarray:
@@ -99,20 +126,50 @@ def final_year_latency_p95(res: Resolved, stats: pd.DataFrame, n: int) -> np.nda
     return (num / den).reindex(range(n)).to_numpy(dtype=float)
 
 
+def worst_month_latency_p95(res: Resolved, stats: pd.DataFrame, n: int) -> np.ndarray:
+    """Highest monthly P95 end-to-end file latency (s) per replication (NaN when no file was served)."""
+    f = stats[(stats["service"] == FILE_ROW) & (stats["replication"] < n)]
+    return f.groupby("replication")["latency_p95_s"].max().reindex(range(n)).to_numpy(dtype=float)
+
+
+#: Service levels a scenario may set (``Scenario.service_levels``): label and unit.
+SERVICE_LEVELS = {"p95_file_latency_s": ("P95 file latency", "s"), "max_utilisation": ("pool utilisation", "share")}
+
+
+def service_level_values(res: Resolved, stats: pd.DataFrame, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For each level the scenario sets: its measure per replication in the final year and
+    in the horizon's worst month (two arrays of n)."""
+    levels = res.scenario.service_levels
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if levels is None:
+        return out
+    h = res.scenario.horizon_months
+    if levels.p95_file_latency_s is not None:
+        out["p95_file_latency_s"] = (final_year_latency_p95(res, stats, n), worst_month_latency_p95(res, stats, n))
+    if levels.max_utilisation is not None:
+        util = pool_utilisation(res, stats, n)
+        out["max_utilisation"] = (util[:, max(0, h - 12):].max(axis=1), util.max(axis=1))
+    return out
+
+
 def replication_values(res: Resolved, mc: MonteCarloResult, n: int, *, prices_per_hour: dict[str, float] | None = None,
                        saturation_utilisation: float = 0.8) -> dict[str, np.ndarray]:
-    """Every criterion but coverage, one value per replication 0..n-1."""
+    """Every criterion but coverage, one value per replication 0..n-1; and each service
+    level's measure, as ``level.NAME.final_year`` and ``level.NAME.any_month``."""
     sc = res.scenario
     h = sc.horizon_months
     m = mc.monthly[mc.monthly["replication"] < n]
     util = pool_utilisation(res, mc.service_stats, n)
     saturated = util >= saturation_utilisation
     first = np.where(saturated.any(axis=1), saturated.argmax(axis=1), h)
-    return {
+    levels = {f"level.{k}.{when}": v for k, pair in service_level_values(res, mc.service_stats, n).items()
+              for when, v in zip(("final_year", "any_month"), pair)}
+    return levels | {
         "energy": _per_rep(m, "facility_kwh", n),
         "carbon": _per_rep(m, "co2e_kg", n),
         "carbon_final_year": _per_rep(m[m["month"] >= max(0, h - 12)], "co2e_kg", n),
-        "cost": np.full(n, vm_cost_usd(res, prices_per_hour)) + _managed_usd(m, n),
+        "cost": (np.full(n, vm_cost_usd(res, prices_per_hour)) + _managed_usd(m, n)
+                 + autoscaled_cost_usd(res, mc.capacity, n, prices_per_hour)),
         "performance": final_year_latency_p95(res, mc.service_stats, n),
         "scalability": 1.0 - util[:, -1],
         "saturation": first.astype(float),

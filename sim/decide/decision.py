@@ -27,7 +27,7 @@ from sim.config.scenario import Scenario
 from sim.kernels.rng import Streams
 from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
 
-from .criteria import CRITERIA, coverage, jobs_cube, replication_values, value_matrix
+from .criteria import CRITERIA, SERVICE_LEVELS, coverage, jobs_cube, replication_values, value_matrix
 from .loading import load_options
 from .managed import provenance_by_option, vm_per_job_by_service
 from .mcda import (
@@ -47,6 +47,40 @@ if TYPE_CHECKING:
     from sim.montecarlo.output import RunWriter
 
 METHOD_NAMES = ("weighted_sum", "topsis", "smaa")
+
+
+@dataclass
+class ServiceLevelCheck:
+    """Each service level against each option: how likely it breaks and by how much."""
+
+    names: list[str]  # levels set, in SERVICE_LEVELS order
+    limits: np.ndarray  # levels
+    p_break: np.ndarray  # options x levels: share of replications over the limit in the final year
+    p_break_any: np.ndarray  # options x levels: the same in the horizon's worst month
+    p50: np.ndarray  # options x levels: median final-year measure
+    threshold: float
+
+    def broken(self, option: int) -> list[int]:
+        """Levels that make option ``option`` infeasible."""
+        return [k for k in range(len(self.names)) if self.p_break[option, k] > self.threshold + 1e-12]
+
+
+def check_service_levels(sc: Scenario, per_option: list[dict[str, np.ndarray]]) -> ServiceLevelCheck | None:
+    """The service levels of ``sc`` against each option's per-replication measures."""
+    levels = sc.service_levels
+    if levels is None:
+        return None
+    names = [k for k in SERVICE_LEVELS if getattr(levels, k) is not None]
+    if not names:
+        return None
+    limits = np.array([getattr(levels, k) for k in names], dtype=float)
+
+    def share_over(when: str) -> np.ndarray:
+        return np.array([[float(np.mean(v[f"level.{k}.{when}"] > lim)) for k, lim in zip(names, limits)] for v in per_option])
+
+    p50 = np.array([[float(np.nanpercentile(v[f"level.{k}.final_year"], 50)) if np.isfinite(v[f"level.{k}.final_year"]).any()
+                     else np.nan for k in names] for v in per_option])
+    return ServiceLevelCheck(names, limits, share_over("final_year"), share_over("any_month"), p50, levels.break_threshold)
 
 
 @dataclass
@@ -75,6 +109,7 @@ class DecisionResult:
     engines: dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
     components: np.ndarray | None = None  # options x COMPONENTS x replications, kgCO2e over the horizon
+    levels: ServiceLevelCheck | None = None  # None: the scenario sets no service level
 
     # ---- derived figures ---------------------------------------------------------------
     def index(self, criterion: str) -> int:
@@ -198,6 +233,9 @@ def evaluate(res: Resolved, spec: OptionsFile, *, baseline_mc: MonteCarloResult 
     else:
         p_exceed = (carbon > budget_kg).mean(axis=1)
         feasible = p_exceed <= threshold + 1e-12
+    levels = check_service_levels(sc, per_option)
+    if levels is not None:
+        feasible &= np.array([not levels.broken(i) for i in range(len(names))])
 
     ranked_idx = np.flatnonzero(weights > 0)
     ranked = [criteria[j] for j in ranked_idx]
@@ -219,7 +257,7 @@ def evaluate(res: Resolved, spec: OptionsFile, *, baseline_mc: MonteCarloResult 
         p_exceed=p_exceed, feasible=feasible, threshold=threshold, budget_kg=budget_kg, scores=scores, smaa=sm,
         ranked=ranked, double_counts=flags, correlation=corr, replications=n,
         smaa_weights=spec.smaa.weights, smaa_half_width=spec.smaa.half_width, engines=engines,
-        wall_s=time.perf_counter() - t0, components=np.stack(components),
+        wall_s=time.perf_counter() - t0, components=np.stack(components), levels=levels,
     )
 
 
@@ -307,6 +345,14 @@ def decision_json(d: DecisionResult, spec: OptionsFile) -> dict:
         "budget_kg": d.budget_kg,
         "exceed_threshold": d.threshold,
         "p_exceed_budget": {o: num(p) for o, p in zip(d.options, d.p_exceed)},
+        "service_levels": None if d.levels is None else {
+            "break_threshold": d.levels.threshold,
+            "levels": {k: float(lim) for k, lim in zip(d.levels.names, d.levels.limits)},
+            "p_break_final_year": {o: {k: num(d.levels.p_break[i, j]) for j, k in enumerate(d.levels.names)} for i, o in enumerate(d.options)},
+            "p_break_any_month": {o: {k: num(d.levels.p_break_any[i, j]) for j, k in enumerate(d.levels.names)} for i, o in enumerate(d.options)},
+            "p50_final_year": {o: {k: num(d.levels.p50[i, j]) for j, k in enumerate(d.levels.names)} for i, o in enumerate(d.options)},
+            "broken": {o: [d.levels.names[j] for j in d.levels.broken(i)] for i, o in enumerate(d.options)},
+        },
         "crn_variance_ratio": {o: num(ratio[i, jc]) for i, o in enumerate(d.options) if o != BASELINE},
         "crn_variance_ratio_by_criterion": {
             o: {c: num(ratio[i, j]) for j, c in enumerate(d.criteria)} for i, o in enumerate(d.options) if o != BASELINE

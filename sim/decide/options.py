@@ -91,7 +91,7 @@ class TargetLimit(_Strict):
 
 class PoolChange(_Strict):
     sku: str | None = None
-    instances: int | None = Field(default=None, ge=1, le=MAX_INSTANCES)
+    instances: int | None = Field(default=None, ge=0, le=MAX_INSTANCES, description="0 only with policy autoscale (serverless)")
     slots_per_gpu: int | None = Field(default=None, ge=1, le=MAX_SLOTS_PER_GPU)
     provisioning: Provisioning | None = None
 

@@ -111,7 +111,7 @@ def apply_option(res: Resolved, spec: OptionsFile, name: str) -> Resolved:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(res.path, [(f"{where}: {loc}", msg, fix) for loc, msg, fix in problems_from_validation(exc)]) from None
-    problems = reference_problems(sc, res.profile, res.skus, res.regions)
+    problems = reference_problems(sc, res.profile, res.skus, res.regions, res.gpu_profiles)
     if problems:
         raise ConfigError(res.path, [(f"{where}: {loc}", msg, fix) for loc, msg, fix in problems])
     return replace(res, scenario=sc)

@@ -43,8 +43,8 @@ _T = {
         "agree": "The three methods agree: **{opt}**.",
         "disagree": "The methods do not agree; the choice depends on how much weight each criterion gets (see the SMAA-2 "
                     "acceptabilities below).",
-        "none_feasible": "No option keeps the probability of exceeding the budget under {t:.0%}: each method's best option "
-                         "is shown regardless, and the budget needs a stronger change than those listed.",
+        "none_feasible": "No option is feasible (see the budget, the service levels and the infeasible options below): each "
+                         "method's best option is shown regardless, and a stronger change than those listed is needed.",
         "keep": "Keeping the scenario as it is ranks best.",
         "tradeoffs": "## What the top options give up and gain (against the baseline)",
         "emissions": "- emissions over the horizon: {d:+,.0f} kgCO2e (± {se:,.0f}, mean difference and its standard error); "
@@ -55,6 +55,11 @@ _T = {
         "headroom": "- capacity headroom at the horizon: {c:.0%} (baseline {b:.0%})",
         "infeasible": "## Infeasible options",
         "infeasible_row": "- **{opt}** ({label}): exceeding the budget is {word} ({p:.0%}).",
+        "levels": "Service levels: {levels}; options that break one in more than {t:.0%} of replications (final year) "
+                  "are infeasible.",
+        "level_row": "- **{opt}** ({label}): breaks the {level} level of {limit} in {p:.0%} of replications in the final year "
+                     "({pa:.0%} in some month); its median is {value}, {ratio:,.1f}x the level.",
+        "level_names": {"p95_file_latency_s": "P95 file latency", "max_utilisation": "pool utilisation"},
         "notes": "## Notes",
         "double": "- {a} and {b} double count (Spearman rho of their medians across options {rho}): together they "
                   "weigh {w:.0%}, more than either weight says.",
@@ -79,8 +84,9 @@ _T = {
         "agree": "Les trois méthodes concordent : **{opt}**.",
         "disagree": "Les méthodes ne concordent pas ; le choix dépend du poids donné à chaque critère (voir les "
                     "acceptabilités SMAA-2 ci-dessous).",
-        "none_feasible": "Aucune option ne maintient la probabilité de dépasser le budget sous {t:.0%} : la meilleure option "
-                         "de chaque méthode est indiquée malgré tout, et le budget demande un changement plus fort.",
+        "none_feasible": "Aucune option n'est réalisable (voir le budget, les niveaux de service et les options écartées "
+                         "ci-dessous) : la meilleure option de chaque méthode est indiquée malgré tout, et il faut un "
+                         "changement plus fort que ceux proposés.",
         "keep": "Garder le scénario tel quel arrive en tête.",
         "tradeoffs": "## Ce que les options en tête sacrifient et apportent (par rapport à la référence)",
         "emissions": "- émissions sur l'horizon : {d:+,.0f} kgCO2e (± {se:,.0f}, écart moyen et son erreur type) ; "
@@ -91,6 +97,11 @@ _T = {
         "headroom": "- marge de capacité à l'horizon : {c:.0%} (référence {b:.0%})",
         "infeasible": "## Options écartées",
         "infeasible_row": "- **{opt}** ({label}) : le dépassement du budget est {word} ({p:.0%}).",
+        "levels": "Niveaux de service : {levels} ; les options qui en franchissent un dans plus de {t:.0%} des réplications "
+                  "(dernière année) sont écartées.",
+        "level_row": "- **{opt}** ({label}) : franchit le niveau de {level} de {limit} dans {p:.0%} des réplications la "
+                     "dernière année ({pa:.0%} sur au moins un mois) ; sa médiane est {value}, {ratio:,.1f} fois le niveau.",
+        "level_names": {"p95_file_latency_s": "latence P95 par fichier", "max_utilisation": "utilisation des pools"},
         "notes": "## Remarques",
         "double": "- {a} et {b} comptent deux fois le même effet (rho de Spearman de leurs médianes entre options {rho}) : "
                   "ensemble elles pèsent {w:.0%}, plus que chaque poids ne le dit.",
@@ -132,6 +143,11 @@ def _duration(s: float, lang: str, unit: tuple[str, float] | None = None) -> str
     return f"{s / per:,.1f} {name}" if name == "h" else f"{s / per:,.0f} {name}"
 
 
+def _level(name: str, value: float, lang: str) -> str:
+    """A service level's value as people read it: a duration, or a share."""
+    return _duration(value, lang) if name.endswith("_s") else f"{value:.0%}"
+
+
 def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
     t = _T[lang]
     fr = lang == "fr"
@@ -162,6 +178,9 @@ def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
     if d.budget_kg is not None:
         p = float(d.p_exceed[0])
         lines.append(num(t["budget"], b=d.budget_kg, word=likelihood(p, lang), p=p, t=d.threshold))
+    if d.levels is not None:
+        said = ", ".join(f"{t['level_names'][k]} {_level(k, lim, lang)}" for k, lim in zip(d.levels.names, d.levels.limits))
+        lines.append(num(t["levels"], levels=said, t=d.levels.threshold))
     lines += ["", t["reco"], ""]
     best = {m: d.best(m) for m in ("weighted_sum", "topsis", "smaa")}
     for m, opt in best.items():
@@ -200,7 +219,14 @@ def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
         lines += ["", t["infeasible"], ""]
         for i in infeasible:
             p = float(d.p_exceed[i])
-            lines.append(num(t["infeasible_row"], opt=d.options[i], label=labels[d.options[i]], word=likelihood(p, lang), p=p))
+            opt = d.options[i]
+            if d.threshold is not None and p > d.threshold + 1e-12:
+                lines.append(num(t["infeasible_row"], opt=opt, label=labels[opt], word=likelihood(p, lang), p=p))
+            for k in d.levels.broken(i) if d.levels is not None else []:
+                name, lim, value = d.levels.names[k], float(d.levels.limits[k]), float(d.levels.p50[i, k])
+                lines.append(num(t["level_row"], opt=opt, label=labels[opt], level=t["level_names"][name], limit=_level(name, lim, lang),
+                                 p=float(d.levels.p_break[i, k]), pa=float(d.levels.p_break_any[i, k]),
+                                 value=_level(name, value, lang), ratio=value / lim))
     lines += ["", t["notes"], ""]
     crit_label = {c: (CRITERIA[c].label_fr if fr else CRITERIA[c].label) for c in d.criteria}
     seen = set()

@@ -1,12 +1,15 @@
 """Provisioning policies: when a pool's instances are on (and so draw idle power).
 
-A policy is a weekly on/off mask at hourly resolution, aligned to the simulation clock
-(``t = 0`` is midnight UTC on the first day of the first month).
+Each policy is a small class behind ``POLICIES``, keyed by the config's ``policy``. A policy
+gives a weekly on/off mask at hourly resolution, aligned to the simulation clock (``t = 0``
+is midnight UTC on the first day of the first month), and, for ``autoscale``, the rule the
+engine follows to add and remove instances with the load (``AutoscaleRule``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,20 +67,72 @@ class Schedule:
         return int(week * self.starts_cum[WEEK_H] + self.starts_cum[hw + 1])
 
 
+@dataclass(frozen=True)
+class AutoscaleRule:
+    """What the engine needs of an autoscale policy (times in s; see ``Provisioning``)."""
+
+    min_instances: int
+    max_instances: int
+    start_instances: int
+    gpus_per_instance: int
+    metric: str  # "queue_per_slot" | "utilisation"
+    threshold: float
+    time_window_s: float
+    scale_out_by: int
+    boot_s: float
+    cooldown_s: float
+
+
+class AlwaysOn:
+    """``instances`` on all the time."""
+
+    def mask(self, p: Provisioning) -> np.ndarray:
+        return np.ones(WEEK_H, dtype=bool)
+
+    def rule(self, p: Provisioning, instances: int, gpus_per_instance: int) -> AutoscaleRule | None:
+        return None
+
+
+class Scheduled(AlwaysOn):
+    """``instances`` on from ``hours[0]`` to ``hours[1]`` (UTC) every day, or on weekdays only."""
+
+    def mask(self, p: Provisioning) -> np.ndarray:
+        a, b = p.hours
+        length = (b - a) % 24 or 24
+        mask = np.zeros(WEEK_H, dtype=bool)
+        for day in range(7):
+            if p.weekdays_only and day >= 5:
+                continue
+            for k in range(length):
+                mask[(day * 24 + a + k) % WEEK_H] = True
+        return mask
+
+
+class Autoscale(AlwaysOn):
+    """Instances come and go with the load (the engine follows ``rule``); the pool itself is
+    always available."""
+
+    def rule(self, p: Provisioning, instances: int, gpus_per_instance: int) -> AutoscaleRule | None:
+        assert p.min_instances is not None and p.max_instances is not None  # checked by Provisioning
+        return AutoscaleRule(
+            min_instances=p.min_instances, max_instances=p.max_instances, start_instances=instances,
+            gpus_per_instance=gpus_per_instance, metric=p.metric, threshold=p.threshold,
+            time_window_s=p.time_window_s, scale_out_by=p.scale_out_by, boot_s=p.boot_s, cooldown_s=p.cooldown_s,
+        )
+
+
+POLICIES: dict[str, AlwaysOn] = {"always_on": AlwaysOn(), "scheduled": Scheduled(), "autoscale": Autoscale()}
+
+
 def weekly_mask(p: Provisioning) -> np.ndarray:
     """The 168-hour on/off mask of a provisioning policy."""
-    if p.policy == "always_on":
-        return np.ones(WEEK_H, dtype=bool)
-    a, b = p.hours
-    length = (b - a) % 24 or 24
-    mask = np.zeros(WEEK_H, dtype=bool)
-    for day in range(7):
-        if p.weekdays_only and day >= 5:
-            continue
-        for k in range(length):
-            mask[(day * 24 + a + k) % WEEK_H] = True
-    return mask
+    return POLICIES[p.policy].mask(p)
 
 
 def schedule_for(p: Provisioning, weekday0: int) -> Schedule:
     return Schedule(weekly_mask(p), weekday0)
+
+
+def autoscale_rule(p: Provisioning, instances: int, gpus_per_instance: int) -> AutoscaleRule | None:
+    """The autoscale rule of a pool, None when its instances do not follow the load."""
+    return POLICIES[p.policy].rule(p, instances, gpus_per_instance)

@@ -40,6 +40,15 @@ def choose_engine(name: str, scenario=None) -> str:
     return name
 
 
+def engine_note(requested: str, chosen: str, scenario) -> str | None:
+    """Why ``auto`` chose the SimPy engine (what the fast engine cannot run), for the manifest."""
+    from .fast import unsupported
+
+    if requested != "auto" or chosen != "simpy" or scenario is None:
+        return None
+    return "; ".join(unsupported(scenario)) or None
+
+
 def get_engine(name: str) -> Engine:
     try:
         return ENGINES[name]

@@ -10,7 +10,8 @@ Model residency: a slot's GPU holds a service's model while the pool is on. A jo
 (pays the model's load time and energy) when no job of that service is running on the GPU
 and the model was never loaded in this on-period, or has sat unused longer than the
 service's keep-alive. A scheduled pool starts jobs only while on; a job started before the
-pool switches off runs to its end.
+pool switches off runs to its end. An autoscaled pool's instances come and go with the load
+(``sim.engine.autoscale``); a new instance never finds a model resident.
 
 Inputs are arrays sampled beforehand (``JobTable``), so the model draws no random numbers:
 any other engine fed the same arrays must give the same timings.
@@ -18,9 +19,12 @@ any other engine fed the same arrays must give the same timings.
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import simpy
 
+from .autoscale import Autoscaler, Instance
 from .types import JobTable, PoolSpec, ServiceSpec, Timings
 
 
@@ -33,6 +37,7 @@ class PoolModel:
         self.queue = simpy.Store(env)
         self.inflight: dict[tuple[int, int], int] = {}
         self.last_end: dict[tuple[int, int], tuple[int, float]] = {}  # (gpu, svc) -> (period, end)
+        self.scaler: Autoscaler | None = None
 
 
 class Simulation:
@@ -43,6 +48,10 @@ class Simulation:
         self.arrival = file_arrival_s
         self.env = simpy.Environment()
         self.pools = [PoolModel(self.env, p) for p in pools]
+        for pool in self.pools:
+            if pool.spec.autoscale is not None:
+                pool.scaler = Autoscaler(self.env, pool.spec.autoscale, pool.spec.slots_per_gpu, pool.queue,
+                                         lambda inst, pool=pool: self.start_instance(pool, inst))
         self.services = services
         n = len(jobs)
         # Python lists: element writes are several times cheaper than on NumPy arrays.
@@ -79,7 +88,10 @@ class Simulation:
         now = self.env.now
         for j in range(self._gfirst[g], self._gfirst[g + 1]):
             self.ready[j] = now
-            self.pools[self._pool[j]].queue.put(j)
+            pool = self.pools[self._pool[j]]
+            pool.queue.put(j)
+            if pool.scaler is not None:
+                pool.scaler.update()
 
     def worker(self, pool: PoolModel, gpu: int):
         env = self.env
@@ -88,30 +100,56 @@ class Simulation:
             j = yield pool.queue.get()
             if not schedule.always and not schedule.is_on(env.now):
                 yield env.timeout(schedule.next_on(env.now) - env.now)
-            now = env.now
-            s = self._service[j]
-            key = (gpu, s)
-            svc = self.services[s]
-            period = schedule.on_period(now)
-            busy = pool.inflight.get(key, 0)
-            dur = self._time[j]
-            if busy == 0:
-                last = pool.last_end.get(key)
-                if last is None or last[0] != period or (svc.keep_alive_s is not None and now - last[1] > svc.keep_alive_s):
-                    self.cold[j] = True
-                    dur += svc.load_time_s
-                    self.extra_energy[j] = svc.load_energy_j
-            pool.inflight[key] = busy + 1
-            self.start[j] = now
-            self.gpu[j] = gpu
-            yield env.timeout(dur)
-            now = env.now
-            self.end[j] = now
-            pool.inflight[key] -= 1
-            prev = pool.last_end.get(key)
-            if prev is None or prev[0] != period or prev[1] < now:
-                pool.last_end[key] = (period, now)
-            self.complete(j)
+            yield from self.serve(pool, gpu, schedule.on_period(env.now), j)
+
+    def instance_worker(self, pool: PoolModel, inst: Instance, gpu: int):
+        """A slot of an autoscaled instance: takes jobs until the instance is retired."""
+        scaler = pool.scaler
+        assert scaler is not None
+        while True:
+            request = pool.queue.get()
+            inst.waiting.append(request)
+            scaler.update()  # a slot asked for work: it is free unless a job was waiting
+            j = yield request  # (a retired instance cancels the request: the process ends here)
+            inst.waiting.remove(request)
+            yield from self.serve(pool, gpu, inst.generation, j)
+            if inst.draining:
+                scaler.finished(inst)
+                return
+
+    def start_instance(self, pool: PoolModel, inst: Instance) -> None:
+        gpus = pool.spec.autoscale.gpus_per_instance  # type: ignore[union-attr]
+        for gpu in range(inst.index * gpus, (inst.index + 1) * gpus):
+            for _ in range(pool.spec.slots_per_gpu):
+                self.env.process(self.instance_worker(pool, inst, gpu))
+
+    def serve(self, pool: PoolModel, gpu: int, period: int, j: int):
+        """Run job ``j`` on ``gpu``, loading its model first when it is not resident there
+        in on-period (or instance) ``period``."""
+        env = self.env
+        now = env.now
+        s = self._service[j]
+        key = (gpu, s)
+        svc = self.services[s]
+        busy = pool.inflight.get(key, 0)
+        dur = self._time[j]
+        if busy == 0:
+            last = pool.last_end.get(key)
+            if last is None or last[0] != period or (svc.keep_alive_s is not None and now - last[1] > svc.keep_alive_s):
+                self.cold[j] = True
+                dur += svc.load_time_s
+                self.extra_energy[j] = svc.load_energy_j
+        pool.inflight[key] = busy + 1
+        self.start[j] = now
+        self.gpu[j] = gpu
+        yield env.timeout(dur)
+        now = env.now
+        self.end[j] = now
+        pool.inflight[key] -= 1
+        prev = pool.last_end.get(key)
+        if prev is None or prev[0] != period or prev[1] < now:
+            pool.last_end[key] = (period, now)
+        self.complete(j)
 
     def complete(self, j: int) -> None:
         g = self._group[j]
@@ -126,6 +164,9 @@ class Simulation:
     # -- run ----------------------------------------------------------------------------
     def run(self) -> Timings:
         for pool in self.pools:
+            if pool.scaler is not None:
+                pool.scaler.start(pool.spec.autoscale.start_instances)  # type: ignore[union-attr]
+                continue
             for gpu in range(pool.spec.gpus):
                 for _ in range(pool.spec.slots_per_gpu):
                     self.env.process(self.worker(pool, gpu))
@@ -145,9 +186,23 @@ class Simulation:
             cold=np.asarray(self.cold, dtype=bool), service_s=end - start,
             energy_j=self.jobs.energy_j + np.asarray(self.extra_energy),
             file_end_s=self.file_end, events=events, gpu=np.asarray(self.gpu, dtype=np.int32),
+            instance_intervals=self._intervals(),
         )
+
+    def _intervals(self) -> tuple[np.ndarray | None, ...] | None:
+        if all(p.scaler is None for p in self.pools):
+            return None
+        return tuple(None if p.scaler is None else np.array(p.scaler.intervals, dtype=float).reshape(-1, 2)
+                     for p in self.pools)
 
 
 def simulate(jobs: JobTable, file_arrival_s: np.ndarray, pools: list[PoolSpec], services: list[ServiceSpec]) -> Timings:
     """Run the SimPy model on pre-sampled jobs."""
-    return Simulation(jobs, file_arrival_s, pools, services).run()
+    timings = Simulation(jobs, file_arrival_s, pools, services).run()
+    # The slots still waiting for a job at the end hold the model through reference cycles
+    # (a SimPy process and its pending request refer to each other): collected now, the
+    # replication's memory is freed at once, not at the collector's next full pass, which
+    # comes late with millions of objects alive (memory then grew by a replication's worth
+    # with each replication a worker ran).
+    gc.collect()
+    return timings

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .provisioning import Schedule
+from .provisioning import AutoscaleRule, Schedule
 
 
 @dataclass
@@ -48,9 +48,10 @@ class JobTable:
 class PoolSpec:
     """What the model needs of a pool."""
 
-    gpus: int  # GPUs over all instances
+    gpus: int  # GPUs over all instances (autoscale: at the start)
     slots_per_gpu: int
     schedule: Schedule
+    autoscale: AutoscaleRule | None = None  # instances follow the load (SimPy engine only)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class Timings:
     file_end_s: np.ndarray  # per file: end of its last job (nan when it has none)
     events: int  # SimPy events processed (for benchmarks)
     gpu: np.ndarray | None = None  # per job: the GPU it ran on, counted within its pool
+    # Per pool: each instance's provisioned interval [start, end) (s, k x 2; end inf when
+    # still provisioned at the end of the run), None for a pool whose instances follow its
+    # schedule. None altogether when no pool autoscales.
+    instance_intervals: tuple[np.ndarray | None, ...] | None = None
 
 
 

@@ -1,7 +1,7 @@
 """Accounting: from job timings to monthly energy and emissions by component (DESIGN.md).
 
-Per pool instance: idle GPU power and host power over all provisioned time, plus each
-job's energy above idle, times PUE, times the month's grid intensity; plus embodied
+Per pool instance: idle GPU power and host power over all provisioned time (the pool's
+schedule, or each autoscaled instance's provisioned intervals), plus each job's energy above idle, times PUE, times the month's grid intensity; plus embodied
 emissions amortised over provisioned time (SCI's M). Jobs count in the month they start.
 With an hourly grid profile (``carbon.grid_profile``) each hour's energy takes that hour's
 intensity (``sim.forecast.hourly``).
@@ -139,9 +139,10 @@ def monthly_table(
     totals = np.empty((len(pools), horizon))
     pool_j = np.zeros((len(pools), len(COMPONENTS) - 1, horizon))  # idle, host, embodied (J)
     pool_kg = np.zeros_like(pool_j)  # kg CO2e directly
+    on_instance_s = instance_seconds(sc, pools, timings)
     for pi, spec in enumerate(pools):
         pdraw = draws.pools[spec.name]
-        on_s = _on_seconds(spec.schedule, edges) * spec.instances
+        on_s = on_instance_s[pi]
         pool_j[pi, 0] = pdraw.gpu_idle_power_w * spec.gpus_per_instance * on_s
         pool_j[pi, 1] = pdraw.host_power_w * on_s
         pool_kg[pi, 2] = pdraw.embodied_kg * on_s / pdraw.lifetime_s
@@ -272,7 +273,26 @@ def _put(labels, amounts, r, month, pool, service, language, content, component,
     amounts[4, r] = direct_kg
 
 
-def pool_capacity_s(sc: Scenario, pools: list[PoolAccountingSpec]) -> np.ndarray:
-    """Slot-seconds available per pool and month (pools x months)."""
+def instance_seconds(sc: Scenario, pools: list[PoolAccountingSpec], timings: Timings | None = None) -> np.ndarray:
+    """Provisioned instance-seconds per pool and month (pools x months): the schedule times
+    the instances, or, for an autoscaled pool, its instances' intervals cut at the month edges."""
     edges = np.asarray(sc.month_edges_s(), dtype=float)
-    return np.array([p.slots * p.instances * _on_seconds(p.schedule, edges) for p in pools]).reshape(len(pools), sc.horizon_months)
+    intervals = timings.instance_intervals if timings is not None else None
+    out = np.empty((len(pools), sc.horizon_months))
+    for pi, p in enumerate(pools):
+        spans = intervals[pi] if intervals is not None else None
+        out[pi] = _on_seconds(p.schedule, edges) * p.instances if spans is None else interval_seconds(spans, edges)
+    return out
+
+
+def interval_seconds(spans: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Seconds of the intervals ``spans`` ([start, end) rows, s) inside each month of ``edges``."""
+    lo = np.maximum(spans[:, :1], edges[None, :-1])
+    hi = np.minimum(spans[:, 1:], edges[None, 1:])
+    return np.clip(hi - lo, 0.0, None).sum(axis=0)
+
+
+def pool_capacity_s(sc: Scenario, pools: list[PoolAccountingSpec], timings: Timings | None = None) -> np.ndarray:
+    """Slot-seconds provisioned per pool and month (pools x months)."""
+    slots = np.array([p.slots for p in pools], dtype=float).reshape(-1, 1)
+    return slots * instance_seconds(sc, pools, timings)

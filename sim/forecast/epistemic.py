@@ -21,7 +21,7 @@ from sim.config.distributions import (
 from sim.config.errors import ConfigError
 from sim.config.memo import keep_last
 from sim.config.profile import AffineCost, ModelProfile, energy_only_terms
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 from sim.kernels.rng import Streams
 
 from .power import over_limit, power_limits
@@ -188,8 +188,9 @@ def feasible_draws(res: Resolved, rows: np.ndarray) -> Draws:
     draws = _build(res, _Replay(rows[0]))
     limits = power_limits(res, {name: p.gpu_idle_power_w for name, p in draws.pools.items()})
     row = rows[0]
+    figures = dict(service_model(res, name) for name in res.scenario.services)  # draws' key -> its profile entry
     for model, limit in limits.items():
-        skip = energy_only_terms(res.profile.models[model])
+        skip = energy_only_terms(figures[model])
         if _excess(draws.models[model], limit.watts, skip) is None:
             continue
         cols = [k for k, (_, names) in enumerate(_recorded(res)) if names[1:3] == ("model", model)]
@@ -248,8 +249,9 @@ def _build(res: Resolved, source: _Recorder | _Replay) -> Draws:
             embodied_gpu_kg=gpu_kg,
             embodied_server_kg=server_kg,
         )
-    used_models = {svc.model for svc in sc.services.values()}
-    models = {name: _model(name, res.profile.models[name], source) for name in sorted(used_models)}
+    # a model's figures belong to the GPU its pool runs on (``service_model``'s key)
+    used_models = dict(service_model(res, name) for name in sc.services)
+    models = {key: _model(key, used_models[key], source) for key in sorted(used_models)}
     market = carbon.market_intensity_g_per_kwh
     return Draws(
         growth_rate=_one(sc.workload.growth.monthly_rate, source, "growth"),

@@ -20,7 +20,7 @@ from sim.config.distributions import (
     ColumnStreams,
     draw_rows,
 )
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 from sim.config.scenario import CONTENT_TYPES, pool_codes
 from sim.config.units import WINDOW_S
 from sim.engine.types import JobTable
@@ -89,8 +89,8 @@ def _cost_arrays(res: Resolved, draws: Draws, which: str) -> tuple[np.ndarray, n
     sc = res.scenario
     n = len(sc.services)
     intercept, coef, sigma = np.zeros(n), np.zeros((n, len(UNITS))), np.zeros(n)
-    for si, svc in enumerate(sc.services.values()):
-        cost = getattr(draws.models[svc.model], which)
+    for si, name in enumerate(sc.services):
+        cost = getattr(draws.models[service_model(res, name)[0]], which)
         intercept[si] = cost.intercept
         for unit, c in cost.coef.items():
             coef[si, UNITS.index(unit)] = c

@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.config.distributions import Columns, Normal, Uniform, mean_of, prepare_columns
 from sim.config.memo import keep_last
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 from sim.config.scenario import CONTENT_TYPES, stage_requires
 
 # Task codes and unit order shared with the compiled expansion (numba reads the codes as constants).
@@ -159,7 +159,7 @@ def _columns(res: Resolved, plan: Plan, li: int, code: str) -> list[tuple[int, o
         columns.append((offsets[PASS] + si, _UNIFORM01 if service in thinned else 0.0, ("stage", code, service, "pass")))
         # only translation and generation read the file's text: transcription's input is audio
         if service in staged and svc.task != "transcribe":
-            cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code))
+            cpt = _cpt(service_model(res, service)[1].chars_per_token.get(code))
             columns.append((offsets[CPT_IN] + si, cpt, ("job", code, service, "input")))
     entries = plan.entries
     used = set(entries.slot[entries.entry_range[li, 0] : entries.entry_range[li, -1]].tolist())
@@ -170,7 +170,7 @@ def _columns(res: Resolved, plan: Plan, li: int, code: str) -> list[tuple[int, o
         name = ("job", code, service, tgt)
         columns.append((offsets[RESIDUAL] + k, _STANDARD_NORMAL, name))
         if svc.task != "generate":  # generation's output is drawn in tokens, not read off a text
-            cpt = _cpt(res.profile.models[svc.model].chars_per_token.get(code if tgt == "-" else tgt))
+            cpt = _cpt(service_model(res, service)[1].chars_per_token.get(code if tgt == "-" else tgt))
             columns.append((offsets[CPT_OUT] + k, cpt, (*name, "chars_per_token")))
         elif spec is not None:
             columns.append((offsets[TOKENS] + k, spec, (*name, "output_tokens")))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 
 
 @dataclass(frozen=True)
@@ -25,23 +25,25 @@ class PowerLimit:
 
 
 def power_limits(res: Resolved, gpu_idle_w: dict[str, float]) -> dict[str, PowerLimit]:
-    """Per model, the smallest ``(gpu_max_power_w - idle) x gpu_fraction`` over the GPU pools
-    its services run on (``gpu_idle_w``: the replication's drawn idle power per pool). Models
-    whose energy a host meter measured (RAPL, codecarbon) have none: the card does not bound it."""
+    """Per model (by its draws' key: ``service_model``), the smallest ``(gpu_max_power_w -
+    idle) x gpu_fraction`` over the GPU pools its services run on (``gpu_idle_w``: the
+    replication's drawn idle power per pool). Models whose energy a host meter measured
+    (RAPL, codecarbon) have none: the card does not bound it."""
     sc = res.scenario
     out: dict[str, PowerLimit] = {}
-    for svc in sc.services.values():
+    for name, svc in sc.services.items():
         if svc.pool is None:  # a managed endpoint: the provider's fleet, not a card of ours
             continue
-        if res.layers is not None and not res.layers.gpu_energy(svc.model):
+        key, _ = service_model(res, name)
+        if key == svc.model and res.layers is not None and not res.layers.gpu_energy(svc.model):
             continue
         pool = sc.pools[svc.pool]
         sku = res.skus.skus[pool.sku]
         if sku.gpus == 0:
             continue
         watts = (sku.gpu_max_power_w - gpu_idle_w[svc.pool]) * sku.gpu_fraction
-        if svc.model not in out or watts < out[svc.model].watts:
-            out[svc.model] = PowerLimit(watts, svc.pool, pool.sku)
+        if key not in out or watts < out[key].watts:
+            out[key] = PowerLimit(watts, svc.pool, pool.sku)
     return out
 
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.config.memo import keep_last
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 from sim.config.scenario import CONTENT_TYPES
-from sim.engine.provisioning import schedule_for
+from sim.engine.provisioning import autoscale_rule, schedule_for
 from sim.engine.registry import get_engine
 from sim.engine.types import EngineInputs, JobTable, PoolSpec, ServiceSpec, Timings
 from sim.kernels.rng import Streams
@@ -20,6 +20,7 @@ from .accounting import PoolAccountingSpec, monthly_table
 from .epistemic import Draws, draw_epistemic
 from .jobs import build_jobs, file_mask
 from .managed import ManagedInputs, draw_rates, managed_stats, monthly_rows, split_managed, with_managed_ends
+from .capacity import capacity_table
 from .stream import run_streamed, streamable
 from .tables import Table
 from .workload import FileTable, generate_files
@@ -62,6 +63,7 @@ class ReplicationResult:
     jobs: int
     categorical: bool = False  # the monthly DataFrame's labels as categoricals (else strings)
     job_records: Table | None = None  # one row per job, when asked for (``job_table``)
+    capacity_table: Table | None = None  # per month and pool (sim.forecast.capacity)
 
     @property
     def monthly(self) -> pd.DataFrame:
@@ -96,10 +98,8 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None,
 
 def services_of(res: Resolved, draws: Draws) -> list[ServiceSpec]:
     """The services as the engines see them, with the replication's drawn model loads."""
-    return [
-        ServiceSpec(svc.keep_alive_s, draws.models[svc.model].load_time_s, draws.models[svc.model].load_energy_j)
-        for svc in res.scenario.services.values()
-    ]
+    models = [draws.models[service_model(res, name)[0]] for name in res.scenario.services]
+    return [ServiceSpec(svc.keep_alive_s, m.load_time_s, m.load_energy_j) for svc, m in zip(res.scenario.services.values(), models)]
 
 
 @keep_last
@@ -113,7 +113,8 @@ def _pool_specs(res: Resolved) -> tuple[tuple[PoolSpec, ...], tuple[PoolAccounti
         sku = res.skus.skus[pool.sku]
         sched = schedule_for(pool.provisioning, weekday0)
         gpus_each = max(1, sku.gpus)
-        pools.append(PoolSpec(gpus=gpus_each * pool.instances, slots_per_gpu=pool.slots_per_gpu, schedule=sched))
+        rule = autoscale_rule(pool.provisioning, pool.instances, gpus_each)
+        pools.append(PoolSpec(gpus=gpus_each * pool.instances, slots_per_gpu=pool.slots_per_gpu, schedule=sched, autoscale=rule))
         acc.append(PoolAccountingSpec(name, pool.instances, sku.gpus * sku.gpu_fraction, gpus_each * pool.slots_per_gpu, sched))
     return tuple(pools), tuple(acc)
 
@@ -156,13 +157,14 @@ def job_table(inp: ReplicationInputs, t: Timings, replication: int) -> Table:
 
 
 def run_replication(res: Resolved, replication: int, engine: str = "simpy", categorical: bool = False,
-                    keep_jobs: bool = False, stream: bool = True) -> ReplicationResult:
+                    keep_jobs: bool = False, stream: bool = False) -> ReplicationResult:
     """Simulate replication ``replication`` of the scenario and account for it (with
     ``keep_jobs``, its jobs' records too: ``job_table``).
 
-    With the fast engine and always-on pools (and no job records asked for), the
-    replication is streamed block by block (``sim.forecast.stream``: the same tables, its
-    memory bounded by a block's jobs), unless ``stream`` is False or the engine meets a tie.
+    With ``stream``, the fast engine and always-on pools (and no job records asked for),
+    the replication is streamed block by block (``sim.forecast.stream``: the same monthly,
+    statistics and file tables, its memory bounded by a block's jobs; no capacity table),
+    unless the engine meets a tie.
 
     The tables come as NumPy columns (``ReplicationResult.monthly_table`` ...), as the
     Monte Carlo keeps them; ``monthly`` and the other properties make DataFrames of them,
@@ -183,10 +185,12 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
         monthly = monthly_rows(res, inp.managed.jobs, monthly, replication)
         stats = managed_stats(stats, inp.managed.jobs)
     files = file_table(res, inp, replication)
+    capacity = capacity_table(res.scenario, inp.jobs, timings, inp.files.month, inp.files.arrival_s, inp.accounting, stats,
+                              replication)
     n_jobs = len(inp.jobs) + (0 if inp.managed is None else len(inp.managed.jobs))
     summary = _summary(replication, inp.draws, len(inp.files), n_jobs, monthly, files)
     records = job_table(inp, timings, replication) if keep_jobs else None
-    return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs), categorical, records)
+    return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs), categorical, records, capacity)
 
 
 def _summary(replication: int, draws: Draws, n_files: int, n_jobs: int, monthly: Table, files: Table) -> dict:

@@ -39,11 +39,11 @@ def service_table(res: Resolved, jobs: JobTable, files: FileTable, accounting: l
     edges = np.asarray(res.scenario.month_edges_s(), dtype=float)
     cells = _service_cells(jobs.service, t.start_s, t.ready_s, t.end_s, t.service_s, t.cold, edges, len(jobs.services), 95.0)
     file_cells = _value_cells(files.month, res.scenario.horizon_months, t.file_end_s - files.arrival_s, 95.0)
-    return service_rows(res, jobs.services, jobs.pools, accounting, cells, file_cells, replication)
+    return service_rows(res, jobs.services, jobs.pools, accounting, cells, file_cells, replication, t)
 
 
 def service_rows(res: Resolved, services: tuple[str, ...], pools: tuple[str, ...], accounting: list[PoolAccountingSpec],
-                 cells: tuple, file_cells: tuple, replication: int) -> Table:
+                 cells: tuple, file_cells: tuple, replication: int, timings: Timings | None = None) -> Table:
     """``service_table`` from its cells: ``_service_cells``' (per service x month) and
     ``_value_cells``' of the files' latencies (per month)."""
     sc = res.scenario
@@ -52,7 +52,7 @@ def service_rows(res: Resolved, services: tuple[str, ...], pools: tuple[str, ...
     n, busy, cold, wait_sum, wait_p95, lat_sum, lat_p95 = cells
     f_n, f_sum, f_p95 = file_cells
     pool_of_service = pool_codes(sc, services, pools)  # -1: managed, no pool's capacity
-    capacity = np.vstack([pool_capacity_s(sc, accounting), np.full((1, horizon), np.nan)])
+    capacity = np.vstack([pool_capacity_s(sc, accounting, timings), np.full((1, horizon), np.nan)])
     cap = capacity[pool_of_service].ravel()  # same (service, month) order
     none = np.full(horizon, np.nan)
     return Table({

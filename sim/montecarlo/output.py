@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from sim.config.resolve import Resolved
+from sim.config.resolve import Resolved, service_model
 from sim.forecast.managed import managed_services
 from sim.forecast.managed import provenance as managed_provenance
 
@@ -144,11 +144,14 @@ def base_manifest(res: Resolved, mc: MonteCarloResult, command: str) -> dict:
             "method": prof.measurement.method,
             "date": str(prof.measurement.date) if prof.measurement.date else None,
             "samples": prof.measurement.samples,
-            "models": {svc.model: prof.models[svc.model].source for svc in sc.services.values()},
+            "models": {key: model.source for key, model in (service_model(res, name) for name in sc.services) if model is not None},
             "layers": [{"path": str(p), "sha256": sha256(p)} for p in res.profile_paths],
             "model_files": {svc.model: str(res.layers.model_sources[svc.model]) for svc in sc.services.values()}
             if res.layers is not None else {},
             "warnings": list(res.warnings),
+            "gpu_profiles": {gpu: {"path": str(p), "sha256": sha256(p), "name": res.gpu_profiles[gpu].name,
+                                   "method": res.gpu_profiles[gpu].measurement.method}
+                             for gpu, p in res.gpu_profile_paths.items()},
         },
         "region": sc.region,
         "carbon_sources": sources,
@@ -188,6 +191,10 @@ def summary_markdown(res: Resolved, head: dict) -> str:
                       "at the most replications allowed.")]
     if head["budget_kg"] is not None:
         lines += ["", f"Probability of exceeding the budget of {head['budget_kg']:,.0f} kgCO2e: {head['p_exceed_budget']:.0%}."]
+    if head.get("capacity"):
+        from .capacity import capacity_markdown
+
+        lines += capacity_markdown(head["capacity"])
     return "\n".join(lines) + "\n"
 
 
@@ -217,6 +224,11 @@ def write_forecast(writer: RunWriter, res: Resolved, mc: MonteCarloResult) -> di
         head["replications"] = n
         if "precision" in mc.meta:
             head["precision"] = mc.meta["precision"]
+        if mc.capacity is not None:
+            from .capacity import capacity_bands, capacity_headline
+
+            writer.write_table("capacity.csv", capacity_bands(mc.capacity, sc, n))
+            head["capacity"] = capacity_headline(mc.capacity, sc, n)
         writer.write_table("replications.csv", mc.replications)  # (while the monthly table is written)
         writer.write_table("bands.csv", bands)
         writer.write_text("headline.json", json.dumps(head, indent=2))

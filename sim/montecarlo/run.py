@@ -49,6 +49,7 @@ class MonteCarloResult:
     jobs: int
     events: int
     meta: dict = field(default_factory=dict)
+    capacity: pd.DataFrame | None = None  # replication x month x pool (sim.forecast.capacity)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class ChunkResult:
     jobs: int
     events: int
     job_records: dict[int, Table] = field(default_factory=dict)  # per replication kept (``--keep-jobs``)
+    capacity: Table | None = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,13 @@ class RunExtras:
     jobs_path: Path | None = None  # ... to this Parquet file
 
 
-def run_chunk(res: Resolved, engine: str, reps: list[int], keep_jobs: int = 0) -> ChunkResult:
+def run_chunk(res: Resolved, engine: str, reps: list[int], keep_jobs: int = 0, stream: bool = False) -> ChunkResult:
     """Run replications ``reps`` (their seeds follow from the scenario's seed and their
-    indices); those below ``keep_jobs`` return their jobs' records too."""
+    indices); those below ``keep_jobs`` return their jobs' records too; with ``stream``,
+    replications are streamed where they can be (``run_replication``)."""
     keep_large_allocations_on_heap()
-    results: list[ReplicationResult] = [run_replication(res, r, engine, keep_jobs=r < keep_jobs) for r in reps]
+    results: list[ReplicationResult] = [run_replication(res, r, engine, keep_jobs=r < keep_jobs, stream=stream)
+                                        for r in reps]
     return ChunkResult(
         first=reps[0],
         monthly=Table.concat([r.monthly_table for r in results]),
@@ -88,6 +92,7 @@ def run_chunk(res: Resolved, engine: str, reps: list[int], keep_jobs: int = 0) -
         jobs=sum(r.jobs for r in results),
         events=sum(r.events for r in results),
         job_records={r.summary["replication"]: r.job_records for r in results if r.job_records is not None},
+        capacity=Table.concat([r.capacity_table for r in results]) if all(r.capacity_table is not None for r in results) else None,
     )
 
 
@@ -194,7 +199,21 @@ def collect(chunks: list[ChunkResult], monthly: MonthlyCollector, engine: str, w
         wall_s=wall_s,
         jobs=sum(c.jobs for c in chunks),
         events=sum(c.events for c in chunks),
+        capacity=Table.concat([c.capacity for c in chunks]).frame() if all(c.capacity is not None for c in chunks) else None,
     )
+
+
+#: Jobs per replication (at the growth rate's P95) from which replications are streamed:
+#: below it a whole replication fits in a few hundred MB, and it keeps what streaming
+#: cannot give (the capacity table's per-pool waits and latencies).
+STREAM_FROM_JOBS = 2_000_000
+
+
+def streams_replications(res: Resolved) -> bool:
+    """Whether this run streams its replications (``STREAM_FROM_JOBS``)."""
+    from .estimate import estimate
+
+    return estimate(res.scenario).jobs_p95 >= STREAM_FROM_JOBS
 
 
 def run_monte_carlo(
@@ -217,15 +236,16 @@ def run_monte_carlo(
     ``replications``); with ``extras.keep_jobs``, the first replications' job records go to
     ``extras.jobs_path`` as they arrive (``JobsWriter``).
     """
-    from sim.engine.registry import choose_engine
+    from sim.engine.registry import choose_engine, engine_note
 
     from . import precision
     from .executors import open_executor
     from .job_records import JobsWriter
 
     precision_pct = extras.precision_pct
-    engine = choose_engine(engine, res.scenario)
-    runner = functools.partial(run_chunk, keep_jobs=extras.keep_jobs) if extras.keep_jobs else run_chunk
+    requested, engine = engine, choose_engine(engine, res.scenario)
+    stream = streams_replications(res)
+    runner = functools.partial(run_chunk, keep_jobs=extras.keep_jobs, stream=stream) if extras.keep_jobs or stream else run_chunk
     jobs_out = JobsWriter(extras.jobs_path, extras.keep_jobs) if extras.keep_jobs and extras.jobs_path else None
     n = res.scenario.replications if replications is None else replications
     target = n if precision_pct is None else precision.first_batch(n)
@@ -259,6 +279,8 @@ def run_monte_carlo(
     meta["chunks"] = len(done)  # replication 0's, run here first, included
     if precision_pct is not None:
         meta["precision"] = precision.record(_totals(done), precision_pct, n)
+    if (note := engine_note(requested, engine, res.scenario)) is not None:
+        meta["engine_reason"] = f"auto chose simpy: the fast engine cannot run this scenario ({note})"
     mc = collect(done, monthly, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now
     release_free_memory()

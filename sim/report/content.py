@@ -75,6 +75,24 @@ def _final(run: RunData, metric: str) -> pd.Series:
     return b[b["month"] == b["month"].max()].iloc[0]
 
 
+def capacity_notes(capacity: dict, t: Strings) -> list[str]:
+    """Per pool (headline.json's ``capacity``): when it first gets 80% busy, what its final
+    month needs with autoscaling, and a saturating pool said in plain words with its fix."""
+    notes = []
+    for pool, e in capacity.items():
+        m = e["first_busy_month"]
+        if m["p10"] is None:
+            notes.append(t("hl.cap_calm", pool=pool))
+        else:
+            notes.append(t("hl.cap_busy", pool=pool, **{k: v or t("hl.cap_never") for k, v in m.items()}))
+        if e["policy"] == "autoscale":
+            i = e["final_instances"]
+            notes.append(t("hl.cap_autoscale", pool=pool, p50=t.num(i["p50"], 2), p90=t.num(i["p90"], 2)))
+        elif e["saturates"]:
+            notes.append(t("hl.cap_saturates", pool=pool, u=t.pct(e["final_utilisation"]["p50"]), n=e["instances_needed"]))
+    return notes
+
+
 def headline_table(run: RunData, t: Strings) -> tuple[Table, list[str]]:
     """Headline figures: emissions over the horizon, final year and month, SCI per unit."""
     h = run.headline
@@ -109,6 +127,7 @@ def headline_table(run: RunData, t: Strings) -> tuple[Table, list[str]]:
         ordered = sorted(shares.items(), key=lambda kv: -kv[1])
         notes.append(t("hl.components", shares=", ".join(f"{t.component(k)} {t.pct(v)}" for k, v in ordered),
                        top=t.component(ordered[0][0])))
+    notes += capacity_notes(h.get("capacity") or {}, t)
     return Table([t("hl.figure"), "P50", "P90"], rows), notes
 
 
@@ -291,6 +310,8 @@ def assumptions_table(run: RunData, t: Strings) -> Table:
     for name, pool in (cfg.get("pools") or {}).items():
         prov = pool.get("provisioning") or {}
         policy = prov.get("policy", "?")
+        if policy == "autoscale":
+            policy += f" {prov.get('min_instances')}-{prov.get('max_instances')}"
         if policy == "scheduled" and prov.get("hours"):
             policy += f" {prov['hours'][0]}-{prov['hours'][1]} h" + (" Mon-Fri" if prov.get("weekdays_only") else "")
         rows.append([t("as.pools", pool=name), t("as.pools_value", instances=pool.get("instances", 1), sku=pool.get("sku", "?"),

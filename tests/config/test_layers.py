@@ -10,7 +10,7 @@ from sim.cli import main
 from sim.config.distributions import mean_of
 from sim.config.profile import load_profile
 from sim.config.resolve import load_and_check
-from tests.helpers import CONFIGS
+from tests.helpers import CONFIGS, scenario_dict
 
 PRIORS = CONFIGS / "calibration" / "priors.yaml"
 
@@ -33,8 +33,8 @@ def _one_model_profile(tmp_path, flags=None):
 
 
 def _scenario(tmp_path, calibration):
-    sc = yaml.safe_load((CONFIGS / "default.yaml").read_text())
-    sc.update(calibration=calibration, regions_file=str(CONFIGS / "azure/regions.yaml"), skus_file=str(CONFIGS / "azure/skus.yaml"))
+    sc = scenario_dict("default")
+    sc.update(calibration=calibration)
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(sc, sort_keys=False))
     return path

@@ -81,7 +81,7 @@ def test_a_scheduled_pool_runs_whole(tmp_path):
     res = load_and_check(scenario_file(tmp_path, horizon_months=2, **{
         "pools.gpu.provisioning": {"policy": "scheduled", "hours": [8, 18], "weekdays_only": True}}))
     assert not streamable(res)
-    a, b = run_replication(res, 0, "fast"), run_replication(res, 0, "fast", stream=False)
+    a, b = run_replication(res, 0, "fast", stream=True), run_replication(res, 0, "fast", stream=False)
     assert_same_tables(a.monthly_table, b.monthly_table)
     assert_same_tables(a.stats_table, b.stats_table)
 
@@ -99,7 +99,7 @@ def test_hypothesis_scenarios_streamed_equal_whole(tmp_path_factory, slots, inst
     whole = run_replication(res, 0, "fast", stream=False)
     got = run_streamed(res, 0, block_files=block)
     if got is None:  # one block, a tie or a queue that does not empty: the replication runs whole
-        assert_same_tables(run_replication(res, 0, "fast").monthly_table, whole.monthly_table)
+        assert_same_tables(run_replication(res, 0, "fast", stream=True).monthly_table, whole.monthly_table)
         return
     assert_same_tables(got.monthly, whole.monthly_table)
     assert_same_tables(got.stats, whole.stats_table)

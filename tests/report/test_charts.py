@@ -165,7 +165,7 @@ def test_decision_charts_are_skipped_without_decision_files(forecast_run):
     run = load_run(forecast_run)
     lab = Labels(Strings("en"), "")
     for c in CHARTS:
-        assert (c.data(run) is None) == (c.name in {"decision", "smaa", "capacity"})  # capacity: no capacity.csv either
+        assert (c.data(run) is None) == (c.name in {"decision", "smaa"})
     assert render(next(c for c in CHARTS if c.name == "smaa"), run, lab) is None
 
 

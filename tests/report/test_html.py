@@ -161,7 +161,7 @@ def test_forecast_only_run_says_options_were_not_evaluated(forecast_run, tmp_pat
     assert STRINGS[lang]["dec.none"].replace("'", "&#39;") in text
     assert not any(k.startswith("decision.") for k in page.figures)
     assert sorted(p.name for p in (folder / "figures").glob("*.png")) == [
-        f"{n}.{lang}.png" for n in ("components", "cumulative", "fan", "files", "intensity", "stacked", "tornado")]
+        f"{n}.{lang}.png" for n in ("capacity", "components", "cumulative", "fan", "files", "intensity", "stacked", "tornado")]
     md = (folder / f"report.{lang}.md").read_text(encoding="utf-8")
     assert STRINGS[lang]["dec.none"] in md
 

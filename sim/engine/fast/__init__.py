@@ -81,6 +81,8 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     Where every pool is always on, the FIFO recursion (``_fifo``) runs first, and the
     event loop only if it met a tie; both give SimPy's timings.
     """
+    if any(p.autoscale is not None for p in pools):
+        raise ValueError("the fast engine does not autoscale pools; use the SimPy engine (--engine simpy or auto)")
     args = _kernel_args(jobs, file_arrival_s, pools, services)
     out = _fifo(args) if args.pool_always.all() else None
     if out is None or not out[-1]:
