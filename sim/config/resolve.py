@@ -277,7 +277,7 @@ def load_gpu_profiles(sc: Scenario, path: Path, profile: Profile) -> tuple[dict[
     problems: list[Problem] = []
     for i, ref in enumerate(sc.gpu_profiles):
         p = _rel(path, ref)
-        prof = load_profile(p)
+        prof = _referenced(path, f"gpu_profiles.{i}", load_profile, p)
         gpu = prof.hardware.gpu.model
         if gpu == NO_GPU:
             problems.append((f"gpu_profiles.{i}", f"profile {p} states no GPU",

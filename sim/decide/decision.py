@@ -146,6 +146,27 @@ def _summarise(res: Resolved, mc: MonteCarloResult, n: int, spec: OptionsFile, s
     return vals, jobs_cube(mc, services, languages, n)
 
 
+def _smaa_of_feasible(norm: np.ndarray, feasible: np.ndarray, rng: np.random.Generator, **kwargs) -> SmaaResult:
+    """SMAA-2 over the feasible options only (all of them when none is): an option over
+    budget or breaking a service level cannot be recommended, so it must not take the first
+    ranks from those that can. Infeasible options' indices are NaN (not ranked)."""
+    if feasible.all() or not feasible.any():
+        return smaa2(norm, rng, **kwargs)
+    idx = np.flatnonzero(feasible)
+    sub = smaa2(norm[idx], rng, **kwargs)
+    n, k = len(feasible), len(idx)
+    acc, se = np.full((n, n), np.nan), np.full((n, n), np.nan)
+    acc[idx] = 0.0
+    se[idx] = 0.0
+    acc[np.ix_(idx, np.arange(k))] = sub.acceptability
+    se[np.ix_(idx, np.arange(k))] = sub.acceptability_se
+    central = np.full((n, sub.central_weights.shape[1]), np.nan)
+    central[idx] = sub.central_weights
+    confidence = np.full(n, np.nan)
+    confidence[idx] = sub.confidence
+    return SmaaResult(acc, se, central, confidence, sub.draws)
+
+
 #: Emission components of the monthly table, in the order of ``DecisionResult.components``.
 COMPONENTS = ("active", "idle", "host", "embodied")
 
@@ -245,8 +266,8 @@ def evaluate(res: Resolved, spec: OptionsFile, *, baseline_mc: MonteCarloResult 
     norm = normalise(values[:, ranked_idx], bounds[ranked_idx], benefit[ranked_idx])
     rng = Streams(sc.seed, 0).rng("decision", "smaa")
     uniform = spec.smaa.weights == "uniform"
-    sm = smaa2(norm, rng, draws_per_outcome=spec.smaa.draws_per_replication,
-               centre=None if uniform else w, half_width=None if uniform else spec.smaa.half_width)
+    sm = _smaa_of_feasible(norm, feasible, rng, draws_per_outcome=spec.smaa.draws_per_replication,
+                           centre=None if uniform else w, half_width=None if uniform else spec.smaa.half_width)
     scores["smaa"] = sm.acceptability[:, 0]
     flags, corr = double_counting(p50, criteria, benefit, spec.double_count_threshold)
     # Criteria computed from one another double count whatever the options at hand show.

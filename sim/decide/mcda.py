@@ -95,8 +95,9 @@ METHODS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np
 
 
 def ranks_of(scores: np.ndarray) -> np.ndarray:
-    """Rank 1 = highest score; ties share the best rank."""
+    """Rank 1 = highest score; ties share the best rank; NaN (not ranked) after every score."""
     scores = np.asarray(scores, dtype=float)
+    scores = np.where(np.isnan(scores), -np.inf, scores)
     return 1 + (scores[None, :] > scores[:, None] + 1e-12).sum(axis=1)
 
 

@@ -165,7 +165,7 @@ def smaa_mean_rank(smaa: pd.DataFrame) -> pd.DataFrame:
     Columns: ``option, mean_rank, first, rank`` (1 = best).
     """
     sm = smaa.assign(option=smaa["option"].astype(str), w=smaa["rank"] * smaa["acceptability"])
-    tab = sm.groupby("option", sort=False).agg(mean_rank=("w", "sum"))
+    tab = sm.groupby("option", sort=False).agg(mean_rank=("w", lambda s: s.sum(min_count=1)))  # NaN: not ranked
     tab["first"] = sm[sm["rank"] == 1].set_index("option")["acceptability"].reindex(tab.index).fillna(0.0)
     tab = tab.sort_values(["mean_rank", "first"], ascending=[True, False])
     tab["rank"] = np.arange(1, len(tab) + 1)
