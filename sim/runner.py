@@ -125,7 +125,7 @@ def decision_step(ctx: RunContext) -> None:
     if ctx.options_path is None:
         ctx.log("decision: no options file, step skipped")
         return
-    from .decide.decision import decide_into
+    from .decide.outputs import decide_into
 
     ctx.manifest["decision"] = decide_into(ctx.writer, ctx.res, ctx.mc, ctx.options_path, workers=ctx.workers,
                                            engine=ctx.engine, progress=ctx.progress, log=ctx.log)

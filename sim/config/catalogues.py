@@ -13,7 +13,6 @@ from .base import ConfigModel
 from .distributions import Bounded
 from .errors import load_yaml_model
 
-
 #: Plausibility bounds on prices (a typo, not a price): the dearest Azure GPU VMs list at
 #: about 100 USD an hour, and regions differ from the list price by tens of percent.
 MAX_PRICE_PER_HOUR = 10_000.0

@@ -16,7 +16,8 @@ from .errors import ConfigError, read_yaml, validate_model
 from .gridprofile import GridProfile, load_grid_profile
 from .layers import LayeredProfile, load_layered
 from .profile import ModelProfile, Profile, energy_only_terms, load_profile
-from .scenario import MAX_SLOTS_PER_POOL, ManagedEndpoint, Scenario
+from .scenario import Scenario
+from .serving import MAX_SLOTS_PER_POOL, ManagedEndpoint
 
 Problem = tuple[str, str, str]
 

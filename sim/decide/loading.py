@@ -7,9 +7,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sim.config.errors import ConfigError, check_kind, problems_from_validation, read_yaml
+from sim.config.errors import (
+    ConfigError,
+    check_kind,
+    problems_from_validation,
+    read_yaml,
+)
 from sim.config.resolve import Resolved, managed_problems, model_problems
-from sim.config.scenario import CONTENT_TYPES, Provisioning
+from sim.config.scenario import CONTENT_TYPES
+from sim.config.serving import Provisioning
 
 from .options import BASELINE, Option, OptionsFile, Problem
 from .overlay import apply_option, path_exists, scenario_dict

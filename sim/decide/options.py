@@ -37,13 +37,12 @@ from pydantic import (
 
 from sim.config.base import ConfigModel
 from sim.config.catalogues import MAX_PRICE_PER_HOUR
-from sim.config.scenario import (
-    MAX_FILES_PER_MONTH,
+from sim.config.scenario import MAX_FILES_PER_MONTH, check_shares
+from sim.config.serving import (
     MAX_INSTANCES,
     MAX_SLOTS_PER_GPU,
     ManagedEndpoint,
     Provisioning,
-    check_shares,
 )
 
 from .criteria import CRITERIA

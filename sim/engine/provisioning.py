@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.config.scenario import Provisioning
+from sim.config.serving import Provisioning
 
 HOUR_S = 3600.0
 WEEK_H = 168

@@ -19,7 +19,11 @@ from sim.engine.types import JobTable, Timings
 from sim.kernels.indices import ix
 
 from .accounting import PoolAccountingSpec, instance_seconds, month_step
-from .statistics import _percentiles, _ratio, _value_cells  # the statistics' own kernels
+from .statistics import (  # the statistics' own kernels
+    _percentiles,
+    _ratio,
+    _value_cells,
+)
 from .tables import Table
 
 

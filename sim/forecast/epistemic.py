@@ -10,14 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.config.distributions import (
-    Columns,
-    Uncertain,
-    draw,
-    draw_columns,
-    is_uncertain,
-    prepare_columns,
-)
+from sim.config.columns import Columns, draw_columns, prepare_columns
+from sim.config.distributions import Uncertain, draw, is_uncertain
 from sim.config.errors import ConfigError
 from sim.config.memo import keep_last
 from sim.config.profile import AffineCost, ModelProfile, energy_only_terms

@@ -16,10 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from sim.config.distributions import (
-    ColumnStreams,
-    draw_rows,
-)
+from sim.config.columns import ColumnStreams, draw_rows
 from sim.config.resolve import Resolved, service_model
 from sim.config.scenario import CONTENT_TYPES, pool_codes
 from sim.config.units import WINDOW_S

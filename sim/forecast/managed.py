@@ -23,7 +23,8 @@ from numba import njit
 from sim.config.distributions import draw
 from sim.config.endpoints import llm_figures, zone_gwp_kg_per_kwh
 from sim.config.resolve import Resolved
-from sim.config.scenario import CONTENT_TYPES, ManagedEndpoint
+from sim.config.scenario import CONTENT_TYPES
+from sim.config.serving import ManagedEndpoint
 from sim.engine.types import JobTable, Timings
 from sim.kernels.rng import Streams
 

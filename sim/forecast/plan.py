@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sim.config.distributions import Columns, Normal, Uniform, mean_of, prepare_columns
+from sim.config.columns import Columns, prepare_columns
+from sim.config.distributions import Normal, Uniform, mean_of
 from sim.config.memo import keep_last
 from sim.config.resolve import Resolved, service_model
 from sim.config.scenario import CONTENT_TYPES, stage_requires

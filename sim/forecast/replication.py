@@ -17,10 +17,17 @@ from sim.kernels.rng import Streams
 
 from . import statistics
 from .accounting import PoolAccountingSpec, monthly_table
+from .capacity import capacity_table
 from .epistemic import Draws, draw_epistemic
 from .jobs import build_jobs, file_mask
-from .managed import ManagedInputs, draw_rates, managed_stats, monthly_rows, split_managed, with_managed_ends
-from .capacity import capacity_table
+from .managed import (
+    ManagedInputs,
+    draw_rates,
+    managed_stats,
+    monthly_rows,
+    split_managed,
+    with_managed_ends,
+)
 from .stream import run_streamed, streamable
 from .tables import Table
 from .workload import FileTable, generate_files

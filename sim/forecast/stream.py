@@ -39,7 +39,13 @@ from sim.kernels.rng import Streams
 from .accounting import cube_into, monthly_table
 from .epistemic import Draws, draw_epistemic
 from .jobs import build_jobs, file_mask, job_streams
-from .statistics import _file_cells, _service_cells, _value_cells, file_rows, service_rows
+from .statistics import (
+    _file_cells,
+    _service_cells,
+    _value_cells,
+    file_rows,
+    service_rows,
+)
 from .tables import Table
 from .workload import FileStream, FileTable
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from sim.config.distributions import Columns, draw_columns, prepare_columns
+from sim.config.columns import Columns, draw_columns, prepare_columns
 from sim.config.errors import ConfigError
 from sim.config.memo import keep_last
 from sim.config.scenario import CONTENT_TYPES, Scenario, Workload, demand_problem
@@ -348,7 +348,7 @@ class FileStream:
 
     def _start(self) -> None:
         """The streams' cursors, at the first month's call."""
-        from sim.config.distributions import ColumnStreams
+        from sim.config.columns import ColumnStreams
 
         streams = self._streams
         for li, code in enumerate(self.languages):
@@ -370,7 +370,7 @@ class FileStream:
 
     def month(self, m: int) -> FileTable:
         """Month ``m``'s files, in order of arrival (call for months 0, 1, ... in order)."""
-        from sim.config.distributions import draw_rows
+        from sim.config.columns import draw_rows
 
         if not self.cursors:
             self._start()

@@ -13,7 +13,8 @@ import yaml
 from sim.config.distributions import Normal, range_problem
 from sim.config.errors import ConfigError
 from sim.config.resolve import load_and_check
-from sim.config.scenario import MAX_FILES_PER_REPLICATION, MAX_INSTANCES, MAX_SLOTS_PER_GPU, horizon_files
+from sim.config.scenario import MAX_FILES_PER_REPLICATION, horizon_files
+from sim.config.serving import MAX_INSTANCES, MAX_SLOTS_PER_GPU
 from tests.helpers import CONFIGS, scenario_dict, set_dotted
 
 NAN, INF = float("nan"), float("inf")

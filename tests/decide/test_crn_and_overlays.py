@@ -157,7 +157,8 @@ def test_saving_by_component_adds_up_to_the_carbon_difference(res, tmp):
     """Each option's difference per emission component, replication by replication, sums to
     its carbon criterion's difference; a batch window saves provisioned (idle, host,
     embodied) emissions, while switching generation off saves active ones and no embodied."""
-    from sim.decide.decision import COMPONENTS, component_table
+    from sim.decide.decision import COMPONENTS
+    from sim.decide.outputs import component_table
 
     spec = options(res, tmp, {"replications": 3, "options": [
         {"name": "night", "batch_window": {"hours": [22, 6]}},

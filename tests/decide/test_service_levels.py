@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from sim.cli import main
-from sim.config.scenario import ServiceLevels
+from sim.config.serving import ServiceLevels
 from sim.decide.decision import check_service_levels
 
 from .conftest import small_scenario

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.config.resolve import load_and_check
-from sim.config.scenario import Provisioning
+from sim.config.serving import Provisioning
 from sim.engine.fast import (
     _event_loop,
     _fifo,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.config.scenario import Provisioning
+from sim.config.serving import Provisioning
 from sim.engine.provisioning import schedule_for
 from sim.engine.simpy_model import simulate
 from tests.jobhelpers import hand_jobs, pool, service

@@ -7,16 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from sim.config.distributions import (
-    LogNormal,
-    Normal,
-    Triangular,
-    Uniform,
-    draw,
-    draw_columns,
-)
+from sim.config.columns import draw_columns
+from sim.config.distributions import LogNormal, Normal, Triangular, Uniform, draw
 from sim.config.resolve import load_and_check
-from sim.forecast.epistemic import TRIES, _build, _plan, _Recorder, _Replay, draw_epistemic, feasible_draws
+from sim.forecast.epistemic import (
+    TRIES,
+    _build,
+    _plan,
+    _Recorder,
+    _Replay,
+    draw_epistemic,
+    feasible_draws,
+)
 from sim.kernels.rng import Streams
 from tests.helpers import scenario_dict
 

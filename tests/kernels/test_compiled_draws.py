@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.config.columns import compiled_form, draw_columns, prepare_columns
 from sim.config.distributions import (
     Empirical,
     Exponential,
@@ -14,10 +15,7 @@ from sim.config.distributions import (
     Normal,
     Triangular,
     Uniform,
-    compiled_form,
     draw,
-    draw_columns,
-    prepare_columns,
 )
 from sim.kernels.draws import CONSTANT, LOGNORMAL, NORMAL, UNIFORM, draw_block
 from sim.kernels.rng import Streams

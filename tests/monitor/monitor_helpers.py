@@ -15,7 +15,12 @@ from typing import Iterator
 import fastapi
 import uvicorn
 
-from calibrate.monitor import CarbonMiddleware, CarbonMonitor, carbon_route, report_usage
+from calibrate.monitor import (
+    CarbonMiddleware,
+    CarbonMonitor,
+    carbon_route,
+    report_usage,
+)
 from calibrate.monitor.budget import month_of
 
 

@@ -133,7 +133,12 @@ def test_non_finite_negative_or_absurd_units_are_answered_422_and_never_stored(d
 
 
 def test_report_usage_refuses_a_request_total_past_the_bound():
-    from calibrate.monitor.routes import MAX_UNITS_PER_REQUEST, Usage, enter_usage, exit_usage
+    from calibrate.monitor.routes import (
+        MAX_UNITS_PER_REQUEST,
+        Usage,
+        enter_usage,
+        exit_usage,
+    )
 
     usage = Usage()
     token = enter_usage(usage)

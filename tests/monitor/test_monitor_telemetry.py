@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from calibrate.monitor.cli import telemetry
-from calibrate.names import SCENARIO_MODELS
 from calibrate.monitor.store import IntervalRecord, RequestRecord, Store, json_units
+from calibrate.names import SCENARIO_MODELS
 from sim.config.distributions import Normal
 from sim.config.profile import load_profile
 

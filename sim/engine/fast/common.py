@@ -4,8 +4,8 @@ return, and the per-job totals."""
 from __future__ import annotations
 
 import numpy as np
-
 from numba import njit
+
 from sim.kernels.indices import ix as _ix
 
 HOUR_S = 3600.0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from sim.engine.provisioning import WEEK_H
-from numba import njit
 from sim.kernels.indices import ix as _ix
 
 from .common import (

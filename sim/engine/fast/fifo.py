@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-
 from numba import njit
+
 from sim.kernels.indices import ix as _ix
 
 from .common import _gpu_in_pool, _job_totals, _push, _refill_root, _timing_arrays

@@ -11,11 +11,11 @@ together. A tie (``TIED``) needs the event loop, on the whole replication.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from sim.engine.types import JobTable, PoolSpec, ServiceSpec, Timings
-
-from typing import NamedTuple
 
 from .fifo import DONE, PENDING, TIED, FifoState, _fifo_from
 from .inputs import _kernel_args
