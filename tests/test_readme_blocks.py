@@ -1,7 +1,9 @@
-"""Every code block of the README is exercised: the Python snippet runs, every `carbonsim`
-line parses against the real command line (subcommands, options and arguments), and the
-cheap ones run (marked slow). Lines for other tools (make, pip, apt-get, curl, ollama) and
-diagrams are not run (they set up machines or call a running server)."""
+"""Every code block of the README is exercised: the Python snippet runs, every YAML block
+validates (a distribution spec, or scenario fields in the reference scenario), every
+`carbonsim` line parses against the real command line (subcommands, options and
+arguments), and the cheap ones run (marked slow). Lines for other tools (make, pip,
+apt-get, curl, ollama) and diagrams are not run (they set up machines or call a running
+server)."""
 
 from __future__ import annotations
 
@@ -65,6 +67,47 @@ def test_the_python_snippet_runs():
     app = namespace["app"]
     assert any(m.cls.__name__ == "CarbonMiddleware" for m in app.user_middleware)
     assert "/transcribe" in {r.path for r in app.routes}
+
+
+YAML_BLOCKS = [body for lang, body in BLOCKS if lang == "yaml"]
+
+
+def _assert_within(block: object, dumped: object, where: str) -> None:
+    if isinstance(block, dict):
+        assert isinstance(dumped, dict), where
+        for key, value in block.items():
+            _assert_within(value, dumped[key], f"{where}.{key}")
+    else:
+        assert block == dumped, where
+
+
+@pytest.mark.parametrize("block", YAML_BLOCKS, ids=lambda b: b.split(":")[0])
+def test_every_yaml_block_validates(block, tmp_path):
+    """A block of scenario fields validates inside the reference scenario; any other block is
+    a list of uncertain quantities, each of which must validate and draw."""
+    import numpy as np
+    import yaml
+    from pydantic import TypeAdapter
+
+    from sim.config.distributions import Uncertain, draw
+    from sim.config.resolve import load_and_check
+    from sim.config.scenario import Scenario
+
+    from .helpers import scenario_dict
+
+    data = yaml.safe_load(block)
+    assert isinstance(data, dict) and data
+    if set(data) <= set(Scenario.model_fields):
+        scenario = scenario_dict("default") | data
+        path = tmp_path / "scenario.yaml"
+        path.write_text(yaml.safe_dump(scenario))
+        dumped = load_and_check(path).scenario.model_dump(mode="json")
+        _assert_within(data, dumped, "")  # every value of the block is the scenario's, as written
+        return
+    adapter = TypeAdapter(Uncertain)
+    for name, spec in data.items():
+        value = adapter.validate_python(spec)
+        assert np.isfinite(draw(value, np.random.default_rng(0), 10)).all(), name
 
 
 @pytest.mark.parametrize("line", _carbonsim_lines())

@@ -2,9 +2,10 @@
 
 One year of hourly UTC intensities (gCO2e/kWh), repeated by hour of year over the horizon
 (29 February takes 28 February's hours). Electricity Maps' export is read as it is: a
-``Datetime (UTC)`` column and a ``Carbon Intensity gCO₂eq/kWh (LCA)`` column (else the
-``(direct)`` one); another layout names its columns. Problems are ConfigErrors naming the
-file, the column and the fix.
+``Datetime (UTC)`` column and its life-cycle intensity column (else its direct one), in the
+layout of its files for 2021-2023 (``Carbon Intensity gCO₂eq/kWh (LCA)``) or of later ones
+(``Carbon intensity gCO₂eq/kWh (Life cycle)``); another layout names its columns. Problems
+are ConfigErrors naming the file, the column and the fix.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from .errors import ConfigError
 HOURS_PER_YEAR = 8760
 DEFAULT_DATETIME = "Datetime (UTC)"
 #: Intensity columns tried in order when none is named: Electricity Maps' life-cycle figure
-#: first (as the regions' yearly figures, which count life-cycle emissions), then its direct one.
-INTENSITY_CANDIDATES = ("Carbon Intensity gCO₂eq/kWh (LCA)", "Carbon Intensity gCO₂eq/kWh (direct)",
+#: first (as the regions' yearly figures, which count life-cycle emissions), then its direct
+#: one, each as its files for 2021-2023 and its later files name it; then ``grid fetch``'s.
+INTENSITY_CANDIDATES = ("Carbon Intensity gCO₂eq/kWh (LCA)", "Carbon intensity gCO₂eq/kWh (Life cycle)",
+                        "Carbon Intensity gCO₂eq/kWh (direct)", "Carbon intensity gCO₂eq/kWh (direct)",
                         "carbon_intensity_g_per_kwh")
 
 

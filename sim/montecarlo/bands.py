@@ -77,6 +77,15 @@ def monthly_sums(df: pd.DataFrame, value: str, replications: int, horizon: int) 
     return _grouped_cubes(df, (value,), ("total",), replications, horizon)["total"][0][0][:, :, 0]
 
 
+def grouped_monthly_sums(df: pd.DataFrame, value: str, by: str, replications: int,
+                         horizon: int) -> tuple[np.ndarray, list[str]]:
+    """Sum of ``value`` per replication, month and group of ``by`` (replications x horizon x
+    groups, over the groups with rows, sorted by name), in one pass, and the groups' names;
+    absent cells are zero, rows outside the replications or the horizon are left out."""
+    cubes, names = _grouped_cubes(df, (value,), (by,), replications, horizon)[by]
+    return cubes[0], names
+
+
 @njit(cache=True)
 def _grouped_sums(rep, month, codes, widths, values, replications, horizon):
     """Sums of each array of ``values`` (a tuple) per (grouping, replication, month, code),

@@ -1,6 +1,6 @@
 """Build the report of a run folder: ``report.html``, ``report.md`` and ``figures/``
 (``report.fr.html``, ``report.fr.md`` and ``figures/*.fr.*`` in French), the exports
-``emissions.csv`` and ``forecast.xlsx``; in a run, the executive summary on top of ``summary.md``.
+``emissions.csv``, ``marginal.csv`` and ``forecast.xlsx``; in a run, the executive summary on top of ``summary.md``.
 
 Only these are written, each atomically (temporary file, then rename): the run's data files
 are read and never touched, so a report can be rebuilt at will, in either language.
@@ -18,6 +18,7 @@ from .executive import with_executive
 from .exports import EMISSIONS_CSV, WORKBOOK, emissions_wide, workbook_bytes
 from .html import render_html
 from .i18n import Strings
+from .marginal import MARGINAL_CSV, marginal_table
 from .markdown import render_markdown
 from .rundata import RunFolderError, load_run
 
@@ -35,7 +36,7 @@ def report_names(lang: str) -> tuple[str, str]:
 
 def report_files(lang: str) -> list[str]:
     """What :func:`build_report` writes in ``lang``, as listed in the manifest."""
-    return [*report_names(lang), EMISSIONS_CSV, WORKBOOK, FIGURES + "/"]
+    return [*report_names(lang), EMISSIONS_CSV, MARGINAL_CSV, WORKBOOK, FIGURES + "/"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -80,7 +81,11 @@ def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None 
     rendered = render_all(run, t)
     periods = run.periods
     period = t("period", start=periods[0], end=periods[-1])
-    content = build_content(run, t, [(r.name, t(f"fig.{r.name}.title", period=period), t(f"fig.{r.name}.alt")) for r in rendered])
+    # marginal emissions per month and group: a file of the run folder and a table of the report
+    marginal = marginal_table(run.monthly, run.files, int(run.headline["replications"]), periods) \
+        if "component" in run.monthly.columns else None
+    content = build_content(run, t, [(r.name, t(f"fig.{r.name}.title", period=period), t(f"fig.{r.name}.alt")) for r in rendered],
+                            marginal)
     html = render_html(content, rendered, t, period)
     md = render_markdown(content, rendered, t, period)
     figdir = _own_folder(run.folder, FIGURES)
@@ -102,7 +107,9 @@ def build_report(folder: Path | str, lang: str = "en", *, manifest: dict | None 
         atomic_write_bytes(forecast_summary, text.encode("utf-8"))
     wide = emissions_wide(run)
     atomic_write_bytes(run.folder / EMISSIONS_CSV, wide.to_csv(index=False).encode("utf-8"))
-    atomic_write_bytes(run.folder / WORKBOOK, workbook_bytes(run, wide))
+    if marginal is not None:
+        atomic_write_bytes(run.folder / MARGINAL_CSV, marginal.to_csv(index=False).encode("utf-8"))
+    atomic_write_bytes(run.folder / WORKBOOK, workbook_bytes(run, wide, marginal))
     atomic_write_bytes(run.folder / md_name, md.encode("utf-8"))
     atomic_write_bytes(run.folder / html_name, html.encode("utf-8"))
     return run.folder / html_name

@@ -322,7 +322,8 @@ def assumptions_table(run: RunData, t: Strings) -> Table:
     return Table([t("as.item"), t("as.value"), t("as.source")], rows)
 
 
-def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]]) -> Content:
+def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]],
+                  marginal: pd.DataFrame | None = None) -> Content:
     periods = run.periods
     cfg = run.config
     head, notes = headline_table(run, t)
@@ -336,7 +337,7 @@ def build_content(run: RunData, t: Strings, figures: list[tuple[str, str, str]])
                    n=run.headline.get("replications"), run=run.folder.name.removeprefix(".").removesuffix(".partial")),
         headline=head, headline_notes=notes, monthly=monthly_tables(run, t), decision=matrix, ranking=ranking,
         decision_note=note, recommendation_md=recommendation(run, t), assumptions=assumptions_table(run, t),
-        method=method, figures=figures, executive=executive_summary(run, t), **split_parts(run, t),
+        method=method, figures=figures, executive=executive_summary(run, t), **split_parts(run, t, marginal),
         capacity=capacity_part(run, t),
         managed_title=managed_title, managed=managed,
     )
@@ -348,15 +349,17 @@ def capacity_part(run: RunData, t: Strings) -> Table | None:
     return capacity_table(run, t)
 
 
-def split_parts(run: RunData, t: Strings) -> dict:
-    """The fixed-versus-marginal tables, when the run's monthly table has its components."""
+def split_parts(run: RunData, t: Strings, marginal: pd.DataFrame | None = None) -> dict:
+    """The fixed-versus-marginal tables, when the run's monthly table has its components
+    (``marginal``: ``marginal.csv``'s table when it has been computed already)."""
     # these build on this module's records
     from .frameworks import frameworks_table
-    from .split_content import allocation_tables, saving_table, split_monthly_table
+    from .split_content import allocation_tables, marginal_by_group_table, saving_table, split_monthly_table
 
     if "component" not in run.monthly.columns:
         return {}
-    return {"split": [split_monthly_table(run, t)] + allocation_tables(run, t), "saving": saving_table(run, t),
+    split = [split_monthly_table(run, t), marginal_by_group_table(run, t, marginal)] + allocation_tables(run, t)
+    return {"split": split, "saving": saving_table(run, t),
             "frameworks": frameworks_table(run, t)}
 
 

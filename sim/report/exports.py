@@ -1,5 +1,6 @@
 """Exports people open in a spreadsheet: ``emissions.csv`` in wide form (one row per month)
-and ``forecast.xlsx`` with the same sheet, the bands, the headline figures and the decision.
+and ``forecast.xlsx`` with the same sheet, the bands, the headline figures, the marginal
+emissions per month and group (``marginal.csv``, sim.report.marginal) and the decision.
 
 Both are language-neutral (column names in English, numbers unformatted) and rebuilt with
 the report from the run's files.
@@ -48,14 +49,16 @@ def headline_frame(run: RunData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def workbook_bytes(run: RunData, wide: pd.DataFrame) -> bytes:
-    """``forecast.xlsx``: sheets emissions (the wide table), bands, headline, and when the
-    options were evaluated, decision and ranking."""
+def workbook_bytes(run: RunData, wide: pd.DataFrame, marginal: pd.DataFrame | None = None) -> bytes:
+    """``forecast.xlsx``: sheets emissions (the wide table), bands, headline, marginal (when
+    given: ``marginal.csv``), and when the options were evaluated, decision and ranking."""
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xl:
         wide.to_excel(xl, sheet_name="emissions", index=False)
         run.bands.to_excel(xl, sheet_name="bands", index=False)
         headline_frame(run).to_excel(xl, sheet_name="headline", index=False)
+        if marginal is not None:
+            marginal.to_excel(xl, sheet_name="marginal", index=False)
         if run.decision is not None:
             run.decision.matrix.to_excel(xl, sheet_name="decision", index=False)
             run.decision.ranking.to_excel(xl, sheet_name="ranking", index=False)

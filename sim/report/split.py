@@ -2,7 +2,7 @@
 
 *Provisioned* emissions (idle GPU, host, embodied) are what the infrastructure costs while it
 is on, whether or not a file arrives. *Marginal* emissions (the ``active`` component: each
-job's energy above idle) are what the work itself adds: one more file adds about its own
+job's energy above idle; and ``managed``, a managed endpoint's requests) are what the work itself adds: one more file adds about its own
 active emissions and nothing else while the pools have room. The run's tables allocate the
 provisioned part to services, languages and content types by busy time; that is an
 allocation, not a cause, and this module puts the marginal view beside it.
@@ -22,7 +22,9 @@ from sim.montecarlo.bands import monthly_sums
 from .figures import quantiles
 
 PROVISIONED = ("idle", "host", "embodied")
-MARGINAL = ("active",)
+#: What the work adds: the jobs' active energy on the pools, and the requests of managed
+#: endpoints (each booked per request, with its own share of the provider's hardware).
+MARGINAL = ("active", "managed")
 #: Groupings of the marginal view, each a column of ``monthly.parquet``.
 GROUPINGS = ("service", "language", "content_type")
 

@@ -4,8 +4,13 @@ comes from, component by component."""
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
+
 from .content import Cell, Table
 from .i18n import Strings
+from .marginal import marginal_table
 from .rundata import RunData
 from .split import GROUPINGS, allocated_and_marginal, monthly_split
 
@@ -13,7 +18,8 @@ COMPONENT_ORDER = ("active", "idle", "host", "embodied")
 
 
 def _c(t: Strings, v: float, key: str) -> Cell:
-    return Cell(t.num(float(v)), float(v), key)
+    v = float(v)
+    return Cell(t.num(v), v if math.isfinite(v) else None, key)  # NaN: no file of the group that month
 
 
 def split_monthly_table(run: RunData, t: Strings) -> Table:
@@ -23,6 +29,20 @@ def split_monthly_table(run: RunData, t: Strings) -> Table:
     names = ("provisioned_kg", "marginal_kg", "average_g_per_file", "marginal_g_per_file")
     rows = [[p] + [_c(t, tab.loc[(q, m), "p50"], f"split.{q}.{m}.p50") for q in names] for m, p in enumerate(periods)]
     return Table([t("tbl.month")] + [t(f"split.{q}") for q in names], rows, t("split.monthly_caption"))
+
+
+def marginal_by_group_table(run: RunData, t: Strings, table: pd.DataFrame | None = None) -> Table:
+    """Per month (P50): marginal gCO2e per file of each service, language and content type
+    (``marginal.csv``, or ``table`` when it has been computed already)."""
+    periods = run.periods
+    tab = table if table is not None else marginal_table(run.monthly, run.files, int(run.headline["replications"]), periods)
+    tab = tab[tab["group_by"] != "total"]
+    shown = tab.groupby(["group_by", "group"], sort=False)["marginal_kg_p95"].max()
+    cols = [(by, g) for by in GROUPINGS for g in dict.fromkeys(tab.loc[tab["group_by"] == by, "group"]) if shown[(by, g)] > 0]
+    cell = tab.set_index(["group_by", "group", "month"])["marginal_g_per_file_p50"]
+    rows = [[p] + [_c(t, cell[(by, g, m)], f"marginal.{by}.{g}.{m}.g_per_file.p50") for by, g in cols]
+            for m, p in enumerate(periods)]
+    return Table([t("tbl.month")] + [t.group(by, g) for by, g in cols], rows, t("split.by_group_caption"))
 
 
 def allocation_tables(run: RunData, t: Strings) -> list[Table]:

@@ -77,6 +77,22 @@ def test_electricity_maps_layout_is_read_as_it_is(tmp_path):
     assert list(idx[:24]) == list(range(58 * 24, 59 * 24)) == list(idx[24:48]) and idx[48] == 59 * 24
 
 
+def test_the_later_electricity_maps_layout_is_read_as_it_is(tmp_path):
+    """Files for 2024 on name their columns differently; the life-cycle one is still preferred."""
+    hours = pd.date_range("2024-01-01", "2025-01-01", freq="h", inclusive="left")
+    v = night_heavy(hours)
+    df = pd.DataFrame({"Datetime (UTC)": hours.strftime("%Y-%m-%d %H:%M:%S"), "Zone id": "FR",
+                       "Carbon intensity gCO₂eq/kWh (direct)": v / 2, "Carbon intensity gCO₂eq/kWh (Life cycle)": v,
+                       "Carbon-free energy percentage (CFE%)": 90.0, "Renewable energy percentage (RE%)": 30.0})
+    df.to_csv(tmp_path / "FR_2024_hourly.csv", index=False)
+    prof = load_grid_profile(tmp_path / "FR_2024_hourly.csv")
+    assert prof.column == "Carbon intensity gCO₂eq/kWh (Life cycle)"
+    assert prof.g_per_kwh[0] == 3 * FLAT and prof.g_per_kwh[12] == FLAT
+    df.drop(columns="Carbon intensity gCO₂eq/kWh (Life cycle)").to_csv(tmp_path / "direct.csv", index=False)
+    prof = load_grid_profile(tmp_path / "direct.csv")
+    assert prof.column == "Carbon intensity gCO₂eq/kWh (direct)" and prof.g_per_kwh[0] == 1.5 * FLAT
+
+
 def test_other_layouts_name_their_columns(tmp_path):
     p = write_profile(tmp_path / "p.csv", 10.0, datetime_column="time", column="g", extra=False)
     with pytest.raises(ConfigError, match="datetime_column"):

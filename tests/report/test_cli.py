@@ -17,7 +17,7 @@ from sim.cli import main
 
 from .conftest import CONFIG
 
-REPORT_OUTPUTS = {"report.html", "report.md", "report.fr.html", "report.fr.md", "emissions.csv", "forecast.xlsx"}
+REPORT_OUTPUTS = {"report.html", "report.md", "report.fr.html", "report.fr.md", "emissions.csv", "marginal.csv", "forecast.xlsx"}
 
 
 def _data_files(folder: Path) -> dict[str, str]:
@@ -107,7 +107,8 @@ def test_run_writes_the_report_after_the_decision(tmp_path):
                                     "--options", str(opt_path), "--lang", "fr", "--out", str(out)])
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {"report.fr.html", "report.fr.md", "figures/decision.fr.png", "figures/smaa.fr.svg", "decision.csv"} <= set(manifest["files"])
+    assert {"report.fr.html", "report.fr.md", "figures/decision.fr.png", "figures/smaa.fr.svg", "decision.csv",
+            "marginal.csv"} <= set(manifest["files"])
     assert manifest["report"]["lang"] == "fr"
     html = (out / "report.fr.html").read_text(encoding="utf-8")
     assert '<html lang="fr">' in html
