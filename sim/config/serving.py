@@ -28,8 +28,9 @@ class _Strict(ConfigModel):
 class ServiceLevels(_Strict):
     """What the API must keep up with; an option likely to break a level is infeasible.
 
-    Levels are judged per replication on the final year (P95 file latency over its files;
-    the busiest pool's busiest month) and reported for any month of the horizon beside.
+    Levels are judged per replication on the final year (P95 file latency over its files,
+    or over the files of one content type; the busiest pool's busiest month) and reported
+    for any month of the horizon beside.
     """
 
     p95_file_latency_s: float | None = Field(
@@ -38,9 +39,29 @@ class ServiceLevels(_Strict):
     max_utilisation: float | None = Field(
         default=None, gt=0, le=1, description="highest monthly utilisation of any pool (busy share of its slot time)"
     )
+    p95_file_latency_s_by_content: dict[Literal["audio", "video", "text"], float] | None = Field(
+        default=None, description="P95 end-to-end latency of the files of one content type (s), e.g. {text: 120, audio: 900}"
+    )
     break_threshold: float = Field(
         default=0.1, ge=0, le=1, description="options more likely than this to break a level are infeasible"
     )
+
+    @field_validator("p95_file_latency_s_by_content")
+    @classmethod
+    def _positive_latencies(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        for content, seconds in (v or {}).items():
+            if not seconds > 0:
+                raise PydanticCustomError("latency_level", "the P95 latency level of {content} files must be > 0 s (got {got})",
+                                          {"content": content, "got": seconds})
+        return v
+
+    def limits(self) -> dict[str, float]:
+        """Every level set, by name (``p95_file_latency_s.audio`` for a content type's), in a fixed order."""
+        out = {k: getattr(self, k) for k in ("p95_file_latency_s", "max_utilisation") if getattr(self, k) is not None}
+        for content in ("audio", "video", "text"):
+            if self.p95_file_latency_s_by_content and content in self.p95_file_latency_s_by_content:
+                out[f"p95_file_latency_s.{content}"] = self.p95_file_latency_s_by_content[content]
+        return out
 
 
 #: Units a managed endpoint's per-unit figures and prices may be given in.

@@ -15,11 +15,12 @@ import pandas as pd
 
 from sim.config.resolve import Resolved
 from sim.engine.provisioning import schedule_for
+from sim.forecast.statistics import FILE_ROWS
 
 if TYPE_CHECKING:
     from sim.montecarlo.run import MonteCarloResult
 
-FILE_ROW = "(file)"  # service_stats rows of end-to-end file latency
+FILE_ROW = "(file)"  # service_stats rows of end-to-end file latency (every file's)
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _per_rep(df: pd.DataFrame, value: str, n: int) -> np.ndarray:
 def pool_utilisation(res: Resolved, stats: pd.DataFrame, n: int) -> np.ndarray:
     """Highest pool utilisation per replication and month (replications x months)."""
     sc = res.scenario
-    s = stats[(stats["service"] != FILE_ROW) & (stats["replication"] < n)]
+    s = stats[~stats["service"].isin(FILE_ROWS) & (stats["replication"] < n)]
     pool = s["service"].map({k: v.pool for k, v in sc.services.items()})
     util = s.assign(pool=pool).groupby(["replication", "month", "pool"])["utilisation"].sum()
     peak = util.groupby(["replication", "month"]).max()
@@ -113,27 +114,24 @@ def pool_utilisation(res: Resolved, stats: pd.DataFrame, n: int) -> np.ndarray:
     return peak.reindex(full, fill_value=0.0).to_numpy(dtype=float).reshape(n, sc.horizon_months)
 
 
-def final_year_latency_p95(res: Resolved, stats: pd.DataFrame, n: int) -> np.ndarray:
-    """P95 end-to-end file latency (s) over the final 12 months: monthly P95s weighted by files done.
+def final_year_latency_p95(res: Resolved, stats: pd.DataFrame, n: int, row: str = FILE_ROW) -> np.ndarray:
+    """P95 end-to-end file latency (s) over the final 12 months: monthly P95s weighted by files done
+    (``row``: ``(file)`` for every file, ``(file) audio`` ... for one content type's).
 
     NaN for a replication in which no file was served in the final year.
     """
     h = res.scenario.horizon_months
-    f = stats[(stats["service"] == FILE_ROW) & (stats["month"] >= max(0, h - 12)) & (stats["replication"] < n)]
+    f = stats[(stats["service"] == row) & (stats["month"] >= max(0, h - 12)) & (stats["replication"] < n)]
     f = f[(f["jobs"] > 0) & f["latency_p95_s"].notna()]
     num = (f["latency_p95_s"] * f["jobs"]).groupby(f["replication"]).sum()
     den = f["jobs"].groupby(f["replication"]).sum()
     return (num / den).reindex(range(n)).to_numpy(dtype=float)
 
 
-def worst_month_latency_p95(res: Resolved, stats: pd.DataFrame, n: int) -> np.ndarray:
+def worst_month_latency_p95(res: Resolved, stats: pd.DataFrame, n: int, row: str = FILE_ROW) -> np.ndarray:
     """Highest monthly P95 end-to-end file latency (s) per replication (NaN when no file was served)."""
-    f = stats[(stats["service"] == FILE_ROW) & (stats["replication"] < n)]
+    f = stats[(stats["service"] == row) & (stats["replication"] < n)]
     return f.groupby("replication")["latency_p95_s"].max().reindex(range(n)).to_numpy(dtype=float)
-
-
-#: Service levels a scenario may set (``Scenario.service_levels``): label and unit.
-SERVICE_LEVELS = {"p95_file_latency_s": ("P95 file latency", "s"), "max_utilisation": ("pool utilisation", "share")}
 
 
 def service_level_values(res: Resolved, stats: pd.DataFrame, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -149,6 +147,10 @@ def service_level_values(res: Resolved, stats: pd.DataFrame, n: int) -> dict[str
     if levels.max_utilisation is not None:
         util = pool_utilisation(res, stats, n)
         out["max_utilisation"] = (util[:, max(0, h - 12):].max(axis=1), util.max(axis=1))
+    for name in levels.limits():
+        if name.startswith("p95_file_latency_s."):  # one content type's files
+            row = f"{FILE_ROW} {name.split('.', 1)[1]}"
+            out[name] = (final_year_latency_p95(res, stats, n, row), worst_month_latency_p95(res, stats, n, row))
     return out
 
 

@@ -25,7 +25,6 @@ from sim.montecarlo.run import MonteCarloResult, run_monte_carlo
 
 from .criteria import (
     CRITERIA,
-    SERVICE_LEVELS,
     coverage,
     jobs_cube,
     replication_values,
@@ -49,7 +48,7 @@ METHOD_NAMES = ("weighted_sum", "topsis", "smaa")
 class ServiceLevelCheck:
     """Each service level against each option: how likely it breaks and by how much."""
 
-    names: list[str]  # levels set, in SERVICE_LEVELS order
+    names: list[str]  # levels set, in ``ServiceLevels.limits`` order
     limits: np.ndarray  # levels
     p_break: np.ndarray  # options x levels: share of replications over the limit in the final year
     p_break_any: np.ndarray  # options x levels: the same in the horizon's worst month
@@ -66,10 +65,10 @@ def check_service_levels(sc: Scenario, per_option: list[dict[str, np.ndarray]]) 
     levels = sc.service_levels
     if levels is None:
         return None
-    names = [k for k in SERVICE_LEVELS if getattr(levels, k) is not None]
+    names = list(levels.limits())
     if not names:
         return None
-    limits = np.array([getattr(levels, k) for k in names], dtype=float)
+    limits = np.array(list(levels.limits().values()), dtype=float)
 
     def share_over(when: str) -> np.ndarray:
         return np.array([[float(np.mean(v[f"level.{k}.{when}"] > lim)) for k, lim in zip(names, limits)] for v in per_option])

@@ -60,6 +60,7 @@ _T = {
         "level_row": "- **{opt}** ({label}): breaks the {level} level of {limit} in {p:.0%} of replications in the final year "
                      "({pa:.0%} in some month); its median is {value}, {ratio:,.1f}x the level.",
         "level_names": {"p95_file_latency_s": "P95 file latency", "max_utilisation": "pool utilisation"},
+        "content_names": {"audio": "audio files", "video": "video files", "text": "text articles"},
         "notes": "## Notes",
         "double": "- {a} and {b} double count (Spearman rho of their medians across options {rho}): together they "
                   "weigh {w:.0%}, more than either weight says.",
@@ -102,6 +103,7 @@ _T = {
         "level_row": "- **{opt}** ({label}) : franchit le niveau de {level} de {limit} dans {p:.0%} des réplications la "
                      "dernière année ({pa:.0%} sur au moins un mois) ; sa médiane est {value}, {ratio:,.1f} fois le niveau.",
         "level_names": {"p95_file_latency_s": "latence P95 par fichier", "max_utilisation": "utilisation des pools"},
+        "content_names": {"audio": "fichiers audio", "video": "fichiers vidéo", "text": "articles"},
         "notes": "## Remarques",
         "double": "- {a} et {b} comptent deux fois le même effet (rho de Spearman de leurs médianes entre options {rho}) : "
                   "ensemble elles pèsent {w:.0%}, plus que chaque poids ne le dit.",
@@ -145,7 +147,13 @@ def _duration(s: float, lang: str, unit: tuple[str, float] | None = None) -> str
 
 def _level(name: str, value: float, lang: str) -> str:
     """A service level's value as people read it: a duration, or a share."""
-    return _duration(value, lang) if name.endswith("_s") else f"{value:.0%}"
+    return _duration(value, lang) if name.startswith("p95_file_latency_s") else f"{value:.0%}"
+
+
+def _level_name(name: str, t: dict) -> str:
+    """A level's name as people read it; a content type's latency level names its files."""
+    base, _, content = name.partition(".")
+    return t["level_names"][base] + (f" ({t['content_names'][content]})" if content else "")
 
 
 def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
@@ -179,7 +187,7 @@ def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
         p = float(d.p_exceed[0])
         lines.append(num(t["budget"], b=d.budget_kg, word=likelihood(p, lang), p=p, t=d.threshold))
     if d.levels is not None:
-        said = ", ".join(f"{t['level_names'][k]} {_level(k, lim, lang)}" for k, lim in zip(d.levels.names, d.levels.limits))
+        said = ", ".join(f"{_level_name(k, t)} {_level(k, lim, lang)}" for k, lim in zip(d.levels.names, d.levels.limits))
         lines.append(num(t["levels"], levels=said, t=d.levels.threshold))
     lines += ["", t["reco"], ""]
     best = {m: d.best(m) for m in ("weighted_sum", "topsis", "smaa")}
@@ -224,7 +232,7 @@ def recommendation_markdown(d: "DecisionResult", lang: str = "en") -> str:
                 lines.append(num(t["infeasible_row"], opt=opt, label=labels[opt], word=likelihood(p, lang), p=p))
             for k in d.levels.broken(i) if d.levels is not None else []:
                 name, lim, value = d.levels.names[k], float(d.levels.limits[k]), float(d.levels.p50[i, k])
-                lines.append(num(t["level_row"], opt=opt, label=labels[opt], level=t["level_names"][name], limit=_level(name, lim, lang),
+                lines.append(num(t["level_row"], opt=opt, label=labels[opt], level=_level_name(name, t), limit=_level(name, lim, lang),
                                  p=float(d.levels.p_break[i, k]), pa=float(d.levels.p_break_any[i, k]),
                                  value=_level(name, value, lang), ratio=value / lim))
     lines += ["", t["notes"], ""]

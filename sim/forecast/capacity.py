@@ -48,7 +48,7 @@ def capacity_table(sc: Scenario, jobs: JobTable, timings: Timings, file_month: n
     job_pool = order_of[jobs.pool]
     wait_p95, offered = _wait_cells(job_pool, timings.start_s, timings.ready_s, timings.service_s, edges, n_p, 95.0)
     if n_p == 1:  # every file that ran used the pool
-        lat_p95 = stats.columns["latency_p95_s"][n_s * horizon:]
+        lat_p95 = stats.columns["latency_p95_s"][n_s * horizon:(n_s + 1) * horizon]  # the (file) rows
     else:
         latency = timings.file_end_s - file_arrival_s
         used = np.zeros((len(file_month), n_p), dtype=bool)

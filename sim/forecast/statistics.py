@@ -28,7 +28,8 @@ def service_stats(res: Resolved, jobs: JobTable, files: FileTable, accounting: l
     """Per month and service: jobs, busy time, utilisation, waits and latencies (s).
 
     Rows run service by service, month by month, then the files' end-to-end latencies
-    (from arrival to the end of their last job) under service ``(file)``, by arrival month.
+    (from arrival to the end of their last job) under service ``(file)``, by arrival month,
+    then those of each content type's files (``(file) audio`` ...: ``FILE_ROWS``).
     """
     return service_table(res, jobs, files, accounting, t, replication).frame()
 
@@ -38,14 +39,27 @@ def service_table(res: Resolved, jobs: JobTable, files: FileTable, accounting: l
     """``service_stats``' rows as a ``Table`` (the service as a code)."""
     edges = np.asarray(res.scenario.month_edges_s(), dtype=float)
     cells = _service_cells(jobs.service, t.start_s, t.ready_s, t.end_s, t.service_s, t.cold, edges, len(jobs.services), 95.0)
-    file_cells = _value_cells(files.month, res.scenario.horizon_months, t.file_end_s - files.arrival_s, 95.0)
+    file_cells = file_latency_cells(files.month, files.content, t.file_end_s - files.arrival_s, res.scenario.horizon_months)
     return service_rows(res, jobs.services, jobs.pools, accounting, cells, file_cells, replication, t)
+
+
+#: ``service_stats`` rows after the services': every file's end-to-end latency, then each content type's.
+FILE_ROWS = ("(file)", *(f"(file) {c}" for c in CONTENT_TYPES))
+
+
+def file_latency_cells(month: np.ndarray, content: np.ndarray, latency_s: np.ndarray, horizon: int) -> tuple:
+    """Count, sum and P95 of the files' latencies (s; NaN: not served, left out) per cell of
+    ``FILE_ROWS`` x month (flat, in that order): all files by arrival month, then each
+    content type's."""
+    every = _value_cells(month, horizon, latency_s, 95.0)
+    by_content = _value_cells(content.astype(np.int64) * horizon + month, len(CONTENT_TYPES) * horizon, latency_s, 95.0)
+    return tuple(np.concatenate([a, b]) for a, b in zip(every, by_content))
 
 
 def service_rows(res: Resolved, services: tuple[str, ...], pools: tuple[str, ...], accounting: list[PoolAccountingSpec],
                  cells: tuple, file_cells: tuple, replication: int, timings: Timings | None = None) -> Table:
     """``service_table`` from its cells: ``_service_cells``' (per service x month) and
-    ``_value_cells``' of the files' latencies (per month)."""
+    ``file_latency_cells``' (per ``FILE_ROWS`` x month)."""
     sc = res.scenario
     horizon = sc.horizon_months
     n_s = len(services)
@@ -54,20 +68,21 @@ def service_rows(res: Resolved, services: tuple[str, ...], pools: tuple[str, ...
     pool_of_service = pool_codes(sc, services, pools)  # -1: managed, no pool's capacity
     capacity = np.vstack([pool_capacity_s(sc, accounting, timings), np.full((1, horizon), np.nan)])
     cap = capacity[pool_of_service].ravel()  # same (service, month) order
-    none = np.full(horizon, np.nan)
+    rows = n_s + len(FILE_ROWS)
+    none = np.full(len(FILE_ROWS) * horizon, np.nan)
     return Table({
-        "replication": np.full((n_s + 1) * horizon, replication, dtype=np.int64),
-        "month": np.tile(np.arange(horizon, dtype=np.int64), n_s + 1),
-        "service": np.repeat(np.arange(n_s + 1, dtype=np.int16), horizon),
+        "replication": np.full(rows * horizon, replication, dtype=np.int64),
+        "month": np.tile(np.arange(horizon, dtype=np.int64), rows),
+        "service": np.repeat(np.arange(rows, dtype=np.int16), horizon),
         "jobs": np.concatenate([n, f_n]),
         "busy_s": np.concatenate([busy, none]),
         "utilisation": np.concatenate([_ratio(busy, cap), none]),
-        "cold_starts": np.concatenate([cold, np.zeros(horizon, dtype=np.int64)]),
+        "cold_starts": np.concatenate([cold, np.zeros(len(none), dtype=np.int64)]),
         "wait_mean_s": np.concatenate([_ratio(wait_sum, n), none]),
         "wait_p95_s": np.concatenate([wait_p95, none]),
         "latency_mean_s": _ratio(np.concatenate([lat_sum, f_sum]), np.concatenate([n, f_n])),
         "latency_p95_s": np.concatenate([lat_p95, f_p95]),
-    }, {"service": (*services, "(file)")})
+    }, {"service": (*services, *FILE_ROWS)})
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:

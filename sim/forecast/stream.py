@@ -40,9 +40,10 @@ from .accounting import cube_into, monthly_table
 from .epistemic import Draws, draw_epistemic
 from .jobs import build_jobs, file_mask, job_streams
 from .statistics import (
+    FILE_ROWS,
     _file_cells,
     _service_cells,
-    _value_cells,
+    file_latency_cells,
     file_rows,
     service_rows,
 )
@@ -79,11 +80,12 @@ class _Accounts:
         cells = n_services * self.horizon
         self.cells = [np.zeros(cells, np.int64), np.zeros(cells), np.zeros(cells, np.int64), np.zeros(cells),
                       np.full(cells, np.nan), np.zeros(cells), np.full(cells, np.nan)]
-        self.file_cells = [np.zeros(self.horizon, np.int64), np.zeros(self.horizon), np.full(self.horizon, np.nan)]
+        rows = len(FILE_ROWS) * self.horizon  # every file's latency, then each content type's
+        self.file_cells = [np.zeros(rows, np.int64), np.zeros(rows), np.full(rows, np.nan)]
         self.req = np.zeros(self.horizon * self.n_l * len(CONTENT_TYPES))
         self.srv = np.zeros_like(self.req)
         self.jobs_open: list[tuple] = []  # per block: its jobs whose month is open (service, start, ready, end, busy, cold)
-        self.files_open: list[tuple] = []  # per block: its files' (month, latency) in open months
+        self.files_open: list[tuple] = []  # per block: its files' (month, latency, content) in open months
         self.closed = 0  # months before this one are final
 
     def add(self, block: FileTable, served: np.ndarray, jobs: JobTable, t: Timings, next_month: int) -> None:
@@ -94,7 +96,7 @@ class _Accounts:
         self.req += req  # whole numbers: exact in any order
         self.srv += srv
         self.jobs_open.append((jobs.service, t.start_s, t.ready_s, t.end_s, t.service_s, t.cold))
-        self.files_open.append((block.month, t.file_end_s - block.arrival_s))
+        self.files_open.append((block.month, t.file_end_s - block.arrival_s, block.content))
         if next_month > self.closed:
             self._close(next_month)
 
@@ -112,9 +114,10 @@ class _Accounts:
         files = _joined(self.files_open)
         final, rest = _split(files[0] < upto, files)
         self.files_open = [rest]
-        got = _value_cells(final[0], self.horizon, final[1], 95.0)
+        got = file_latency_cells(final[0], final[2], final[1], self.horizon)
+        rows = (np.arange(len(FILE_ROWS))[:, None] * self.horizon + np.arange(lo, upto)[None, :]).ravel()
         for mine, cell in zip(self.file_cells, got):
-            mine[lo:upto] = cell[lo:upto]
+            mine[rows] = cell[rows]
         self.closed = upto
 
 

@@ -81,3 +81,37 @@ def test_the_hardware_options_file_is_valid_and_gives_each_gpu_its_figures(small
     assert keys["t4"] == "mistral-7b-q4@T4 16GB" and keys["h100"] == "mistral-7b-q4@H100 NVL 94GB"
     serverless = apply_option(res, spec, "serverless").scenario.pools["gpu"]
     assert serverless.instances == 0 and serverless.provisioning.min_instances == 0
+
+
+def test_a_content_types_latency_level_makes_an_option_infeasible_and_is_named(tmp_path):
+    scenario = tmp_path / "small.yaml"
+    data = small_scenario()
+    data["carbon"]["budget"] = None
+    data["service_levels"] = {"p95_file_latency_s_by_content": {"text": 600}}
+    scenario.write_text(yaml.safe_dump(data))
+    options = tmp_path / "options.yaml"
+    options.write_text(yaml.safe_dump(OPTIONS))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["decide", str(scenario), "--options", str(options), "-n", "4", "-w", "1",
+                                  "--out", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    info = json.loads((out / "decision.json").read_text())
+    levels = info["service_levels"]
+    assert levels["levels"] == {"p95_file_latency_s.text": 600.0}
+    assert info["infeasible"] == ["night-batch"] and levels["broken"]["night-batch"] == ["p95_file_latency_s.text"]
+    assert levels["p_break_final_year"]["baseline"] == {"p95_file_latency_s.text": 0.0}
+    text = (out / "recommendation.md").read_text()
+    assert "breaks the P95 file latency (text articles) level of 10 min in 100% of replications" in text
+    assert "latence P95 par fichier (articles)" in (out / "recommendation.fr.md").read_text()
+
+
+def test_content_levels_are_refused_for_an_unknown_type_or_a_latency_not_above_zero():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="podcast"):
+        ServiceLevels(p95_file_latency_s_by_content={"podcast": 60})
+    with pytest.raises(ValidationError, match="text files must be > 0 s"):
+        ServiceLevels(p95_file_latency_s_by_content={"text": 0})
+    levels = ServiceLevels(p95_file_latency_s=600, p95_file_latency_s_by_content={"text": 120, "audio": 900})
+    assert levels.limits() == {"p95_file_latency_s": 600, "p95_file_latency_s.audio": 900, "p95_file_latency_s.text": 120}

@@ -102,14 +102,20 @@ def test_service_stats_equal_numpy_over_boolean_masks(replication):
             else:
                 assert np.isnan([row.wait_mean_s, row.wait_p95_s, row.latency_mean_s, row.latency_p95_s]).all()
     lat = t.file_end_s - inp.files.arrival_s
-    for m in range(sc.horizon_months):
-        row = next(rows)
-        sel = (inp.files.month == m) & ~np.isnan(lat)
-        assert (row.month, row.service, row.jobs) == (m, "(file)", sel.sum())
-        assert row.latency_mean_s == pytest.approx(lat[sel].mean(), rel=1e-12)
-        assert row.latency_p95_s == np.percentile(lat[sel], 95)
-        assert np.isnan([row.busy_s, row.utilisation, row.wait_mean_s, row.wait_p95_s]).all()
+    # every file's latency, then each content type's files'
+    for name, of_type in [("(file)", np.ones(len(lat), bool))] + [
+            (f"(file) {c}", inp.files.content == k) for k, c in enumerate(CONTENT_TYPES)]:
+        for m in range(sc.horizon_months):
+            row = next(rows)
+            sel = (inp.files.month == m) & ~np.isnan(lat) & of_type
+            assert (row.month, row.service, row.jobs) == (m, name, sel.sum())
+            assert sel.sum() > 0  # three months of the reference mix: every type arrives every month
+            assert row.latency_mean_s == pytest.approx(lat[sel].mean(), rel=1e-12)
+            assert row.latency_p95_s == np.percentile(lat[sel], 95)
+            assert np.isnan([row.busy_s, row.utilisation, row.wait_mean_s, row.wait_p95_s]).all()
     assert next(rows, None) is None
+    files = out[out["service"].astype(str).str.startswith("(file) ")].groupby("month")["jobs"].sum()
+    np.testing.assert_array_equal(files.to_numpy(), out[out["service"] == "(file)"]["jobs"].to_numpy())  # types partition the files
 
 
 def test_active_rows_equal_bincount(replication):
