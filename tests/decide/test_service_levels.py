@@ -42,11 +42,13 @@ OPTIONS = {
 }
 
 
-def test_an_option_breaking_the_latency_level_is_infeasible_and_named(tmp_path):
+def _decide(tmp_path, levels: dict) -> tuple[dict, object]:
+    """``carbonsim decide`` on the small scenario with ``levels`` and the two options above:
+    its decision.json and run folder."""
     scenario = tmp_path / "small.yaml"
     data = small_scenario()
     data["carbon"]["budget"] = None
-    data["service_levels"] = {"p95_file_latency_s": 600, "max_utilisation": 0.8}
+    data["service_levels"] = levels
     scenario.write_text(yaml.safe_dump(data))
     options = tmp_path / "options.yaml"
     options.write_text(yaml.safe_dump(OPTIONS))
@@ -54,7 +56,11 @@ def test_an_option_breaking_the_latency_level_is_infeasible_and_named(tmp_path):
     r = CliRunner().invoke(main, ["decide", str(scenario), "--options", str(options), "-n", "4", "-w", "1",
                                   "--out", str(out), "--no-progress"])
     assert r.exit_code == 0, r.output
-    info = json.loads((out / "decision.json").read_text())
+    return json.loads((out / "decision.json").read_text()), out
+
+
+def test_an_option_breaking_the_latency_level_is_infeasible_and_named(tmp_path):
+    info, out = _decide(tmp_path, {"p95_file_latency_s": 600, "max_utilisation": 0.8})
     levels = info["service_levels"]
     # files arriving by day wait for the night: hours, against a 10-minute level
     assert info["infeasible"] == ["night-batch"]
@@ -84,18 +90,7 @@ def test_the_hardware_options_file_is_valid_and_gives_each_gpu_its_figures(small
 
 
 def test_a_content_types_latency_level_makes_an_option_infeasible_and_is_named(tmp_path):
-    scenario = tmp_path / "small.yaml"
-    data = small_scenario()
-    data["carbon"]["budget"] = None
-    data["service_levels"] = {"p95_file_latency_s_by_content": {"text": 600}}
-    scenario.write_text(yaml.safe_dump(data))
-    options = tmp_path / "options.yaml"
-    options.write_text(yaml.safe_dump(OPTIONS))
-    out = tmp_path / "run"
-    r = CliRunner().invoke(main, ["decide", str(scenario), "--options", str(options), "-n", "4", "-w", "1",
-                                  "--out", str(out), "--no-progress"])
-    assert r.exit_code == 0, r.output
-    info = json.loads((out / "decision.json").read_text())
+    info, out = _decide(tmp_path, {"p95_file_latency_s_by_content": {"text": 600}})
     levels = info["service_levels"]
     assert levels["levels"] == {"p95_file_latency_s.text": 600.0}
     assert info["infeasible"] == ["night-batch"] and levels["broken"]["night-batch"] == ["p95_file_latency_s.text"]
