@@ -39,15 +39,10 @@ def capacity_table(sc: Scenario, jobs: JobTable, timings: Timings, file_month: n
     edges = np.asarray(sc.month_edges_s(), dtype=float)
     order_of = np.empty(len(jobs.pools), dtype=np.int64)  # pool code -> row block here
     order_of[[jobs.pools.index(p.name) for p in pools]] = np.arange(n_p)
-    codes = np.array(pool_codes(sc, jobs.services, jobs.pools), dtype=np.int64)  # -1: managed, on no pool
-    on_pool = codes >= 0
-    n_s = len(jobs.services)
-    busy_by_service = stats.columns["busy_s"][: n_s * horizon].reshape(n_s, horizon)
-    busy = np.zeros((n_p, horizon))
-    np.add.at(busy, order_of[codes[on_pool]], busy_by_service[on_pool])
     job_pool = order_of[jobs.pool]
     wait_p95, offered = _wait_cells(job_pool, timings.start_s, timings.ready_s, timings.service_s, edges, n_p, 95.0)
     if n_p == 1:  # every file that ran used the pool
+        n_s = len(jobs.services)
         lat_p95 = stats.columns["latency_p95_s"][n_s * horizon:(n_s + 1) * horizon]  # the (file) rows
     else:
         latency = timings.file_end_s - file_arrival_s
@@ -55,6 +50,26 @@ def capacity_table(sc: Scenario, jobs: JobTable, timings: Timings, file_month: n
         used[jobs.file, job_pool] = True
         lat_p95 = np.concatenate([np.empty(0)] + [_value_cells(file_month[used[:, p]], horizon, latency[used[:, p]], 95.0)[2]
                                                   for p in range(n_p)])
+    return capacity_rows(sc, jobs.services, jobs.pools, pools, stats, wait_p95, offered, lat_p95, timings, replication)
+
+
+def capacity_rows(sc: Scenario, services: tuple[str, ...], pool_names: tuple[str, ...], pools: list[PoolAccountingSpec],
+                  stats: Table, wait_p95: np.ndarray, offered: np.ndarray, lat_p95: np.ndarray, timings: Timings | None,
+                  replication: int) -> Table:
+    """``capacity_table`` from its cells, pool x month (flat, pools in ``pools``' order): the
+    P95 of waits and of file latencies (s), the work released (s); ``services`` and
+    ``pool_names`` are the jobs' codes, ``timings`` an autoscaled pool's instances (or None)."""
+    horizon = sc.horizon_months
+    n_p = len(pools)
+    edges = np.asarray(sc.month_edges_s(), dtype=float)
+    order_of = np.empty(len(pool_names), dtype=np.int64)  # pool code -> row block here
+    order_of[[pool_names.index(p.name) for p in pools]] = np.arange(n_p)
+    codes = np.array(pool_codes(sc, services, pool_names), dtype=np.int64)  # -1: managed, on no pool
+    on_pool = codes >= 0
+    n_s = len(services)
+    busy_by_service = stats.columns["busy_s"][: n_s * horizon].reshape(n_s, horizon)
+    busy = np.zeros((n_p, horizon))
+    np.add.at(busy, order_of[codes[on_pool]], busy_by_service[on_pool])
     instance_s = instance_seconds(sc, pools, timings).ravel()
     month_s = np.tile(np.diff(edges), n_p)
     slot_s = np.repeat(np.array([p.slots for p in pools], dtype=float), horizon) * instance_s

@@ -170,8 +170,8 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
 
     With ``stream``, the fast engine and always-on pools (and no job records asked for),
     the replication is streamed block by block (``sim.forecast.stream``: the same monthly,
-    statistics and file tables, its memory bounded by a block's jobs; no capacity table),
-    unless the engine meets a tie.
+    statistics, file and capacity tables, its memory bounded by a block's jobs), unless the
+    engine meets a tie it cannot settle.
 
     The tables come as NumPy columns (``ReplicationResult.monthly_table`` ...), as the
     Monte Carlo keeps them; ``monthly`` and the other properties make DataFrames of them,
@@ -181,7 +181,8 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
         done = run_streamed(res, replication)
         if done is not None:
             summary = _summary(replication, done.draws, done.n_files, done.n_jobs, done.monthly, done.files)
-            return ReplicationResult(done.monthly, done.stats, done.files, summary, done.events, done.n_jobs, categorical)
+            return ReplicationResult(done.monthly, done.stats, done.files, summary, done.events, done.n_jobs, categorical,
+                                     capacity_table=done.capacity)
     inp = sample_inputs(res, replication, details=False)  # the tables need no job's target or tokens
     timings = get_engine(engine)(inp.for_engine)
     if inp.managed is not None:

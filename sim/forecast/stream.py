@@ -5,48 +5,44 @@ Its files are drawn month by month (``FileStream``: each stream read on from whe
 last month left it); then, block after block of files in order of arrival, their jobs
 are drawn (each language's streams going on from where the previous block left them:
 ``job_streams``), simulated by the fast engine from the state the previous blocks left
-(``FastStream``), and added up. Only a block's jobs are held (and those of a block
-waiting for its carried jobs), plus a month's files and the jobs of months whose
-statistics are still open.
+(``FastStream``), and added up (``blockstats.Accounts``). Only a block's jobs are held
+(and those of a block waiting for its carried jobs), plus a month's files and, for the
+months whose statistics are still open, each job's wait and latency.
 
 A block's files whose next stages are released only after the next block's first
 arrival are carried into the next block, their remaining jobs in front of its own (the
 engine takes their groups in order of release, as in the whole run); their timings go
 back to the block they came from, which is added up once they are all known.
 
-What keeps the sums exact: the monthly cube adds jobs in job order, block after block
-(``cube_into``); a cell of the service statistics (service x month a job starts in) or
-of the files' latencies (month of arrival) is computed once no later block can add to it
-(a later block's jobs start after its first arrival, in its month or later), from its
-values in job order, with the whole run's kernels; file counts are whole numbers.
+What keeps the sums exact: the monthly cube and every cell's sums add jobs in job
+order, block after block (``cube_into``, ``blockstats``); a cell's percentile (service or
+pool x month a job starts in; month a file arrives in) is computed once no later block
+can add to it (a later block's jobs start after its first arrival, in its month or
+later), from its values, with the whole run's kernel; file counts are whole numbers.
 
-Where the fast engine meets a tie, the event loop must settle it on the whole
-replication: ``run_streamed`` then returns None and the caller runs it whole.
+Ties between events at the same time are settled by the engine as SimPy settles them
+(``sim.engine.fast.fifo``); where one cannot be (ends at the same time, in different
+pools, of jobs started together; a job that ends as it starts), ``run_streamed`` returns
+None and the caller runs the replication whole, with the event loop.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
 from sim.config.resolve import Resolved
-from sim.config.scenario import CONTENT_TYPES, Scenario
+from sim.config.scenario import Scenario
 from sim.engine.fast.stream import PENDING, TIED, Carried, FastStream
 from sim.engine.types import JobTable, Timings
 from sim.kernels.rng import Streams
 
-from .accounting import cube_into, monthly_table
+from .accounting import monthly_table
+from .blockstats import Accounts
 from .epistemic import Draws, draw_epistemic
 from .jobs import build_jobs, file_mask, job_streams
-from .statistics import (
-    FILE_ROWS,
-    _file_cells,
-    _service_cells,
-    file_latency_cells,
-    file_rows,
-    service_rows,
-)
+from .statistics import file_rows
 from .tables import Table
 from .workload import FileStream, FileTable
 
@@ -67,78 +63,13 @@ def streamable_scenario(sc: Scenario) -> bool:
             and all(svc.managed is None for svc in sc.services.values()))
 
 
-class _Accounts:
-    """The replication's sums and cells, block by block (see the module's docstring)."""
-
-    def __init__(self, res: Resolved, n_services: int, languages: tuple[str, ...]):
-        sc = res.scenario
-        self.edges = np.asarray(sc.month_edges_s(), dtype=float)
-        self.horizon = sc.horizon_months
-        self.n_s, self.n_l = n_services, len(languages)
-        size = self.horizon * n_services * self.n_l * len(CONTENT_TYPES)
-        self.cube = (np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size))
-        cells = n_services * self.horizon
-        self.cells = [np.zeros(cells, np.int64), np.zeros(cells), np.zeros(cells, np.int64), np.zeros(cells),
-                      np.full(cells, np.nan), np.zeros(cells), np.full(cells, np.nan)]
-        rows = len(FILE_ROWS) * self.horizon  # every file's latency, then each content type's
-        self.file_cells = [np.zeros(rows, np.int64), np.zeros(rows), np.full(rows, np.nan)]
-        self.req = np.zeros(self.horizon * self.n_l * len(CONTENT_TYPES))
-        self.srv = np.zeros_like(self.req)
-        self.jobs_open: list[tuple] = []  # per block: its jobs whose month is open (service, start, ready, end, busy, cold)
-        self.files_open: list[tuple] = []  # per block: its files' (month, latency, content) in open months
-        self.closed = 0  # months before this one are final
-
-    def add(self, block: FileTable, served: np.ndarray, jobs: JobTable, t: Timings, next_month: int) -> None:
-        """Add a block; months before ``next_month`` (the next block's first file's) are then final."""
-        cube_into(self.cube, t.start_s, self.edges, jobs.service, jobs.language, jobs.content, t.service_s, t.energy_j,
-                  jobs.audio_s, self.n_s, self.n_l, len(CONTENT_TYPES))
-        req, srv = _file_cells(block.month, block.language, block.content, served, self.horizon, self.n_l, len(CONTENT_TYPES))
-        self.req += req  # whole numbers: exact in any order
-        self.srv += srv
-        self.jobs_open.append((jobs.service, t.start_s, t.ready_s, t.end_s, t.service_s, t.cold))
-        self.files_open.append((block.month, t.file_end_s - block.arrival_s, block.content))
-        if next_month > self.closed:
-            self._close(next_month)
-
-    def _close(self, upto: int) -> None:
-        """Compute the cells of months [closed, upto) from their values, in job order."""
-        lo = self.closed
-        jobs = _joined(self.jobs_open)
-        month = np.clip(np.searchsorted(self.edges, jobs[1], side="right") - 1, 0, self.horizon - 1)  # as month_step
-        final, rest = _split(month < upto, jobs)
-        self.jobs_open = [rest]
-        cells = _service_cells(*final, self.edges, self.n_s, 95.0)
-        idx = (np.arange(self.n_s)[:, None] * self.horizon + np.arange(lo, upto)[None, :]).ravel()
-        for mine, got in zip(self.cells, cells):
-            mine[idx] = got[idx]
-        files = _joined(self.files_open)
-        final, rest = _split(files[0] < upto, files)
-        self.files_open = [rest]
-        got = file_latency_cells(final[0], final[2], final[1], self.horizon)
-        rows = (np.arange(len(FILE_ROWS))[:, None] * self.horizon + np.arange(lo, upto)[None, :]).ravel()
-        for mine, cell in zip(self.file_cells, got):
-            mine[rows] = cell[rows]
-        self.closed = upto
-
-
-def _joined(blocks: list[tuple]) -> tuple:
-    """The blocks' columns end to end (the one block's own, without a copy)."""
-    return blocks[0] if len(blocks) == 1 else tuple(np.concatenate(c) for c in zip(*blocks))
-
-
-def _split(final: np.ndarray, columns: tuple) -> tuple[tuple, tuple]:
-    """``columns``' rows where ``final``, and the others (no copy when all are final)."""
-    if final.all():
-        return columns, tuple(c[:0] for c in columns)
-    return tuple(c[final] for c in columns), tuple(c[~final] for c in columns)
-
-
 class Streamed(NamedTuple):
     """A streamed replication's tables and counts."""
 
     monthly: Table
     stats: Table
     files: Table
+    capacity: Table
     draws: Draws
     n_files: int
     n_jobs: int
@@ -150,8 +81,8 @@ class Streamed(NamedTuple):
 def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES) -> Streamed | None:
     """Replication ``replication`` streamed (fast engine, always-on pools): its tables and
     counts; None where it has no more than a block's files (the whole replication is then
-    the same work, with less overhead) or where the engine meets a tie (the whole
-    replication must then run the event loop)."""
+    the same work, with less overhead) or where the engine meets a tie it cannot settle
+    (the whole replication must then run the event loop)."""
     from .replication import _pool_specs, services_of
 
     sc = res.scenario
@@ -161,61 +92,84 @@ def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES
     if files.total <= block_files:
         return None  # one block: the whole replication's code is the same work, with less overhead
     pools, accounting = _pool_specs(res)
-    engine = FastStream(list(pools), services_of(res, draws))
     carried = job_streams(res, files.languages, streams)
-    accounts = _Accounts(res, len(sc.services), files.languages)
-    blocks = _blocks(res, files, block_files)
-    upcoming = next(blocks)
-    waiting: list[_Waiting] = []  # blocks whose carried jobs are not all simulated yet, in order
-    carry: _Carry | None = None
-    n_files = n_jobs = events = n_blocks = carries = 0
-    while upcoming is not None:
-        (block, served), upcoming = upcoming, next(blocks, None)
+    accounts: Accounts | None = None  # (made with the first block's job codes)
+    engine = BlockEngine(FastStream(list(pools), services_of(res, draws)))
+    n_files = n_jobs = 0
+    for block, served, t_next, next_month in _blocks(res, files, block_files):
         own = build_jobs(res, block, served, draws, streams, details=False, carried=carried)
-        table, arrival = (own, block.arrival_s) if carry is None else carry.before(own, block.arrival_s)
-        step = engine.block(table, arrival, upcoming[0].arrival_s[0] if upcoming else np.inf,
-                            carry.engine if carry is not None else None)
+        if accounts is None:
+            accounts = Accounts(sc, list(accounting), own.services, own.pools, files.languages)
+        complete = engine.add(own, block.arrival_s, t_next, (block, served, next_month))
+        if complete is None:
+            return None
+        for done in complete:
+            done_files, done_served, done_next = done.payload
+            accounts.add(done_files, done_served, done.jobs, done.timings, done_next)
+        n_files, n_jobs = n_files + len(block), n_jobs + len(own)
+    monthly = monthly_table(sc, own, None, draws, list(accounting), replication, cube=accounts.cube)
+    stats = accounts.service_table(res, own.services, own.pools, replication)
+    capacity = accounts.capacity_table(stats, own.services, own.pools, replication)
+    file_tab = file_rows(res, files.languages, accounts.req, accounts.srv, replication)
+    return Streamed(monthly, stats, file_tab, capacity, draws, n_files, n_jobs, engine.events, engine.done, engine.carried)
+
+
+_TIMED = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "gpu")
+
+
+class BlockEngine:
+    """The fast engine over a replication's blocks of files, in order: each block's jobs,
+    after those of the files carried into it, simulated from the state the blocks before
+    it left (``FastStream``), and handed back with their timings once none of them is
+    still carried on (see the module's docstring)."""
+
+    def __init__(self, engine: FastStream):
+        self.engine = engine
+        self.waiting: list[_Waiting] = []  # blocks whose carried jobs are not all simulated yet, in order
+        self.carry: _Carry | None = None
+        self.events = 0  # SimPy's count
+        self.done = 0  # blocks complete
+        self.carried = 0  # blocks that carried files into the next
+
+    def add(self, own: JobTable, arrival: np.ndarray, t_next: float, payload: Any = None) -> list[_Waiting] | None:
+        """Simulate a block: its own jobs (files indexed from 0), its files' arrivals (s),
+        the next block's first arrival (s; inf after the last), and what to hand back with
+        it. Returns the blocks now complete, in order (``_Waiting``: payload, jobs,
+        timings); None at a tie the engine cannot settle (the replication must run whole)."""
+        carry = self.carry
+        table, times = (own, arrival) if carry is None else carry.before(own, arrival)
+        step = self.engine.block(table, times, t_next, carry.engine if carry is not None else None)
         if step.status == TIED:
             return None
         k_jobs, k_files = (0, 0) if carry is None else (carry.n_jobs, carry.n_files)
-        here = _Waiting(block, served, own, _own_timings(step.timings, k_jobs, k_files),
-                        int(upcoming[0].month[0]) if upcoming else sc.horizon_months, len(waiting) + n_blocks)
-        untimed = _chains(table, step.groups)
+        here = _Waiting(payload, own, _own_timings(step.timings, k_jobs, k_files), len(self.waiting) + self.done)
+        untimed = _chains(table, step.released.groups)
         if carry is not None:
-            carry.settle(step.timings, untimed, waiting)
+            carry.settle(step.timings, untimed, self.waiting)
         here.outstanding = int(untimed[k_jobs:].sum())
-        waiting.append(here)
-        carry = _Carry.of(table, step, untimed, k_jobs, k_files, carry, here.index) if step.status == PENDING else None
-        carries += carry is not None
-        while waiting and waiting[0].outstanding == 0:
-            done = waiting.pop(0)
-            accounts.add(done.files, done.served, done.jobs, done.timings, done.next_month)
-            n_blocks += 1
-        n_files, n_jobs, events = n_files + len(block), n_jobs + len(own), events + step.timings.events
-    monthly = monthly_table(sc, own, None, draws, list(accounting), replication, cube=accounts.cube)
-    stats = service_rows(res, own.services, own.pools, list(accounting), tuple(accounts.cells),
-                         tuple(accounts.file_cells), replication)
-    file_tab = file_rows(res, files.languages, accounts.req, accounts.srv, replication)
-    return Streamed(monthly, stats, file_tab, draws, n_files, n_jobs, events, n_blocks, carries)
-
-
-_TIMED = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j")
+        self.waiting.append(here)
+        self.carry = _Carry.of(table, step, untimed, k_jobs, k_files, carry, here.index) if step.status == PENDING else None
+        self.carried += self.carry is not None
+        self.events += step.timings.events
+        complete = []
+        while self.waiting and self.waiting[0].outstanding == 0:
+            complete.append(self.waiting.pop(0))
+        self.done += len(complete)
+        return complete
 
 
 class _Waiting:
     """A block simulated, its timings complete once its carried jobs are simulated."""
 
-    def __init__(self, files: FileTable, served: np.ndarray, jobs: JobTable, timings: Timings, next_month: int,
-                 index: int):
-        self.files, self.served, self.jobs, self.timings = files, served, jobs, timings
-        self.next_month, self.index = next_month, index
+    def __init__(self, payload: Any, jobs: JobTable, timings: Timings, index: int):
+        self.payload, self.jobs, self.timings, self.index = payload, jobs, timings, index
         self.outstanding = 0  # jobs still to simulate in later blocks
 
 
 def _own_timings(t: Timings, k_jobs: int, k_files: int) -> Timings:
     """The timings of a block's own jobs and files (after the ``k_jobs`` carried into it), as copies."""
     return Timings(**{name: getattr(t, name)[k_jobs:].copy() for name in _TIMED},
-                   file_end_s=t.file_end_s[k_files:].copy(), events=0, gpu=None)
+                   file_end_s=t.file_end_s[k_files:].copy(), events=0)
 
 
 def _chains(jobs: JobTable, groups: np.ndarray) -> np.ndarray:
@@ -241,9 +195,9 @@ class _Carry:
     @staticmethod
     def of(table: JobTable, step, untimed: np.ndarray, k_jobs: int, k_files: int, before: _Carry | None,
            index: int) -> _Carry:
-        """The carry out of a block whose ``step`` left ``step.groups`` to release."""
-        order = np.argsort(table.group_file[step.groups], kind="stable")  # files in table order
-        groups, times = step.groups[order], step.times[order]
+        """The carry out of a block whose ``step`` left ``step.released`` to release."""
+        left = step.released.take(np.argsort(table.group_file[step.released.groups], kind="stable"))  # files in table order
+        groups = left.groups
         rows, group_first, group_file, heads = [], [0], [], []
         for f, g in enumerate(groups.tolist()):
             heads.append(len(group_first) - 1)
@@ -272,7 +226,7 @@ class _Carry:
         file_block = np.where(in_carry, before.file_block[np.minimum(files, max(k_files - 1, 0))] if before else index, index)
         file_row = np.where(in_carry, before.file_row[np.minimum(files, max(k_files - 1, 0))] if before else 0, files - k_files)
         arrival = np.zeros(len(groups))  # (carried files do not arrive again)
-        return _Carry(jobs, arrival, Carried(len(groups), times, np.asarray(heads, dtype=np.int64)),
+        return _Carry(jobs, arrival, Carried(len(groups), left._replace(groups=np.asarray(heads, dtype=np.int64))),
                       block.astype(np.int64), row.astype(np.int64), file_block.astype(np.int64), file_row.astype(np.int64))
 
     def before(self, own: JobTable, arrival: np.ndarray) -> tuple[JobTable, np.ndarray]:
@@ -310,7 +264,20 @@ class _Carry:
 _COLUMNS = ("arrival_s", "month", "language", "content", "duration_s", "text_chars", "keep_u")
 
 
-def _blocks(res: Resolved, files: FileStream, block_files: int) -> Iterator[tuple[FileTable, np.ndarray]]:
+def _blocks(res: Resolved, files: FileStream, block_files: int) -> Iterator[tuple[FileTable, np.ndarray, float, int]]:
+    """``_file_blocks``, each with the next block's first arrival (s) and month (inf and the
+    horizon after the last block): the next block's files are drawn first."""
+    blocks = _file_blocks(res, files, block_files)
+    upcoming = next(blocks)
+    while upcoming is not None:
+        (block, served), upcoming = upcoming, next(blocks, None)
+        if upcoming is None:
+            yield block, served, np.inf, res.scenario.horizon_months
+        else:
+            yield block, served, float(upcoming[0].arrival_s[0]), int(upcoming[0].month[0])
+
+
+def _file_blocks(res: Resolved, files: FileStream, block_files: int) -> Iterator[tuple[FileTable, np.ndarray]]:
     """The replication's files in blocks of about ``block_files`` (months together, or a
     month in pieces), in order, each with its files served (``file_mask``, month by month:
     a cap ranks the files of a month). Always at least one block, empty when no file comes."""

@@ -20,6 +20,7 @@ from sim.forecast.workload import expected_counts
 # against jobs per replication. A replication's arrays grow with its jobs, and past a few
 # million jobs they no longer fit any cache: each job then costs up to ten times more.
 _NS_PER_JOB = ((2.5e5, 100.0), (2.2e6, 200.0), (6.0e6, 250.0), (5.7e7, 1000.0))
+_STREAMED_NS_PER_JOB = 400.0  # at most, streamed: a block's arrays, whatever the horizon (measured 250-420, 2 to 57 million jobs)
 _SIMPY_NS_PER_JOB = 12_000.0  # the reference engine: about 85,000-150,000 jobs/s
 _REPLICATION_FIXED_S = 0.002  # tables and glue per replication, whatever its jobs
 STARTUP_S = 1.8  # the command's imports, loading the compiled kernels, writing the tables
@@ -29,7 +30,7 @@ BASE_BYTES = 280e6  # a process with carbonsim, NumPy, numba and the kernels loa
 _BYTES_PER_ROW = 100.0  # the collected tables per monthly cell, as held and written (measured: about 100)
 _ROWS_PER_CELL = 4  # components per (month, service, language, content type) row group
 _FILE_BYTES = 150.0  # a month's files while they are drawn and put in order (streamed replications)
-_OPEN_JOB_BYTES = 35.0  # a job's values kept until its month's statistics are computed (streamed)
+_OPEN_JOB_BYTES = 16.0  # a job's wait and latency, kept until its month's statistics are computed (streamed)
 
 
 @dataclass(frozen=True)
@@ -140,12 +141,21 @@ def expected_files(sc: Scenario, growth: float) -> np.ndarray:
     return out
 
 
-def ns_per_job(jobs: float, engine: str = "fast") -> float:
-    """Measured nanoseconds per job of a whole replication of ``jobs`` jobs (interpolated in log jobs)."""
+def ns_per_job(jobs: float, engine: str = "fast", streamed: bool = False) -> float:
+    """Measured nanoseconds per job of a replication of ``jobs`` jobs (interpolated in log
+    jobs); ``streamed``, block by block (``sim.forecast.stream``), it stops growing."""
     if engine == "simpy":
         return _SIMPY_NS_PER_JOB
     x, y = np.log([p[0] for p in _NS_PER_JOB]), [p[1] for p in _NS_PER_JOB]
-    return float(np.interp(np.log(max(jobs, 1.0)), x, y))
+    ns = float(np.interp(np.log(max(jobs, 1.0)), x, y))
+    return min(ns, _STREAMED_NS_PER_JOB) if streamed else ns
+
+
+def _streams(sc: Scenario, engine: str) -> bool:
+    """Whether a replication of ``sc`` can be streamed (then it is, when large)."""
+    from sim.forecast.stream import streamable_scenario
+
+    return engine != "simpy" and streamable_scenario(sc)
 
 
 def estimate(sc: Scenario, replications: int | None = None, workers: int = 1, engine: str = "fast") -> Estimate:
@@ -157,7 +167,7 @@ def estimate(sc: Scenario, replications: int | None = None, workers: int = 1, en
     jobs95 = float((_served_share(sc, files95) * per_file).sum())
     n = sc.replications if replications is None else replications
     workers = max(1, min(workers, n))
-    rep_s = _REPLICATION_FIXED_S + jobs50 * ns_per_job(jobs50, engine) * 1e-9
+    rep_s = _REPLICATION_FIXED_S + jobs50 * ns_per_job(jobs50, engine, _streams(sc, engine)) * 1e-9
     time_s = STARTUP_S + n * rep_s / workers
     rep_bytes = _replication_bytes(sc, engine, jobs95, files95)
     cells = sc.horizon_months * len(sc.services) * len(sc.workload.languages) * len(CONTENT_TYPES) * _ROWS_PER_CELL

@@ -204,8 +204,7 @@ def collect(chunks: list[ChunkResult], monthly: MonthlyCollector, engine: str, w
 
 
 #: Jobs per replication (at the growth rate's P95) from which replications are streamed:
-#: below it a whole replication fits in a few hundred MB, and it keeps what streaming
-#: cannot give (the capacity table's per-pool waits and latencies).
+#: below it a whole replication fits in a few hundred MB, with less overhead.
 STREAM_FROM_JOBS = 2_000_000
 
 

@@ -140,7 +140,7 @@ def fifo_and_event_loop(jobs, arrivals, pools, services):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
-def test_fifo_recursion_gives_the_event_loops_timings_or_stops_at_a_tie(case):
+def test_fifo_recursion_gives_the_event_loops_timings_or_stops_at_a_tie_it_cannot_settle(case):
     jobs, arrivals, pools, services = case
     pools = [PoolSpec(p.gpus, p.slots_per_gpu, always()) for p in pools]
     fifo, loop = fifo_and_event_loop(jobs, arrivals, pools, services)
@@ -170,18 +170,7 @@ def test_fifo_recursion_runs_through_random_continuous_cases():
             assert_same_timings(simulate_fast(jobs, arrivals, pools, services), simulate(jobs, arrivals, pools, services))
 
 
-@pytest.mark.parametrize("files, arrivals, slots", [
-    ([[[(10.0, 0)]], [[(10.0, 0)]], [[(5.0, 0)]]], [0.0, 0.0, 1.0], 2),  # two slots free at 10 s, a job waiting
-    ([[[(5.0, 0)], [(1.0, 0)]], [[(2.0, 0)]]], [0.0, 5.0], 2),  # a group released as a file arrives
-    ([[[(0.0, 0)]], [[(3.0, 0)]]], [0.0, 1.0], 1),  # a job that ends as it starts
-], ids=["slots-free-together", "release-at-an-arrival", "zero-duration"])
-def test_fifo_recursion_stops_at_ties_and_the_event_loop_settles_them(files, arrivals, slots):
-    jobs = job_table(files, 1, [0])
-    arrivals = np.array(arrivals)
-    pools, services = [PoolSpec(1, slots, always())], [ServiceSpec(30.0, 0.0, 4.0)]  # no load: ends as given
-    fifo, _ = fifo_and_event_loop(jobs, arrivals, pools, services)
-    assert not fifo[-1]
-    assert_same_timings(simulate_fast(jobs, arrivals, pools, services), simulate(jobs, arrivals, pools, services))
+# (ties: tests/engine/test_fifo_ties.py)
 
 
 # -- real scenarios --------------------------------------------------------------------------------

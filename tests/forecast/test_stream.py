@@ -29,6 +29,7 @@ def assert_streamed_is_whole(res, replication: int, block_files: int):
     assert_same_tables(got.monthly, whole.monthly_table)
     assert_same_tables(got.stats, whole.stats_table)
     assert_same_tables(got.files, whole.files_table)
+    assert_same_tables(got.capacity, whole.capacity_table)
     assert (got.n_jobs, got.events, got.n_files) == (whole.jobs, whole.events, whole.summary["files"])
     return got
 
@@ -75,6 +76,21 @@ def test_a_keep_alive_spanning_boundaries(tmp_path):
     assert 0 < cold < whole.jobs * 0.9  # models do stay loaded across gaps, and are reloaded
 
 
+def test_two_pools_streamed_with_their_capacity_rows(tmp_path):
+    """Generation on a pool of its own: the capacity rows (per pool: waits, busy time, work
+    released, the latencies of the files that used it) are the whole replication's."""
+    res = load_and_check(scenario_file(tmp_path, horizon_months=4, **{
+        "pools.gen": {"sku": "Standard_NC24ads_A100_v4", "instances": 1, "slots_per_gpu": 1,
+                      "provisioning": {"policy": "always_on"}},
+        "services.generation.pool": "gen", "workload.base_files_per_month": 1500}))
+    for r in range(2):
+        got = assert_streamed_is_whole(res, r, 150)
+        cap = got.capacity.columns
+        assert got.capacity.labels["pool"] == ("gpu", "gen")
+        lat = cap["latency_p95_s"].reshape(2, -1)
+        assert np.isfinite(lat).all() and (lat[0] != lat[1]).any()  # each pool its own files' latencies
+
+
 def test_a_scheduled_pool_runs_whole(tmp_path):
     """Office hours: the FIFO recursion does not apply, so the replication is not streamed
     (the event loop runs it whole), with the same tables either way."""
@@ -104,4 +120,5 @@ def test_hypothesis_scenarios_streamed_equal_whole(tmp_path_factory, slots, inst
     assert_same_tables(got.monthly, whole.monthly_table)
     assert_same_tables(got.stats, whole.stats_table)
     assert_same_tables(got.files, whole.files_table)
+    assert_same_tables(got.capacity, whole.capacity_table)
     assert got.events == whole.events

@@ -36,10 +36,12 @@ the order they took them (the first job of a service on a GPU pays the cold load
 others find it loading and start warm); jobs released together queue in (file, stage,
 target) order and go to the slots that have waited longest.
 
-Where every pool is always on and nothing ties, SimPy's order settles nothing: the queue
-is then a FIFO recursion over the groups in order of release (``_fifo``), which gives the
-same timings without an event per job's end, 40% faster on the default scenario. It runs
-first there, and stops at the first tie, for the event loop to run instead.
+Where every pool is always on, the queue is a FIFO recursion over the groups in order of
+release (``_fifo``), which gives the same timings without an event per job's end, 40%
+faster on the default scenario. It settles ties in SimPy's order too (ends at the same
+time are processed in the order their jobs started; see ``_fifo_from``), except ends at
+the same time, in different pools, of jobs that started together, and jobs that end as
+they start: at those it stops, for the event loop to run instead.
 
 Layout: ``event_loop`` (the event loop, ``_simulate``), ``fifo`` (the FIFO recursion,
 ``_fifo``), ``common`` (what both share: the event encoding, the heap, the arrays they
@@ -79,7 +81,7 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     """Run the compiled engine on pre-sampled jobs; same contract as ``model.simulate``.
 
     Where every pool is always on, the FIFO recursion (``_fifo``) runs first, and the
-    event loop only if it met a tie; both give SimPy's timings.
+    event loop only if it met a tie it cannot settle; both give SimPy's timings.
     """
     if any(p.autoscale is not None for p in pools):
         raise ValueError("the fast engine does not autoscale pools; use the SimPy engine (--engine simpy or auto)")

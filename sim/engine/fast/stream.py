@@ -5,8 +5,11 @@ on its own, from the state the blocks before it left (``FifoState``: the slots' 
 and last services, the models' last ends per GPU, the arrival process's clock), as long as
 none of its groups is released after the next block's first arrival: then nothing of the
 next block could have come between, and the timings are the whole run's, bit for bit.
-Otherwise (``PENDING``) the state is left as it was, and the caller takes the two blocks
-together. A tie (``TIED``) needs the event loop, on the whole replication.
+Groups released later (``PENDING``) are handed back (``Released``: when, and by which end,
+which orders them among groups and arrivals at the same time), for the caller to carry
+into the next block. A tie the recursion cannot settle (``TIED``: ends at the same time in
+different pools of jobs started together, or a job that ends as it starts) needs the
+event loop, on the whole replication.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import numpy as np
 
 from sim.engine.types import JobTable, PoolSpec, ServiceSpec, Timings
 
-from .fifo import DONE, PENDING, TIED, FifoState, _fifo_from
+from .fifo import DONE, PENDING, TIED, FifoState, Released, _fifo_from
 from .inputs import _kernel_args
 
-__all__ = ["DONE", "PENDING", "TIED", "Carried", "FastStream", "Step"]
+__all__ = ["DONE", "PENDING", "TIED", "Carried", "FastStream", "Released", "Step"]
 
 
 class FastStream:
@@ -38,49 +41,48 @@ class FastStream:
     def block(self, jobs: JobTable, file_arrival_s: np.ndarray, t_next: float, carried: Carried | None = None) -> Step:
         """Simulate a block of files (``jobs`` index them from 0; the first
         ``carried.files`` of them are files carried from the block before, whose groups
-        ``carried.groups`` are released at ``carried.times``) whose next block's first file
+        ``carried.released.groups`` are to be released) whose next block's first file
         arrives at ``t_next`` (s; inf for the last): ``DONE``, ``PENDING`` (groups still to
-        release after ``t_next``, in ``Step.times`` / ``Step.groups``: the jobs of their
-        files from those groups on are not simulated yet) or ``TIED``."""
+        release after ``t_next``, in ``Step.released``: the jobs of their files from those
+        groups on are not simulated yet) or ``TIED``."""
         args = _kernel_args(jobs, file_arrival_s, self.pools, self.services)
-        init_t, init_g = np.empty(0), np.empty(0, np.int64)
+        init = Released.none()
         if carried is not None and carried.files:
             first = args.group_file[args.arr_groups] >= carried.files  # carried files do not arrive
             args = args._replace(arr_groups=args.arr_groups[first], arr_times=args.arr_times[first])
-            init_t, init_g = carried.times, carried.groups
+            init = carried.released
         waits0 = int(self.state.waits[0])
-        ready, start, end, cold, service_s, energy, file_end, gpu, status, ht, hg = _fifo_from(
-            args, self.state, float(t_next), init_t, init_g)
+        ready, start, end, cold, service_s, energy, file_end, gpu, status, *left = _fifo_from(
+            args, self.state, float(t_next), *init)
         if status == TIED:
-            return Step(TIED, None, ht, hg, 0)
-        timed = len(jobs) - _untimed(jobs, hg)
+            return Step(TIED, None, Released.none(), 0)
+        released = Released(*(x.copy() for x in left))
+        timed = len(jobs) - _untimed(jobs, released.groups)
         # SimPy's count, shared out: the slots' and the arrival process's starts and end once,
         # each wait of the arrival process, and a put, a get and an end per job
         events = 3 * timed + int(self.state.waits[0]) - waits0 + (len(self.state.free_t) + 2 if self._first else 0)
         self._first = False
         t = Timings(ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=service_s, energy_j=energy,
                     file_end_s=file_end, events=events, gpu=gpu)
-        return Step(PENDING if status == PENDING else DONE, t, ht.copy(), hg.copy(), timed)
+        return Step(PENDING if status == PENDING else DONE, t, released, timed)
 
 
 class Carried(NamedTuple):
-    """Files carried into a block: the first ``files`` of its table, their groups
-    ``groups`` (indices in its table) released at ``times`` (s)."""
+    """Files carried into a block: the first ``files`` of its table, and their groups to
+    release (``released.groups``: indices in its table)."""
 
     files: int
-    times: np.ndarray
-    groups: np.ndarray
+    released: Released
 
 
 class Step(NamedTuple):
     """What ``FastStream.block`` did: its status, the timings (of the jobs not carried on),
-    the groups still to release after the next block's first arrival and when, and how
+    the groups still to release after the next block's first arrival (and when), and how
     many jobs it timed."""
 
     status: int
     timings: Timings | None
-    times: np.ndarray
-    groups: np.ndarray
+    released: Released
     timed: int
 
 
