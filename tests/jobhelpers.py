@@ -59,3 +59,12 @@ def assert_same_timings(a, b) -> None:
         assert x.shape == y.shape, name
         np.testing.assert_array_equal(x, y.astype(x.dtype), err_msg=name)
     assert a.events == b.events
+    # autoscaled pools: each instance's provisioned interval, in order of provisioning
+    ia, ib = a.instance_intervals, b.instance_intervals
+    assert (ia is None) == (ib is None)
+    if ia is not None:
+        assert len(ia) == len(ib)
+        for x, y in zip(ia, ib):
+            assert (x is None) == (y is None)
+            if x is not None:
+                np.testing.assert_array_equal(x, y, err_msg="instance_intervals")

@@ -51,7 +51,7 @@ class PoolSpec:
     gpus: int  # GPUs over all instances (autoscale: at the start)
     slots_per_gpu: int
     schedule: Schedule
-    autoscale: AutoscaleRule | None = None  # instances follow the load (SimPy engine only)
+    autoscale: AutoscaleRule | None = None  # instances follow the load
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,10 @@ def test_autoscale_fields_are_checked_with_a_fix(write_yaml, provisioning, insta
     assert any(message in msg and loc.startswith("pools.gpu") for loc, msg, _ in info.value.problems), str(info.value)
 
 
-def test_the_fast_engine_refuses_an_autoscaled_pool_and_auto_falls_back(write_yaml):
+def test_auto_runs_an_autoscaled_pool_on_the_fast_engine(write_yaml):
     from sim.engine.registry import choose_engine, engine_note
 
     data = small(provisioning={"policy": "autoscale", "min_instances": 0, "max_instances": 2})
     sc = load_and_check(write_yaml(data)).scenario
-    assert choose_engine("auto", sc) == "simpy"
-    assert "`autoscale`" in engine_note("auto", "simpy", sc)
-    with pytest.raises(ValueError, match="cannot run this scenario.*autoscale"):
-        choose_engine("fast", sc)
+    assert choose_engine("auto", sc) == "fast" and engine_note("auto", "fast", sc) is None
+    assert choose_engine("fast", sc) == "fast" and choose_engine("simpy", sc) == "simpy"

@@ -1,13 +1,29 @@
-"""Autoscaled pools in the SimPy model: hand cases with exact times, and the rule's limits."""
+"""Autoscaled pools: hand cases with exact times, and the rule's limits, in both engines.
+
+Each case runs on the SimPy model and on the fast engine, which must agree job by job
+(start, end, cold, energy, GPU), on every instance's provisioned interval and on the events
+processed; the exact values are then checked once.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
+import numpy as np
+import pytest
+
+from sim.engine import simpy_model
+from sim.engine.fast import simulate_fast
 from sim.engine.provisioning import AutoscaleRule
-from sim.engine.simpy_model import simulate
 from sim.engine.types import PoolSpec
-from tests.jobhelpers import always_on, hand_jobs, service
+from tests.jobhelpers import always_on, assert_same_timings, hand_jobs, service
+
+
+def simulate(jobs, arrivals, pools, services):
+    """SimPy's timings, once the fast engine gave the same."""
+    reference = simpy_model.simulate(jobs, arrivals, pools, services)
+    assert_same_timings(simulate_fast(jobs, arrivals, pools, services), reference)
+    return reference
 
 
 def scaled(min_instances=1, max_instances=2, start=1, window=10.0, boot=5.0, cooldown=100.0, out_by=1,
@@ -80,3 +96,49 @@ def test_utilisation_rule_scales_out_when_the_busy_share_stays_above_the_thresho
     assert t.start_s.tolist() == [0.0, 0.0, 15.0]
     # from 100 three slots are free (one instance's worth and more): the later one goes at 200
     assert t.instance_intervals[0].tolist() == [[0.0, np.inf], [10.0, 200.0]]
+
+
+def test_an_instance_of_several_gpus_and_slots_serves_on_its_own_gpus_and_a_new_one_loads_again():
+    # instances of 2 GPUs x 2 slots; 9 jobs of 50 s at t = 0: 5 wait (> 1 per slot) until the
+    # second instance (GPUs 2 and 3) serves at 10 + 5. The first job on each GPU loads the
+    # model (1 s), the second finds it loading; the last job goes to the slot free first (50)
+    t = simulate(files_at([50.0] * 9), np.zeros(9), [scaled(gpus=2, slots=2)], [service(load_time=1.0)])
+    assert t.gpu.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 0]
+    assert t.start_s.tolist() == [0.0, 0.0, 0.0, 0.0, 15.0, 15.0, 15.0, 15.0, 50.0]
+    assert t.cold.tolist() == [True, False, True, False, True, False, True, False, False]
+    # from 65 four slots are free (an instance's worth): the later instance goes at 65 + 100
+    assert t.instance_intervals[0].tolist() == [[0.0, np.inf], [10.0, 165.0]]
+
+
+def test_timers_due_at_once_follow_simpy_s_order():
+    # window, boot and cool-down 0, threshold 0: the pool scales out as soon as a job waits
+    # (one instance at a time: none while one boots) and in as soon as an instance's worth of
+    # slots is free (the latest first), all at the instants the jobs come and go
+    t = simulate(files_at([10.0, 10.0, 10.0, 5.0]), np.array([0.0, 0.0, 0.0, 12.0]),
+                 [scaled(max_instances=3, window=0.0, boot=0.0, cooldown=0.0, threshold=0.0)], [service()])
+    assert t.start_s.tolist() == [0.0, 0.0, 0.0, 12.0]
+    assert t.gpu.tolist() == [0, 1, 2, 0]
+    assert t.instance_intervals[0].tolist() == [[0.0, np.inf], [0.0, 10.0], [0.0, 10.0]]
+
+
+@pytest.mark.parametrize("metric", ["queue_per_slot", "utilisation"])
+def test_min_equal_max_is_always_on(metric):
+    # two instances of one GPU and two slots, never scaled: always-on two GPUs, bit for bit
+    jobs = files_at([30.0, 5.0, 12.0, 7.0, 30.0, 1.0])
+    arrivals = np.array([0.0, 0.0, 1.0, 1.0, 2.0, 40.0])
+    fixed = scaled(min_instances=2, max_instances=2, start=2, slots=2, window=0.0, cooldown=0.0, metric=metric)
+    t = simulate(jobs, arrivals, [fixed], [service(keep_alive=20.0, load_time=2.0)])
+    on = simulate_fast(jobs, arrivals, [PoolSpec(2, 2, always_on())], [service(keep_alive=20.0, load_time=2.0)])
+    assert on.instance_intervals is None
+    assert_same_timings(t, dataclasses.replace(on, instance_intervals=t.instance_intervals))
+    assert t.instance_intervals[0].tolist() == [[0.0, np.inf], [0.0, np.inf]]
+
+
+def test_a_pool_that_scales_out_and_in_without_end_is_refused_by_name():
+    # utilisation above 0 with a whole instance free, window, boot and cool-down 0: SimPy
+    # would provision and retire instances at t = 0 for ever; the fast engine says why
+    rule = AutoscaleRule(min_instances=1, max_instances=2, start_instances=1, gpus_per_instance=1,
+                         metric="utilisation", threshold=0.0, time_window_s=0.0, scale_out_by=1, boot_s=0.0,
+                         cooldown_s=0.0)
+    with pytest.raises(ValueError, match="pool `p` scales out and in without end at t = 0.0 s"):
+        simulate_fast(files_at([10.0]), np.zeros(1), [PoolSpec(1, 1, always_on(), rule)], [service()])

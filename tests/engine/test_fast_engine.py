@@ -8,6 +8,7 @@ including integer times that make ties common.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -28,7 +29,7 @@ from sim.engine.fast import (
     simulate_fast,
     unsupported,
 )
-from sim.engine.provisioning import WEEK_H, Schedule, schedule_for
+from sim.engine.provisioning import WEEK_H, AutoscaleRule, Schedule, schedule_for
 from sim.engine.registry import choose_engine, fast_engine, simpy_engine
 from sim.engine.simpy_model import simulate
 from sim.engine.types import PoolSpec, ServiceSpec
@@ -86,7 +87,28 @@ def test_keep_alive_expiry_and_fan_out_release_by_hand():
 
 
 @st.composite
-def cases(draw):
+def rules(draw, ties: bool) -> AutoscaleRule:
+    """An autoscale rule; with ``ties``, whole seconds (windows, boots and cool-downs of 0
+    among them: timeouts due at once)."""
+    lo = draw(st.integers(0, 2))
+    hi = draw(st.integers(max(lo, 1), 4))
+    delay = st.one_of(st.just(0.0), st.integers(0, 30).map(float)) if ties else st.floats(0.0, 500.0)
+    metric = draw(st.sampled_from(["queue_per_slot", "utilisation"]))
+    window, boot, cooldown = draw(delay), draw(delay), draw(delay)
+    if metric == "utilisation" and window == boot == cooldown == 0.0:
+        boot = 1.0  # else a pool busy enough scales out and in without end at one instant (neither engine ends)
+    return AutoscaleRule(
+        min_instances=lo, max_instances=hi, start_instances=draw(st.one_of(st.just(lo), st.integers(lo, hi))),
+        gpus_per_instance=draw(st.integers(1, 2)), metric=metric,
+        threshold=draw(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.0, 3.0))),
+        time_window_s=window, scale_out_by=draw(st.integers(1, 3)), boot_s=boot, cooldown_s=cooldown,
+    )
+
+
+@st.composite
+def cases(draw, autoscale: bool = False):
+    """A job table, arrivals, pools and services; with ``autoscale``, most pools autoscale
+    and files arrive close together (the pools then scale out and in)."""
     n_services = draw(st.integers(1, 3))
     n_pools = draw(st.integers(1, 2))
     pool_of_service = [draw(st.integers(0, n_pools - 1)) for _ in range(n_services)]
@@ -96,7 +118,7 @@ def cases(draw):
         n_pools = max(pool_of_service) + 1
     ties = draw(st.booleans())  # integer times make equal arrivals and ends common
     time_st = st.integers(1, 40).map(float) if ties else st.floats(0.01, 5000.0)
-    n_files = draw(st.integers(1, 25))
+    n_files = draw(st.integers(1, 40 if autoscale else 25))
     files = []
     for _ in range(n_files):
         stages = draw(st.lists(st.lists(st.tuples(time_st, st.integers(0, n_services - 1)), min_size=1, max_size=3),
@@ -104,9 +126,16 @@ def cases(draw):
         files.append(stages)
     horizon = 4 * 86400.0
     arr_st = st.integers(0, 200).map(lambda h: h * 1800.0) if ties else st.floats(0.0, horizon)
+    if autoscale:
+        arr_st = st.integers(0, 150).map(float) if ties else st.floats(0.0, 3000.0)
     arrivals = np.array([draw(arr_st) for _ in range(n_files)])
     pools = []
     for _ in range(n_pools):
+        if autoscale and draw(st.integers(0, 3)) > 0:
+            rule = draw(rules(ties))
+            slots = draw(st.integers(1, 3))
+            pools.append(PoolSpec(rule.gpus_per_instance * rule.start_instances, slots, always(), autoscale=rule))
+            continue
         if draw(st.booleans()):
             a = draw(st.integers(0, 23))
             b = draw(st.integers(0, 24).filter(lambda h: h != a))
@@ -128,6 +157,35 @@ def cases(draw):
 def test_fast_engine_equals_simpy_job_by_job(case):
     jobs, arrivals, pools, services = case
     assert_same_timings(simulate_fast(jobs, arrivals, pools, services), simulate(jobs, arrivals, pools, services))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(autoscale=True))
+def test_fast_engine_equals_simpy_with_autoscaled_pools(case):
+    """Also every instance's provisioned interval (``assert_same_timings``): scale-outs after
+    the window and the boot, scale-ins after the cool-down, serverless pools, timers due at
+    once (whole seconds, zeros among them), instances of several GPUs reusing freed indices."""
+    jobs, arrivals, pools, services = case
+    assert_same_timings(simulate_fast(jobs, arrivals, pools, services), simulate(jobs, arrivals, pools, services))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.sampled_from(["queue_per_slot", "utilisation"]), st.booleans())
+def test_autoscale_with_min_equal_max_is_always_on(case, metric, one_instance):
+    """N GPUs always on, or autoscaled with min = max (as N instances of one GPU, or one of
+    N): the same timings, job by job and event by event."""
+    jobs, arrivals, pools, services = case
+    on = [PoolSpec(p.gpus, p.slots_per_gpu, always()) for p in pools]
+    fixed = []
+    for p in pools:
+        n, gpus = (1, p.gpus) if one_instance else (p.gpus, 1)
+        rule = AutoscaleRule(min_instances=n, max_instances=n, start_instances=n, gpus_per_instance=gpus, metric=metric,
+                             threshold=0.0, time_window_s=0.0, scale_out_by=1, boot_s=0.0, cooldown_s=0.0)
+        fixed.append(PoolSpec(p.gpus, p.slots_per_gpu, always(), autoscale=rule))
+    scaled = simulate_fast(jobs, arrivals, fixed, services)
+    assert all(iv.tolist() == [[0.0, np.inf]] * len(iv) for iv in scaled.instance_intervals)
+    assert_same_timings(scaled, dataclasses.replace(simulate_fast(jobs, arrivals, on, services),
+                                                    instance_intervals=scaled.instance_intervals))
 
 
 # -- the FIFO recursion (always-on pools) ------------------------------------------------------------
@@ -182,23 +240,35 @@ def test_fifo_recursion_runs_through_random_continuous_cases():
     {"horizon_months": 3, "pools.gpu.provisioning": {"policy": "scheduled", "hours": [8, 18], "weekdays_only": True}},
     {"horizon_months": 3, "pools.gpu.instances": 2, "pools.gpu.slots_per_gpu": 1,
      "pools.gpu.provisioning": {"policy": "scheduled", "hours": [22, 6]}},
-], ids=["default", "slots-keepalive", "office-hours", "two-instances-night"])
+    {"horizon_months": 2, "workload.base_files_per_month": 3000, "services.generation.keep_alive_s": 60,
+     "pools.gpu.provisioning": {"policy": "autoscale", "min_instances": 1, "max_instances": 3, "time_window_s": 60,
+                                "boot_s": 120, "cooldown_s": 300}},
+    {"horizon_months": 2, "workload.base_files_per_month": 3000, "pools.gpu.slots_per_gpu": 2,
+     "pools.gpu.provisioning": {"policy": "autoscale", "min_instances": 0, "max_instances": 2, "metric": "utilisation",
+                                "threshold": 0.6, "time_window_s": 30, "boot_s": 60, "cooldown_s": 120}},
+], ids=["default", "slots-keepalive", "office-hours", "two-instances-night", "autoscale", "serverless-utilisation"])
 def test_fast_engine_equals_simpy_on_sampled_scenarios(tmp_path, changes):
     res = load_and_check(scenario_file(tmp_path, **changes))
     for rep in (0, 1):
         inp = sample_inputs(res, rep)
         assert len(inp.jobs) > 100
         assert_same_timings(fast_engine(inp.for_engine), simpy_engine(inp.for_engine))
-        if all(p.schedule.always for p in inp.pools):  # sampled times do not tie: the recursion ran
+        if all(p.schedule.always and p.autoscale is None for p in inp.pools):  # no tie: the recursion ran
             assert _fifo(_kernel_args(inp.jobs, inp.files.arrival_s, inp.pools, inp.services))[-1]
 
 
-def test_monte_carlo_tables_are_identical_with_either_engine(tmp_path):
-    res = load_and_check(scenario_file(tmp_path, horizon_months=3))
+@pytest.mark.parametrize("changes", [
+    {"horizon_months": 3},
+    {"horizon_months": 2, "workload.base_files_per_month": 3000,
+     "pools.gpu.provisioning": {"policy": "autoscale", "min_instances": 0, "max_instances": 3, "time_window_s": 60,
+                                "boot_s": 120, "cooldown_s": 300}},
+], ids=["default", "autoscale"])
+def test_monte_carlo_tables_are_identical_with_either_engine(tmp_path, changes):
+    res = load_and_check(scenario_file(tmp_path, **changes))
     fast = run_monte_carlo(res, replications=3, engine="fast", progress=False)
     ref = run_monte_carlo(res, replications=3, engine="simpy", progress=False)
     assert (fast.engine, ref.engine) == ("fast", "simpy")
-    for name in ("monthly", "service_stats", "files", "replications"):
+    for name in ("monthly", "service_stats", "files", "replications", "capacity"):
         pd.testing.assert_frame_equal(getattr(fast, name), getattr(ref, name), check_exact=True)
     assert fast.events == ref.events and fast.jobs == ref.jobs
 
@@ -209,11 +279,13 @@ def test_monte_carlo_tables_are_identical_with_either_engine(tmp_path):
 def test_auto_picks_fast_where_supported_and_simpy_otherwise():
     res = load_and_check(ROOT / "configs" / "default.yaml")
     assert choose_engine("auto", res.scenario) == "fast"
-    other = SimpleNamespace(pools={"gpu": SimpleNamespace(provisioning=SimpleNamespace(policy="autoscale"))})
-    assert unsupported(other) == ["pool `gpu` uses provisioning policy `autoscale`"]
+    scaled = load_and_check(ROOT / "configs" / "examples" / "autoscale.yaml")
+    assert unsupported(scaled.scenario) == [] and choose_engine("auto", scaled.scenario) == "fast"
+    other = SimpleNamespace(pools={"gpu": SimpleNamespace(provisioning=SimpleNamespace(policy="spot"))})  # none it has
+    assert unsupported(other) == ["pool `gpu` uses provisioning policy `spot`"]
     assert choose_engine("auto", other) == "simpy"
     assert choose_engine("simpy", other) == "simpy"
-    with pytest.raises(ValueError, match="autoscale"):
+    with pytest.raises(ValueError, match="spot"):
         choose_engine("fast", other)
     with pytest.raises(ValueError, match="unknown engine"):
         choose_engine("warp", res.scenario)

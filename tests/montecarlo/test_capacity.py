@@ -73,7 +73,7 @@ def test_an_autoscaled_pool_reports_the_instances_its_final_month_needs(write_ya
             "boot_s": 60, "cooldown_s": 600}
     out = simulate(write_yaml, tmp_path, mmc(67_000, provisioning=rule), "scaled")
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["engine"] == "simpy" and "autoscale" in manifest["engine_reason"]
+    assert manifest["engine"] == "fast" and "engine_reason" not in manifest
     cap = pd.read_csv(out / "capacity.csv").set_index(["month", "metric"])
     inst = cap.loc[(1, "instances")]
     assert 1.5 < inst["p50"] < 4  # at least the offered load, at most the cap

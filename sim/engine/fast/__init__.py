@@ -20,7 +20,9 @@ released job):
   pool -> GPU -> slot, so at t = 0 they wait in that order; the arrival process starts
   after them.
 - Consecutive put events of one pool (a released group's jobs) are queued as one entry
-  (pool, count) and processed back to back, as SimPy does, since nothing can come between.
+  (pool, count) and processed back to back, as SimPy does, since nothing can come between
+  (but in an autoscaled pool, whose rule is evaluated after each put and may set a timer
+  due at once: one entry a put there).
 - A *quiet* step is one after which nothing else is due now (the usual case: a service
   end or an arrival at an instant of its own). SimPy then processes the put events that
   step queued, then the get events they triggered, in order; the engine does the same
@@ -43,11 +45,24 @@ time are processed in the order their jobs started; see ``_fifo_from``), except 
 the same time, in different pools, of jobs that started together, and jobs that end as
 they start: at those it stops, for the event loop to run instead.
 
-Layout: ``event_loop`` (the event loop, ``_simulate``), ``fifo`` (the FIFO recursion,
-``_fifo``), ``common`` (what both share: the event encoding, the heap, the arrays they
-return), ``inputs`` (``KernelInputs``, the record both take). The engine supports the
-provisioning policies in ``SUPPORTED_POLICIES``; ``unsupported``
-says why a scenario needs the SimPy engine instead.
+Autoscaled pools run the event loop with the autoscaler compiled in (``autoscaler``): the
+slots of every instance a pool may have are laid out beforehand (instance k's GPUs are k x
+gpus_per_instance onwards, as SimPy numbers them), and an instance's slots ask for jobs
+while it serves. The autoscaler's timeouts (its ``HeldFor`` timers, boots) are events like
+the others, ordered by their creation counter; a boot starts the instance's slot processes
+at once (SimPy's ``Initialize`` events are urgent); the rule is evaluated where SimPy
+evaluates it (after each put, each request for a job, each scale-out, scale-in and
+retirement), and each instance's provisioned interval is recorded. The loop is compiled a
+second time without the autoscaler (``_simulate``'s ``sc`` None prunes it), so that pools
+that do not autoscale pay nothing for it.
+
+Layout: ``event_loop`` (the event loop, ``_simulate``), ``autoscaler`` (the autoscaler's
+pieces it inlines), ``driver`` (``_event_loop``: the loop run with room enough), ``fifo``
+(the FIFO recursion, ``_fifo``), ``common`` (what both share: the event encoding, the
+heap, the arrays they return), ``inputs`` (``KernelInputs``, the record both take;
+``ScaleInputs`` and ``ScaleState``, the autoscaler's). The engine supports the
+provisioning policies in ``SUPPORTED_POLICIES``; ``unsupported`` says why a scenario needs
+the SimPy engine instead.
 """
 
 from __future__ import annotations
@@ -57,14 +72,14 @@ import numpy as np
 from sim.engine.provisioning import WEEK_H
 from sim.engine.types import Timings
 
-from .event_loop import _event_loop
+from .driver import _event_loop
 from .fifo import _fifo
-from .inputs import KernelInputs, _kernel_args
+from .inputs import KernelInputs, _kernel_args, _scale_args
 
 __all__ = ["SUPPORTED_POLICIES", "KernelInputs", "simulate_fast", "unsupported", "warm_up", "_event_loop", "_fifo",
            "_kernel_args", "_timings"]
 
-SUPPORTED_POLICIES = frozenset({"always_on", "scheduled"})
+SUPPORTED_POLICIES = frozenset({"always_on", "scheduled", "autoscale"})
 
 
 def unsupported(scenario) -> list[str]:
@@ -81,11 +96,14 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
     """Run the compiled engine on pre-sampled jobs; same contract as ``model.simulate``.
 
     Where every pool is always on, the FIFO recursion (``_fifo``) runs first, and the
-    event loop only if it met a tie it cannot settle; both give SimPy's timings.
+    event loop only if it met a tie it cannot settle; both give SimPy's timings. Where a
+    pool autoscales, the event loop runs with the autoscaler, and the timings carry the
+    instance intervals. Raises ``ValueError`` for a pool that would scale out and in
+    without end at one instant (SimPy would never finish).
     """
-    if any(p.autoscale is not None for p in pools):
-        raise ValueError("the fast engine does not autoscale pools; use the SimPy engine (--engine simpy or auto)")
     args = _kernel_args(jobs, file_arrival_s, pools, services)
+    if any(p.autoscale is not None for p in pools):
+        return _timings(_event_loop(args, _scale_args(pools), jobs.pools))
     out = _fifo(args) if args.pool_always.all() else None
     if out is None or not out[-1]:
         out = _event_loop(args)
@@ -93,17 +111,18 @@ def simulate_fast(jobs, file_arrival_s: np.ndarray, pools, services) -> Timings:
 
 
 def _timings(out: tuple) -> Timings:
-    """A kernel's results (``_simulate``'s or ``_fifo``'s) as ``Timings``."""
-    ready, start, end, cold, service_s, energy, file_end, gpu, events, _ = out
+    """A kernel's results (``_event_loop``'s, with the instance intervals, or ``_fifo``'s) as ``Timings``."""
+    ready, start, end, cold, service_s, energy, file_end, gpu, events = out[:9]
     return Timings(
         ready_s=ready, start_s=start, end_s=end, cold=cold, service_s=service_s,
         energy_j=energy, file_end_s=file_end, events=int(events), gpu=gpu,
+        instance_intervals=out[9] if len(out) == 11 else None,
     )
 
 
 def warm_up() -> None:
     """Compile the engine (or load it from numba's on-disk cache) on a two-job case."""
-    from sim.engine.provisioning import Schedule
+    from sim.engine.provisioning import AutoscaleRule, Schedule
     from sim.engine.types import JobTable, PoolSpec, ServiceSpec
 
     one = np.zeros(2, dtype=np.int64)
@@ -116,6 +135,11 @@ def warm_up() -> None:
     )
     mask = np.zeros(WEEK_H, dtype=bool)
     mask[9:17] = True
-    for on in (mask, np.ones(WEEK_H, dtype=bool)):  # the event loop, then the FIFO recursion
-        simulate_fast(jobs, np.array([1.0]), [PoolSpec(1, 1, Schedule(on, 0))], [ServiceSpec(None, 1.0, 1.0)])
+    always = np.ones(WEEK_H, dtype=bool)
+    rule = AutoscaleRule(min_instances=1, max_instances=2, start_instances=1, gpus_per_instance=1,
+                         metric="queue_per_slot", threshold=1.0, time_window_s=1.0, scale_out_by=1, boot_s=1.0,
+                         cooldown_s=1.0)
+    # the event loop, the FIFO recursion, the event loop with the autoscaler
+    for on, scaling in ((mask, None), (always, None), (always, rule)):
+        simulate_fast(jobs, np.array([1.0]), [PoolSpec(1, 1, Schedule(on, 0), scaling)], [ServiceSpec(None, 1.0, 1.0)])
 

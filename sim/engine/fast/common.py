@@ -10,8 +10,8 @@ from sim.kernels.indices import ix as _ix
 
 HOUR_S = 3600.0
 
-# Event kinds
-_PUT, _GET, _WAKE, _END, _ARR = 0, 1, 2, 3, 4
+# Event kinds (``_SCALE``: an autoscaler's timeout, see ``sim.engine.fast.autoscaler``)
+_PUT, _GET, _WAKE, _END, _ARR, _SCALE = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True, inline="always")

@@ -8,11 +8,13 @@ from numba import njit
 from sim.engine.provisioning import WEEK_H
 from sim.kernels.indices import ix as _ix
 
+from .autoscaler import _last_job, _needs, _scale_step, _start, _update
 from .common import (
     _ARR,
     _END,
     _GET,
     _PUT,
+    _SCALE,
     _WAKE,
     HOUR_S,
     _gpu_in_pool,
@@ -23,13 +25,16 @@ from .common import (
     _refill_root,
     _timing_arrays,
 )
-from .inputs import KernelInputs
+from .inputs import ASKING, DRAINING, MAX_I, ON, STATE
 
 
 @njit(cache=True, error_model="numpy")
-def _simulate(a, fifo_size):
-    """One replication's event loop on the kernel inputs ``a`` (``KernelInputs``); ``ok`` is
-    False when ``fifo_size`` was too small (run again, larger).
+def _simulate(a, sc, z, fifo_size, heap_room):
+    """One replication's event loop on the kernel inputs ``a`` (``KernelInputs``), the pools'
+    autoscale rules ``sc`` (``ScaleInputs``) and their state ``z`` (a fresh ``ScaleState``,
+    changed in place: the instances' intervals are read from it); ``ok`` is False when
+    ``fifo_size``, ``heap_room`` (the heap's room for autoscaler timeouts) or the state's
+    intervals were too small (run again, larger).
 
     Indices are read from unsigned arrays (the caller views narrow index columns as
     unsigned) or through ``_ix``: numba wraps negative indices around, as NumPy does, with
@@ -89,32 +94,50 @@ def _simulate(a, fifo_size):
     # Events due now: a ring (power-of-two size) of packed events. It is never reallocated
     # inside the loop (a rebound array costs reference counting on every iteration): if
     # a release could overflow it, the run stops and the caller runs it again, larger.
-    # Besides the puts, it holds at most a get and a timeout per slot and the arrivals' step.
+    # Besides the puts, it holds at most a get and a timeout per slot and the arrivals' step;
+    # with autoscaling, the autoscalers' timeouts due now too (after a put, at most two
+    # timers and a scale-out's boots: ``per_put``).
     fq = np.empty(fifo_size, dtype=np.int64)
     mask = np.uint32(fifo_size - 1)
     room = fifo_size - 2 * n_workers - 2
+    per_put = 1
+    if sc is not None:  # the autoscalers' rules and state, taken apart once (see ``ScaleInputs``)
+        times, slot_inst, inst_pool = sc.times, sc.slot_inst, sc.inst_pool
+        st, inst, slot_gen, iv_pool, iv_t, iv_n = z.pool, z.inst, z.slot_gen, z.interval_pool, z.interval, z.n_intervals
+        for p in range(n_pools):
+            if st[p, ON]:
+                per_put = max(per_put, 3 + st[p, MAX_I])
     f_head = 0
     f_tail = 0  # counters; the slot is counter & mask
     # Events due later: a binary heap of timeouts on (time, key), key = creation counter << 24
     # | owner << 3 | kind: the counter orders timeouts due at the same time, as SimPy's event
-    # ids do. Each slot, and the arrival process (owner n_workers), waits on at most one.
-    hcap = n_workers + 2
+    # ids do. Each slot waits on at most one; the autoscalers' timeouts take at most
+    # ``heap_room`` more (the arrival process's is kept apart).
+    hcap = n_workers + heap_room
     ht = np.empty(hcap)
     hk = np.empty(hcap, dtype=np.int64)
     hsize = 0
     seq = 0
 
     now = 0.0
-    events = n_workers  # SimPy's Initialize events of the slots; the arrival process's is the first event below
-    for w in range(n_workers):  # every slot asks its pool for a job, in registration order
-        p = worker_pool[w]
-        if gq_last[p] != nil:
-            gq_next[gq_last[p]] = w
-        else:
-            gq_first[p] = w
-        gq_last[p] = w
     fq[0] = _pack(_ARR, n_workers, 0)  # the arrival process's first step, at t = 0 after the slots
     f_tail = 1
+    ok = True
+    if sc is None:
+        events = n_workers  # SimPy's Initialize events of the slots; the arrival process's is the first event below
+        for w in range(n_workers):  # every slot asks its pool for a job, in registration order
+            p = worker_pool[w]
+            if gq_last[p] != nil:
+                gq_next[gq_last[p]] = w
+            else:
+                gq_first[p] = w
+            gq_last[p] = w
+    else:  # (only the autoscaled pools' first instances' slots; their rule is evaluated as each asks)
+        f_tail, hsize, seq, events, ok = _start(st, times, slot_inst, inst, slot_gen, iv_pool, iv_t, iv_n, worker_pool,
+                                                gq_first, gq_last, gq_next, nil, fq, f_head, f_tail, room, ht, hk,
+                                                hsize, heap_room, seq)
+        if not ok:
+            return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
 
     # Helpers that take arrays are inlined by numba (``inline="always"``, as ``_push``) or written
     # out here: an ordinary call passing arrays costs atomic reference counts.
@@ -162,6 +185,7 @@ def _simulate(a, fifo_size):
         serve_max = 1
         rel_group = -1  # a group to release now
         n_todo = 0
+        scaled_end = -1  # a slot of an autoscaled pool that ended its job: it goes on after the release
         if kind == _PUT:  # b put events of pool a: each lets the head waiting slot take a job
             events += b - 1
             serve_pool = a
@@ -190,13 +214,27 @@ def _simulate(a, fifo_size):
                     file_end[_ix(group_file[gr])] = now
             # the slot asks for its next job: it joins the waiting slots, and the head may take a
             # job once the release below has put the next group's jobs in the queues
-            if gq_last[p] != nil:
-                gq_next[gq_last[p]] = w
+            if sc is None or slot_inst[w] < 0:
+                if gq_last[p] != nil:
+                    gq_next[gq_last[p]] = w
+                else:
+                    gq_first[p] = w
+                gq_last[p] = w
+                gq_next[w] = nil
+                if sc is not None:
+                    st[p, ASKING] += 1
+                serve_pool = p
             else:
-                gq_first[p] = w
-            gq_last[p] = w
-            gq_next[w] = nil
-            serve_pool = p
+                scaled_end = w
+        elif sc is not None and kind == _SCALE:  # an autoscaler's timeout; b: its creation counter
+            quiet = False  # (the gets it makes are queued, in order)
+            f_tail, hsize, seq, n_init, ok = _scale_step(a, b, now, times, inst_pool, slot_inst, st, inst, slot_gen,
+                                                         iv_pool, iv_t, iv_n, it_head, it_tail, items, w_job, gq_first,
+                                                         gq_last, gq_next, nil, fq, f_head, f_tail, room, ht, hk, hsize,
+                                                         heap_room, seq)
+            events += n_init
+            if not ok:
+                return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
         else:  # _ARR: the arrival process releases the first groups that are due (see below)
             if resume_arrival:  # woken by its timeout: the group it waited for goes first
                 rel_group = _ix(arr_groups[arr_i])
@@ -207,10 +245,11 @@ def _simulate(a, fifo_size):
                 arr_i += 1
 
         while rel_group >= 0:  # put the group's jobs in their pools' queues, one put event each
-            if f_tail - f_head + max_group > room:
+            if f_tail - f_head + max_group * per_put > room:
                 return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
             # consecutive puts of one pool are queued as one entry (pool, count): nothing can
-            # come between them, so processing them back to back is what SimPy does
+            # come between them, so processing them back to back is what SimPy does (but an
+            # autoscaled pool's rule, evaluated after each put, may queue a timeout: one a put)
             # (the run's queue tail is kept in a local, not read back from memory after each put)
             run_pool = -1
             run_len = 0
@@ -230,6 +269,17 @@ def _simulate(a, fifo_size):
                 items[_ix(tail)] = jj
                 tail += 1
                 run_len += 1
+                if sc is not None and st[pp, ON]:  # an autoscaled pool evaluates its rule after each put
+                    it_tail[pp] = tail
+                    fq[f_tail & mask] = _pack(_PUT, pp, run_len)
+                    f_tail += 1
+                    run_len = 0
+                    queued = tail - np.int64(it_head[pp])
+                    if _needs(pp, queued, st):
+                        f_tail, hsize, seq, ok = _update(pp, False, now, queued, st, times, inst, iv_pool, iv_t, iv_n,
+                                                         fq, f_head, f_tail, room, ht, hk, hsize, heap_room, seq)
+                        if not ok:
+                            return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
             if run_len > 0:
                 it_tail[run_pool] = tail
                 fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
@@ -239,6 +289,50 @@ def _simulate(a, fifo_size):
             if kind == _ARR and arr_i < n_arr and not arr_times[arr_i] > now:
                 rel_group = _ix(arr_groups[arr_i])
                 arr_i += 1
+        if sc is not None and scaled_end >= 0:  # the autoscaled slot goes on, after the release
+            w = scaled_end
+            p = np.int64(worker_pool[w])
+            gi = slot_inst[w]
+            if inst[gi, STATE] == DRAINING:  # it ends: SimPy processes its exit event, which does nothing
+                events += 1
+                f_tail, hsize, seq, ok = _last_job(p, gi, now, st, times, inst, iv_pool, iv_t, iv_n, it_head, it_tail,
+                                                   fq, f_head, f_tail, room, ht, hk, hsize, heap_room, seq)
+            else:  # it asks for a job: the head of the waiting slots takes one that is queued
+                if gq_last[p] != nil:
+                    gq_next[gq_last[p]] = w
+                else:
+                    gq_first[p] = w
+                gq_last[p] = w
+                gq_next[w] = nil
+                head = np.int64(it_head[p])
+                if head != np.int64(it_tail[p]):
+                    w = np.int64(gq_first[p])
+                    gq_first[p] = gq_next[w]
+                    if gq_first[p] == nil:
+                        gq_last[p] = nil
+                    w_job[w] = items[_ix(head)]
+                    it_head[p] = head + 1
+                    if quiet:  # its get starts with this step's others
+                        todo[0] = w
+                        n_todo = 1
+                    else:
+                        fq[f_tail & mask] = _pack(_GET, w, 0)
+                        f_tail += 1
+                else:
+                    st[p, ASKING] += 1
+                queued = np.int64(it_tail[p]) - np.int64(it_head[p])
+                if _needs(p, queued, st):
+                    f0 = f_tail
+                    f_tail, hsize, seq, ok = _update(p, False, now, queued, st, times, inst, iv_pool, iv_t, iv_n, fq,
+                                                     f_head, f_tail, room, ht, hk, hsize, heap_room, seq)
+                    if n_todo == 1 and f_tail != f0:  # a timeout due now came after that get: it goes first
+                        for i in range(f_tail, f0, -1):
+                            fq[i & mask] = fq[(i - 1) & mask]
+                        fq[f0 & mask] = _pack(_GET, np.int64(todo[0]), 0)
+                        f_tail += 1
+                        n_todo = 0
+            if not ok:
+                return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
         if kind == _ARR:  # it waits for its next group, or ends
             if arr_i < n_arr:
                 t = arr_times[arr_i]
@@ -269,6 +363,8 @@ def _simulate(a, fifo_size):
                     else:
                         fq[f_tail & mask] = _pack(_GET, w, 0)
                         f_tail += 1
+                if sc is not None:
+                    st[p, ASKING] -= head - np.int64(it_head[p])
                 it_head[p] = head
                 gq_first[p] = first
                 if first == nil:
@@ -276,6 +372,8 @@ def _simulate(a, fifo_size):
             if not quiet or f_head == f_tail:
                 break
             code = fq[f_head & mask]  # a put this step queued (nothing else is in the queue yet)
+            if sc is not None and code & 7 != _PUT:  # an autoscaler's timeout due now: the puts behind
+                break  # it are events of their own
             f_head += 1
             serve_pool = (code >> 3) & 0x1FFFFF
             serve_max = code >> 24
@@ -319,6 +417,8 @@ def _simulate(a, fifo_size):
                 s = _ix(service[j])
                 k = _ix(np.int64(w_gs[w]) + s)
                 period = 0
+                if sc is not None:
+                    period = slot_gen[w]  # an autoscaled slot's instance's generation (0 in other always-on pools)
                 if not pool_always[p]:
                     hh = pool_offset_h[p] + h
                     week = hh // WEEK_H
@@ -345,16 +445,4 @@ def _simulate(a, fifo_size):
     _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy)
     return ready, start, end, cold, service_s, energy, file_end, gpu, events, True
 
-
-
-def _event_loop(args: KernelInputs) -> tuple:
-    """``_simulate``'s results, its ring of events due now made large enough."""
-    fifo = 1024
-    while fifo < 8 * (len(args.worker_pool) + 2):
-        fifo *= 2
-    while True:
-        out = _simulate(args, fifo)
-        if out[-1]:
-            return out
-        fifo *= 4  # more events fell due at one instant than the ring holds: run again, larger
 

@@ -1,4 +1,5 @@
-"""The fast engine's inputs: an engine's jobs, arrivals, pools and services as the kernels read them."""
+"""The fast engine's inputs: an engine's jobs, arrivals, pools and services as the kernels read them,
+and the autoscaled pools' rules and state as the event loop reads them."""
 
 from __future__ import annotations
 
@@ -94,10 +95,11 @@ def _kernel_args(jobs, file_arrival_s: np.ndarray, pools, services) -> KernelInp
     worker_pool, worker_gpu = [], []  # slots pool by pool, GPU by GPU
     gpu0 = 0
     for pi, p in enumerate(pools):
-        for g in range(p.gpus):
+        gpus = _gpus(p)
+        for g in range(gpus):
             worker_pool += [pi] * p.slots_per_gpu
             worker_gpu += [gpu0 + g] * p.slots_per_gpu
-        gpu0 += p.gpus
+        gpu0 += gpus
     always, offset, on, wait, starts_cum = _schedule_arrays(pools)
     keep = np.array([np.inf if s.keep_alive_s is None else float(s.keep_alive_s) for s in services], dtype=float)
     load_t = np.array([float(s.load_time_s) for s in services], dtype=float)
@@ -110,3 +112,98 @@ def _kernel_args(jobs, file_arrival_s: np.ndarray, pools, services) -> KernelInp
         always, offset, on, wait, starts_cum, keep, load_t, load_e, max(len(services), 1), max(len(pools), 1),
     )
 
+
+
+def _gpus(p) -> int:
+    """The GPUs the kernels lay out for pool ``p``: an autoscaled pool's at its cap
+    (instance k has GPUs k * gpus_per_instance + 0..gpus_per_instance-1, as in SimPy)."""
+    rule = p.autoscale
+    return p.gpus if rule is None else rule.max_instances * rule.gpus_per_instance
+
+
+# ``ScaleInputs.rule`` columns (per pool): the pool autoscales (0/1), min, max and start
+# instances, slots per instance, metric utilisation (0/1; else queue_per_slot), instances per
+# scale-out, the pool's first slot and first instance
+ON, MIN_I, MAX_I, START_I, SPI, UTIL, OUT_BY, SLOT0, INST0 = range(9)
+# ``ScaleInputs.times`` columns (per pool): threshold, time window, boot, cool-down (s)
+THRESHOLD, WINDOW, BOOT, COOLDOWN = range(4)
+
+
+class ScaleInputs(NamedTuple):
+    """The autoscaled pools' rules as the event loop reads them (``AutoscaleRule``, per pool
+    in ``rule`` and ``times``: zeros for a pool that does not autoscale), and where their
+    instances' slots lie: the slots of pool p's instance k are ``SLOT0 + k * SPI`` onwards,
+    and the instance is ``INST0 + k`` among all the pools' instances.
+
+    Plain arrays, not one per field: the loop takes them apart once (each field taken from
+    a record inside the loop costs reference counting)."""
+
+    rule: np.ndarray  # int64, pools x 9
+    times: np.ndarray  # float, pools x 4
+    slot_inst: np.ndarray  # per slot: its instance, -1 in a pool that does not autoscale
+    inst_pool: np.ndarray  # per instance: its pool
+
+    @property
+    def on(self) -> np.ndarray:
+        return self.rule[:, ON] > 0
+
+
+def _scale_args(pools) -> ScaleInputs:
+    """The pools' autoscale rules, on the slot layout of ``_kernel_args``."""
+    rule, times = np.zeros((max(len(pools), 1), 9), np.int64), np.zeros((max(len(pools), 1), 4))
+    slot_inst: list[int] = []
+    inst_pool: list[int] = []
+    for pi, p in enumerate(pools):
+        r = p.autoscale
+        rule[pi, SLOT0], rule[pi, INST0] = len(slot_inst), len(inst_pool)
+        if r is None:
+            slot_inst += [-1] * (_gpus(p) * p.slots_per_gpu)
+            continue
+        spi = r.gpus_per_instance * p.slots_per_gpu
+        rule[pi, [ON, MIN_I, MAX_I, START_I, SPI, UTIL, OUT_BY]] = (
+            1, r.min_instances, r.max_instances, r.start_instances, spi, r.metric == "utilisation", r.scale_out_by)
+        times[pi] = r.threshold, r.time_window_s, r.boot_s, r.cooldown_s
+        slot_inst += [len(inst_pool) + k for k in range(r.max_instances) for _ in range(spi)]
+        inst_pool += [pi] * r.max_instances
+    return ScaleInputs(rule, times, np.asarray(slot_inst, np.int64).reshape(-1),
+                       np.asarray(inst_pool, np.int64).reshape(-1))
+
+
+# ``ScaleState.pool`` columns (per pool), after a copy of its rule (``ScaleInputs.rule``'s
+# columns): instances provisioned, serving (not draining), booting; generations so far; the
+# creation counter of the scale-out and scale-in timers that count (-1: none); slots waiting
+# for a job (SimPy's get queue); the most jobs waiting (queue_per_slot) or slots busy
+# (utilisation) that do not yet call for a scale-out: floor(threshold x serving slots)
+N_PROV, N_SERV, BOOTING, GENS, OUT_LIVE, IN_LIVE, ASKING, LIMIT = range(9, 17)
+# ``ScaleState.inst`` columns (per instance): state, generation, row of ``interval``, slot
+# processes still running, free slots (scratch, when one is chosen to go)
+STATE, GEN, ROW, WORKERS, FREE = range(5)
+# instance states
+IDLE, STARTING, SERVING, DRAINING = 0, 1, 2, 3
+
+
+class ScaleState(NamedTuple):
+    """The autoscalers' state, changed in place by the event loop: per pool (``pool``: its
+    rule, then its state) and per instance (``inst``), per slot the generation of its
+    instance (the residency period of its jobs), and each instance ever provisioned: its
+    pool and [provisioned, retired] (s, inf while provisioned), in ``n_intervals[0]`` rows.
+
+    The loop reads a pool's rule and state from one array: every array a compiled helper
+    is handed costs reference counting each time, and the rule is evaluated at every put
+    and every request for a job."""
+
+    pool: np.ndarray  # int64, pools x 17
+    inst: np.ndarray  # int64, instances x 5
+    slot_gen: np.ndarray
+    interval_pool: np.ndarray
+    interval: np.ndarray
+    n_intervals: np.ndarray
+
+
+def _scale_state(s: ScaleInputs, n_workers: int, rows: int) -> ScaleState:
+    """A fresh ``ScaleState`` with room for ``rows`` instance intervals."""
+    pool = np.zeros((len(s.rule), 17), np.int64)
+    pool[:, :9] = s.rule
+    pool[:, OUT_LIVE] = pool[:, IN_LIVE] = -1
+    return ScaleState(pool, np.zeros((max(len(s.inst_pool), 1), 5), np.int64), np.zeros(max(n_workers, 1), np.int64),
+                      np.zeros(rows, np.int64), np.zeros((rows, 2)), np.zeros(1, np.int64))
