@@ -31,6 +31,7 @@ from .plan import (
     UNITS,
     plan_of,
 )
+from .power import shares_of, stretch_to_share
 from .workload import FileTable
 
 
@@ -144,6 +145,7 @@ def build_jobs(
     time_s *= np.exp(log_t[:n_jobs], out=log_t[:n_jobs])  # the residuals; exp(0) = 1 where sigma is 0
     energy_j *= np.exp(log_e[:n_jobs], out=log_e[:n_jobs])
     del log_t, log_e
+    stretch_to_share(time_s, energy_j, shares_of(res, draws)[service[:n_jobs]])  # jobs on one card share its power
     return JobTable(
         file=file[:n_jobs], group=group[:n_jobs], service=service[:n_jobs], pool=pool[:n_jobs],
         language=language[:n_jobs], content=content[:n_jobs], target=target[:n_jobs] if details else None,

@@ -28,6 +28,7 @@ from .managed import (
     split_managed,
     with_managed_ends,
 )
+from .power import shares_of, stretch_to_share
 from .stream import run_streamed, streamable
 from .tables import Table
 from .workload import FileTable, generate_files
@@ -106,7 +107,11 @@ def sample_inputs(res: Resolved, replication: int, root_seed: int | None = None,
 def services_of(res: Resolved, draws: Draws) -> list[ServiceSpec]:
     """The services as the engines see them, with the replication's drawn model loads."""
     models = [draws.models[service_model(res, name)[0]] for name in res.scenario.services]
-    return [ServiceSpec(svc.keep_alive_s, m.load_time_s, m.load_energy_j) for svc, m in zip(res.scenario.services.values(), models)]
+    load_s = np.array([m.load_time_s for m in models], dtype=float)
+    load_j = np.array([m.load_energy_j for m in models], dtype=float)
+    stretch_to_share(load_s, load_j, shares_of(res, draws))  # a cold load shares the card's power too
+    return [ServiceSpec(svc.keep_alive_s, float(t), m.load_energy_j)
+            for svc, m, t in zip(res.scenario.services.values(), models, load_s)]
 
 
 @keep_last

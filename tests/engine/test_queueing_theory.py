@@ -55,8 +55,8 @@ def test_utilisation_and_energy_follow_the_offered_load(write_yaml):
     # utilisation = lambda * E[S] / c within Poisson and exponential sampling error (~1%)
     assert st.utilisation == pytest.approx(lam * 60 / 2, rel=0.03)
     active = rr.monthly[rr.monthly.component == "active"]
-    # 100 J per second of service, exactly
-    assert active.energy_kwh.sum() * 3.6e6 == pytest.approx(100 * active.busy_s.sum(), rel=1e-9)
+    # 40 J per second of service, exactly
+    assert active.energy_kwh.sum() * 3.6e6 == pytest.approx(40 * active.busy_s.sum(), rel=1e-9)
 
 
 def _autoscaled_mmc(write_yaml, files: int, max_instances: int, name: str, **rule):
