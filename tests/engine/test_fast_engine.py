@@ -88,13 +88,15 @@ def test_keep_alive_expiry_and_fan_out_release_by_hand():
 
 @st.composite
 def rules(draw, ties: bool) -> AutoscaleRule:
-    """An autoscale rule; with ``ties``, whole seconds (windows, boots and cool-downs of 0
-    among them: timeouts due at once)."""
+    """An autoscale rule; with ``ties``, whole seconds. Windows, boots and cool-downs of 0
+    among them: timeouts due at once."""
     lo = draw(st.integers(0, 2))
     hi = draw(st.integers(max(lo, 1), 4))
-    delay = st.one_of(st.just(0.0), st.integers(0, 30).map(float)) if ties else st.floats(0.0, 500.0)
+    # a quarter of them 0; none so short that it does not move the clock (as 0, with the
+    # utilisation metric, a pool could scale without end)
+    positive = st.integers(1, 30).map(float) if ties else st.floats(0.001, 500.0)
     metric = draw(st.sampled_from(["queue_per_slot", "utilisation"]))
-    window, boot, cooldown = draw(delay), draw(delay), draw(delay)
+    window, boot, cooldown = (0.0 if draw(st.integers(0, 3)) == 0 else draw(positive) for _ in range(3))
     if metric == "utilisation" and window == boot == cooldown == 0.0:
         boot = 1.0  # else a pool busy enough scales out and in without end at one instant (neither engine ends)
     return AutoscaleRule(

@@ -1,17 +1,21 @@
 """The autoscaler in the fast engine's event loop: ``sim.engine.autoscale``'s rule, step by step.
 
 Each compiled function here is a piece of ``Autoscaler`` (its ``update``, ``scale_out``,
-``scale_in``, ``finished``, an instance's boot), inlined into the event loop at the same
-points of a step as SimPy calls it, so that what it reads (jobs queued, slots asking) and
-the timeouts it creates (their creation counter settles ties) are SimPy's. Rules and state
+``scale_in``, ``finished``, an instance's boot), run by the event loop at the same points
+of a step as SimPy runs it, so that what it reads (jobs queued, slots asking) and the
+timeouts it creates (their creation counter settles ties) are SimPy's. Rules and state
 are plain arrays (``ScaleInputs``, ``ScaleState``: their columns are named in ``inputs``),
 changed in place; the loop's own scalars (the ring's tail, the heap's size, the creation
 counter) go in and come back.
 
 The rule is evaluated at every put and every request for a job, and each array handed to
-a helper, inlined or not, costs reference counting each time: there ``_needs`` looks at
-the pool's one row (and drops timers whose condition stopped holding), and ``_update``,
-which takes a dozen arrays, runs only where a timer is to be set or instances provisioned.
+a helper, inlined or not, costs reference counting each time: there ``_needs``, inlined,
+looks at the pool's one row (and drops timers whose condition stopped holding);
+``_timers`` is called only where a timer is to be set, and ``_update`` (a scale-out
+first) only where a pool with no instance gets a job. These, and what runs at a boot, a
+scale-in, a retirement or at t = 0 (``_scale_step``, ``_last_job``, ``_start``), are
+functions of their own, not inlined: called rarely, they keep the loop small, and its
+compilation short (about 10 s, against 35 s all inlined).
 
 A ``HeldFor`` timer is a timeout of kind ``_SCALE`` owned by ``pool << 2 | _SC_OUT`` (or
 ``_SC_IN``); the pool keeps the creation counter of the one timer that counts
@@ -122,7 +126,7 @@ def _evaluate(p, queued, st):
 def _needs(p, queued, st):
     """``Autoscaler.update`` of pool ``p`` where it creates nothing: a timer whose condition
     stopped holding is dropped. True when it would create something (a timer, a
-    scale-out): ``_update`` does it then."""
+    scale-out): ``_timers`` (or ``_update``) does it then."""
     scale_out, out, spare = _evaluate(p, queued, st)
     act = scale_out
     if out != (st[p, OUT_LIVE] >= 0):
@@ -138,7 +142,39 @@ def _needs(p, queued, st):
     return act
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
+def _timers(p, now, queued, st, times, fq, f_head, f_tail, room, ht, hk, hsize, hroom, seq):
+    """``Autoscaler.update`` of pool ``p`` at ``now`` (s) with ``queued`` jobs queued, where
+    no scale-out is due at once: it sets the timer of a condition that starts to hold (its
+    creation counter kept as the one that counts) and drops the other's. Returns the ring's
+    tail, the heap's size, the creation counter, whether a pool with no instance scales out
+    at once instead (``_update`` does it) and ``ok``."""
+    scale_out, out, spare = _evaluate(p, queued, st)
+    if scale_out:
+        return f_tail, hsize, seq, True, True
+    ok = True
+    if out != (st[p, OUT_LIVE] >= 0):
+        if out:
+            st[p, OUT_LIVE] = seq
+            f_tail, hsize, ok = _timeout(now + times[p, WINDOW], now, _pack(_SCALE, (p << 2) | _SC_OUT, seq), fq,
+                                         f_head, f_tail, room, ht, hk, hsize, hroom)
+            seq += 1
+            if not ok:
+                return f_tail, hsize, seq, False, False
+        else:
+            st[p, OUT_LIVE] = -1
+    if spare != (st[p, IN_LIVE] >= 0):
+        if spare:
+            st[p, IN_LIVE] = seq
+            f_tail, hsize, ok = _timeout(now + times[p, COOLDOWN], now, _pack(_SCALE, (p << 2) | _SC_IN, seq), fq,
+                                         f_head, f_tail, room, ht, hk, hsize, hroom)
+            seq += 1
+        else:
+            st[p, IN_LIVE] = -1
+    return f_tail, hsize, seq, False, ok
+
+
+@njit(cache=True)
 def _update(p, scale_out, now, queued, st, times, inst, iv_pool, iv_t, iv_n, fq, f_head, f_tail, room, ht, hk, hsize,
             hroom, seq):
     """``Autoscaler.update`` of pool ``p`` at ``now`` (s) with ``queued`` jobs queued; with
@@ -161,29 +197,10 @@ def _update(p, scale_out, now, queued, st, times, inst, iv_pool, iv_t, iv_n, fq,
                 seq += 1
                 if not ok:
                     return f_tail, hsize, seq, False
-        scale_out, out, spare = _evaluate(p, queued, st)
-        if scale_out:
-            continue
-        if out != (st[p, OUT_LIVE] >= 0):
-            if out:
-                st[p, OUT_LIVE] = seq
-                f_tail, hsize, ok = _timeout(now + times[p, WINDOW], now, _pack(_SCALE, (p << 2) | _SC_OUT, seq), fq,
-                                             f_head, f_tail, room, ht, hk, hsize, hroom)
-                seq += 1
-                if not ok:
-                    break
-            else:
-                st[p, OUT_LIVE] = -1
-        if spare != (st[p, IN_LIVE] >= 0):
-            if spare:
-                st[p, IN_LIVE] = seq
-                f_tail, hsize, ok = _timeout(now + times[p, COOLDOWN], now, _pack(_SCALE, (p << 2) | _SC_IN, seq), fq,
-                                             f_head, f_tail, room, ht, hk, hsize, hroom)
-                seq += 1
-            else:
-                st[p, IN_LIVE] = -1
-        break
-    return f_tail, hsize, seq, ok
+        f_tail, hsize, seq, scale_out, ok = _timers(p, now, queued, st, times, fq, f_head, f_tail, room, ht, hk, hsize,
+                                                    hroom, seq)
+        if not scale_out or not ok:
+            return f_tail, hsize, seq, ok
 
 
 @njit(cache=True, inline="always")
@@ -310,7 +327,7 @@ def _booted(gi, now, times, inst_pool, st, inst, slot_gen, iv_pool, iv_t, iv_n, 
     return f_tail, hsize, seq, events, ok
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _start(st, times, slot_inst, inst, slot_gen, iv_pool, iv_t, iv_n, worker_pool, gq_first, gq_last, gq_next,
            nil, fq, f_head, f_tail, room, ht, hk, hsize, hroom, seq):
     """The slots at t = 0, in registration order: every pool's, but an autoscaled pool's
@@ -344,36 +361,43 @@ def _start(st, times, slot_inst, inst, slot_gen, iv_pool, iv_t, iv_n, worker_poo
     return f_tail, hsize, seq, events, ok
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _scale_step(a, b, now, times, inst_pool, slot_inst, st, inst, slot_gen, iv_pool, iv_t, iv_n, it_head, it_tail,
                 items, w_job, gq_first, gq_last, gq_next, nil, fq, f_head, f_tail, room, ht, hk, hsize, hroom, seq):
-    """A ``_SCALE`` timeout of owner ``a`` created ``b``-th (its creation counter): a boot, or
-    a ``HeldFor`` timer (one that counts scales out or in). Returns the ring's tail, the
-    heap's size, the creation counter, the events processed besides the timeout itself
-    and ``ok``."""
+    """A ``_SCALE`` timeout of owner ``a`` that acts (``_acts``): a boot, or the timer that
+    counts of a pool's scale-out or scale-in, ``b`` its creation counter. Returns the
+    ring's tail, the heap's size, the creation counter, the events processed besides the
+    timeout itself and ``ok``."""
     x = a >> 2
     sub = a & 3
-    ok = True
-    events = 0
     if sub == _SC_BOOT:  # instance x serves: its slots start
-        f_tail, hsize, seq, events, ok = _booted(x, now, times, inst_pool, st, inst, slot_gen, iv_pool, iv_t, iv_n,
-                                                 it_head, it_tail, items, w_job, gq_first, gq_last, gq_next, nil, fq,
-                                                 f_head, f_tail, room, ht, hk, hsize, hroom, seq)
-    elif sub == _SC_OUT:
-        if b == st[x, OUT_LIVE]:  # pool x's queue stayed long for a whole window: scale out
-            st[x, OUT_LIVE] = -1
-            f_tail, hsize, seq, ok = _update(x, True, now, np.int64(it_tail[x]) - np.int64(it_head[x]), st, times,
-                                             inst, iv_pool, iv_t, iv_n, fq, f_head, f_tail, room, ht, hk, hsize,
-                                             hroom, seq)
-    elif b == st[x, IN_LIVE]:  # an instance's worth of pool x's slots stayed free: scale in
+        return _booted(x, now, times, inst_pool, st, inst, slot_gen, iv_pool, iv_t, iv_n, it_head, it_tail, items,
+                       w_job, gq_first, gq_last, gq_next, nil, fq, f_head, f_tail, room, ht, hk, hsize, hroom, seq)
+    queued = np.int64(it_tail[x]) - np.int64(it_head[x])
+    if sub == _SC_OUT:  # pool x's queue stayed long for a whole window: scale out
+        st[x, OUT_LIVE] = -1
+        f_tail, hsize, seq, ok = _update(x, True, now, queued, st, times, inst, iv_pool, iv_t, iv_n, fq, f_head, f_tail,
+                                         room, ht, hk, hsize, hroom, seq)
+    else:  # an instance's worth of pool x's slots stayed free: scale in
         st[x, IN_LIVE] = -1
         _scale_in(x, now, st, times, inst, iv_t, slot_inst, gq_first, gq_last, gq_next, nil)
-        f_tail, hsize, seq, ok = _update(x, False, now, np.int64(it_tail[x]) - np.int64(it_head[x]), st, times, inst,
-                                         iv_pool, iv_t, iv_n, fq, f_head, f_tail, room, ht, hk, hsize, hroom, seq)
-    return f_tail, hsize, seq, events, ok
+        f_tail, hsize, seq, ok = _update(x, False, now, queued, st, times, inst, iv_pool, iv_t, iv_n, fq, f_head, f_tail,
+                                         room, ht, hk, hsize, hroom, seq)
+    return f_tail, hsize, seq, 0, ok
 
 
 @njit(cache=True, inline="always")
+def _acts(a, b, st):
+    """Whether the ``_SCALE`` timeout of owner ``a``, created ``b``-th, acts: a boot does; a
+    ``HeldFor`` timer does when it is the one that counts (SimPy's token), else it is
+    processed doing nothing."""
+    sub = a & 3
+    if sub == _SC_BOOT:
+        return True
+    return b == st[a >> 2, OUT_LIVE if sub == _SC_OUT else IN_LIVE]
+
+
+@njit(cache=True)
 def _last_job(p, gi, now, st, times, inst, iv_pool, iv_t, iv_n, it_head, it_tail, fq, f_head, f_tail, room, ht, hk,
               hsize, hroom, seq):
     """``Autoscaler.finished``: a slot of draining instance ``gi`` of pool ``p`` ran its last

@@ -65,8 +65,8 @@ def _endless(scale: ScaleInputs, state, n_jobs: int, pool_names) -> None:
     """Raise ``ValueError`` when the last instance provisioned is one of more than the jobs
     and four times the cap provisioned at the same instant: the pool scales out and in
     without end there, and SimPy would never finish. (With the utilisation metric, window,
-    boot and cool-down all 0, an instance added to a busy pool can leave a whole instance's
-    worth of slots free, and go at once.)"""
+    boot and cool-down all 0, or too short to move the clock, an instance added to a busy
+    pool can leave a whole instance's worth of slots free, and go at once.)"""
     rows = int(state.n_intervals[0])
     p, t = int(state.interval_pool[rows - 1]), float(state.interval[rows - 1, 0])
     same = int(np.count_nonzero((state.interval_pool[:rows] == p) & (state.interval[:rows, 0] == t)))
@@ -74,4 +74,5 @@ def _endless(scale: ScaleInputs, state, n_jobs: int, pool_names) -> None:
         name = pool_names[p] if pool_names is not None else p
         raise ValueError(f"pool `{name}` scales out and in without end at t = {t} s: its busy share stays above the "
                          "threshold with a whole instance free (metric utilisation with time_window_s, boot_s and "
-                         "cooldown_s all 0); give one of them a positive time, or use metric queue_per_slot")
+                         "cooldown_s all 0, or too short to move the clock); give one of them a positive time (a "
+                         "second or more), or use metric queue_per_slot")

@@ -8,7 +8,7 @@ from numba import njit
 from sim.engine.provisioning import WEEK_H
 from sim.kernels.indices import ix as _ix
 
-from .autoscaler import _last_job, _needs, _scale_step, _start, _update
+from .autoscaler import _acts, _last_job, _needs, _scale_step, _start, _timers, _update
 from .common import (
     _ARR,
     _END,
@@ -228,13 +228,14 @@ def _simulate(a, sc, z, fifo_size, heap_room):
                 scaled_end = w
         elif sc is not None and kind == _SCALE:  # an autoscaler's timeout; b: its creation counter
             quiet = False  # (the gets it makes are queued, in order)
-            f_tail, hsize, seq, n_init, ok = _scale_step(a, b, now, times, inst_pool, slot_inst, st, inst, slot_gen,
-                                                         iv_pool, iv_t, iv_n, it_head, it_tail, items, w_job, gq_first,
-                                                         gq_last, gq_next, nil, fq, f_head, f_tail, room, ht, hk, hsize,
-                                                         heap_room, seq)
-            events += n_init
-            if not ok:
-                return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
+            if _acts(a, b, st):
+                f_tail, hsize, seq, n_init, ok = _scale_step(a, b, now, times, inst_pool, slot_inst, st, inst, slot_gen,
+                                                             iv_pool, iv_t, iv_n, it_head, it_tail, items, w_job,
+                                                             gq_first, gq_last, gq_next, nil, fq, f_head, f_tail, room,
+                                                             ht, hk, hsize, heap_room, seq)
+                events += n_init
+                if not ok:
+                    return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
         else:  # _ARR: the arrival process releases the first groups that are due (see below)
             if resume_arrival:  # woken by its timeout: the group it waited for goes first
                 rel_group = _ix(arr_groups[arr_i])
@@ -276,8 +277,12 @@ def _simulate(a, sc, z, fifo_size, heap_room):
                     run_len = 0
                     queued = tail - np.int64(it_head[pp])
                     if _needs(pp, queued, st):
-                        f_tail, hsize, seq, ok = _update(pp, False, now, queued, st, times, inst, iv_pool, iv_t, iv_n,
-                                                         fq, f_head, f_tail, room, ht, hk, hsize, heap_room, seq)
+                        f_tail, hsize, seq, grow, ok = _timers(pp, now, queued, st, times, fq, f_head, f_tail, room,
+                                                               ht, hk, hsize, heap_room, seq)
+                        if grow:  # a pool with no instance: one boots for this job
+                            f_tail, hsize, seq, ok = _update(pp, True, now, queued, st, times, inst, iv_pool, iv_t,
+                                                             iv_n, fq, f_head, f_tail, room, ht, hk, hsize, heap_room,
+                                                             seq)
                         if not ok:
                             return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
             if run_len > 0:
@@ -321,10 +326,10 @@ def _simulate(a, sc, z, fifo_size, heap_room):
                 else:
                     st[p, ASKING] += 1
                 queued = np.int64(it_tail[p]) - np.int64(it_head[p])
-                if _needs(p, queued, st):
+                if _needs(p, queued, st):  # (a slot asks: the pool has an instance, so no scale-out now)
                     f0 = f_tail
-                    f_tail, hsize, seq, ok = _update(p, False, now, queued, st, times, inst, iv_pool, iv_t, iv_n, fq,
-                                                     f_head, f_tail, room, ht, hk, hsize, heap_room, seq)
+                    f_tail, hsize, seq, _, ok = _timers(p, now, queued, st, times, fq, f_head, f_tail, room, ht, hk,
+                                                        hsize, heap_room, seq)
                     if n_todo == 1 and f_tail != f0:  # a timeout due now came after that get: it goes first
                         for i in range(f_tail, f0, -1):
                             fq[i & mask] = fq[(i - 1) & mask]
