@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import _GET, _SCALE, _pack, _push
+from .common import _GET, _SCALE, _join_waiting, _pack, _push
 from .inputs import (
     ASKING,
     BOOT,
@@ -271,12 +271,7 @@ def _scale_in(p, now, st, times, inst, iv_t, slot_inst, gq_first, gq_last, gq_ne
 @njit(cache=True, inline="always")
 def _ask(p, w, gq_first, gq_last, gq_next, nil, st):
     """Slot ``w`` of autoscaled pool ``p`` asks for a job: it joins the pool's waiting slots."""
-    if gq_last[p] != nil:
-        gq_next[gq_last[p]] = w
-    else:
-        gq_first[p] = w
-    gq_last[p] = w
-    gq_next[w] = nil
+    _join_waiting(p, w, gq_first, gq_last, gq_next, nil)
     st[p, ASKING] += 1
 
 

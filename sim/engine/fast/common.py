@@ -68,6 +68,18 @@ def _refill_root(ht, hk, size):
     ht[i], hk[i] = t, key
 
 
+@njit(cache=True, inline="always")
+def _join_waiting(p, w, gq_first, gq_last, gq_next, nil):
+    """Slot ``w`` joins the tail of pool ``p``'s waiting slots (SimPy's get queue, a linked
+    list: ``gq_next``, ended by ``nil``)."""
+    if gq_last[p] != nil:
+        gq_next[gq_last[p]] = w
+    else:
+        gq_first[p] = w
+    gq_last[p] = w
+    gq_next[w] = nil
+
+
 @njit(cache=True)
 def _first_groups(group_file, file_arrival_s):
     """Each file's first group and its arrival time (s), in group order."""

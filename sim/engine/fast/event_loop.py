@@ -20,6 +20,7 @@ from .common import (
     _gpu_in_pool,
     _hour,
     _job_totals,
+    _join_waiting,
     _pack,
     _push,
     _refill_root,
@@ -126,12 +127,7 @@ def _simulate(a, sc, z, fifo_size, heap_room):
     if sc is None:
         events = n_workers  # SimPy's Initialize events of the slots; the arrival process's is the first event below
         for w in range(n_workers):  # every slot asks its pool for a job, in registration order
-            p = worker_pool[w]
-            if gq_last[p] != nil:
-                gq_next[gq_last[p]] = w
-            else:
-                gq_first[p] = w
-            gq_last[p] = w
+            _join_waiting(worker_pool[w], w, gq_first, gq_last, gq_next, nil)
     else:  # (only the autoscaled pools' first instances' slots; their rule is evaluated as each asks)
         f_tail, hsize, seq, events, ok = _start(st, times, slot_inst, inst, slot_gen, iv_pool, iv_t, iv_n, worker_pool,
                                                 gq_first, gq_last, gq_next, nil, fq, f_head, f_tail, room, ht, hk,
@@ -215,12 +211,7 @@ def _simulate(a, sc, z, fifo_size, heap_room):
             # the slot asks for its next job: it joins the waiting slots, and the head may take a
             # job once the release below has put the next group's jobs in the queues
             if sc is None or slot_inst[w] < 0:
-                if gq_last[p] != nil:
-                    gq_next[gq_last[p]] = w
-                else:
-                    gq_first[p] = w
-                gq_last[p] = w
-                gq_next[w] = nil
+                _join_waiting(p, w, gq_first, gq_last, gq_next, nil)
                 if sc is not None:
                     st[p, ASKING] += 1
                 serve_pool = p
@@ -303,12 +294,7 @@ def _simulate(a, sc, z, fifo_size, heap_room):
                 f_tail, hsize, seq, ok = _last_job(p, gi, now, st, times, inst, iv_pool, iv_t, iv_n, it_head, it_tail,
                                                    fq, f_head, f_tail, room, ht, hk, hsize, heap_room, seq)
             else:  # it asks for a job: the head of the waiting slots takes one that is queued
-                if gq_last[p] != nil:
-                    gq_next[gq_last[p]] = w
-                else:
-                    gq_first[p] = w
-                gq_last[p] = w
-                gq_next[w] = nil
+                _join_waiting(p, w, gq_first, gq_last, gq_next, nil)
                 head = np.int64(it_head[p])
                 if head != np.int64(it_tail[p]):
                     w = np.int64(gq_first[p])
