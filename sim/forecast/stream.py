@@ -56,6 +56,7 @@ from .tables import Table
 from .workload import FileStream, FileTable
 
 BLOCK_FILES = 100_000  # files per block (about 400,000 jobs in the default pipelines)
+BACKLOG_BLOCKS = 1  # a replication carrying more jobs into a block than this many blocks' own runs whole
 
 
 def streamable(res: Resolved) -> bool:
@@ -87,11 +88,14 @@ class Streamed(NamedTuple):
     carried: int  # blocks that carried files into the next (groups released after its first arrival)
 
 
-def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES, loop: bool = False) -> Streamed | None:
+def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES, loop: bool = False,
+                 backlog_blocks: float = BACKLOG_BLOCKS) -> Streamed | None:
     """Replication ``replication`` streamed (fast engine): its tables and counts; None
     where it has no more than a block's files (the whole replication is then the same
-    work, with less overhead) or where two blocks' files arrive at one instant (it must
-    then run whole).
+    work, with less overhead), where two blocks' files arrive at one instant (it must
+    then run whole), or where its queue does not empty (more jobs carried into a block
+    than ``backlog_blocks`` times its own: the queue holds them anyway, and the whole run
+    copies them less).
 
     Where every pool is always on, the FIFO recursion runs (``FastStream``), unless it
     meets a tie it cannot settle, or ``loop``: then the event loop (``LoopStream``), as
@@ -117,7 +121,9 @@ def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES
             accounts = Accounts(sc, list(accounting), own.services, own.pools, files.languages)
         complete = engine.add(own, block.arrival_s, t_next, (block, served, next_month))
         if complete is None:  # a tie: the FIFO recursion hands over to the event loop
-            return run_streamed(res, replication, block_files, loop=True) if fifo else None
+            return run_streamed(res, replication, block_files, True, backlog_blocks) if fifo else None
+        if engine.carry is not None and engine.carry.n_jobs > backlog_blocks * max(len(own), 1):
+            return None  # a queue that does not empty: it holds the jobs itself, and the whole run copies them less
         for done in complete:
             done_files, done_served, done_next = done.payload
             accounts.add(done_files, done_served, done.jobs, done.timings, done_next)

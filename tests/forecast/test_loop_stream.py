@@ -138,7 +138,7 @@ SCENARIOS = {
 
 def assert_loop_streamed_is_whole(res, replication: int, block_files: int, engine: str = "fast", loop: bool = False):
     whole = run_replication(res, replication, engine, stream=False)
-    got = run_streamed(res, replication, block_files=block_files, loop=loop)
+    got = run_streamed(res, replication, block_files=block_files, loop=loop, backlog_blocks=np.inf)
     assert got is not None
     assert_same_tables(got.monthly, whole.monthly_table)
     assert_same_tables(got.stats, whole.stats_table)
@@ -156,7 +156,7 @@ def test_scheduled_and_autoscaled_scenarios_stream_as_whole(tmp_path, name):
         got = assert_loop_streamed_is_whole(res, 0, block)
         assert got.carried > 0
     if name == "serverless":  # the instances' hours are the intervals' (none while idle), not a schedule's
-        instances = run_streamed(res, 1, block_files=200).capacity.columns["instances"]
+        instances = run_streamed(res, 1, block_files=200, backlog_blocks=np.inf).capacity.columns["instances"]
         assert ((0 < instances) & (instances < 1)).all()
 
 
@@ -194,3 +194,16 @@ def test_instance_intervals_span_boundaries(tmp_path):
     edges = inp.file_arrival_s[cuts]
     assert ((spans[:, :1] < edges) & (edges < spans[:, 1:])).any()  # an instance serves across a boundary
     assert len(spans) > 1 and carried > 0
+
+
+def test_a_queue_that_does_not_empty_runs_whole(tmp_path):
+    """Office hours on weekdays, one slot, ten times the volume, blocks of 100 files: more
+    jobs wait at a boundary (a weekend's) than a block brings. The queue holds them anyway (the stream would copy them block after
+    block), so the replication runs whole, with the same tables."""
+    res = load_and_check(scenario_file(tmp_path, **{**SCENARIOS["office hours"], "pools.gpu.slots_per_gpu": 1,
+                                                   "workload.base_files_per_month": 5000}))
+    assert run_streamed(res, 0, block_files=100) is None
+    got = run_streamed(res, 0, block_files=100, backlog_blocks=np.inf)
+    assert got is not None and got.carried > 0
+    whole = run_replication(res, 0, "fast", stream=False)
+    assert_same_tables(got.monthly, whole.monthly_table)

@@ -24,7 +24,7 @@ def assert_same_tables(a: Table, b: Table) -> None:
 
 def assert_streamed_is_whole(res, replication: int, block_files: int):
     whole = run_replication(res, replication, "fast", stream=False)
-    got = run_streamed(res, replication, block_files=block_files)
+    got = run_streamed(res, replication, block_files=block_files, backlog_blocks=np.inf)
     assert got is not None, "a tie: the replication runs whole"
     assert_same_tables(got.monthly, whole.monthly_table)
     assert_same_tables(got.stats, whole.stats_table)
