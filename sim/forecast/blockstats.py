@@ -169,16 +169,19 @@ class Accounts:
                 cells.drop(months)
         self.closed = upto
 
-    def service_table(self, res, services: tuple[str, ...], pools: tuple[str, ...], replication: int) -> Table:
-        """The replication's ``service_table`` (every month final)."""
+    def service_table(self, res, services: tuple[str, ...], pools: tuple[str, ...], replication: int,
+                      spans: Timings | None = None) -> Table:
+        """The replication's ``service_table`` (every month final), ``spans`` as in ``capacity_table``."""
         busy, cold, wait, latency = self.jobs.sums
         cells = (self.jobs.count, busy, cold.astype(np.int64), wait, self.wait_p95[0], latency, self.wait_p95[1])
         file_cells = (self.files.count, self.files.sums[0], self.file_p95)
-        return service_rows(res, services, pools, self.accounting, cells, file_cells, replication)
+        return service_rows(res, services, pools, self.accounting, cells, file_cells, replication, spans)
 
-    def capacity_table(self, stats: Table, services: tuple[str, ...], pools: tuple[str, ...], replication: int) -> Table:
-        """The replication's ``capacity_table`` (every month final), ``stats`` its service table."""
+    def capacity_table(self, stats: Table, services: tuple[str, ...], pools: tuple[str, ...], replication: int,
+                       spans: Timings | None = None) -> Table:
+        """The replication's ``capacity_table`` (every month final), ``stats`` its service
+        table, ``spans`` the autoscaled pools' instance intervals (``Timings.instance_intervals``)."""
         h = self.horizon
         lat_p95 = stats.columns["latency_p95_s"][self.n_s * h : (self.n_s + 1) * h] if self.n_p == 1 else self.pool_lat_p95
         return capacity_rows(self.sc, services, pools, self.accounting, stats, self.pool_wait_p95, self.offered.sums[0],
-                             lat_p95, None, replication)
+                             lat_p95, spans, replication)

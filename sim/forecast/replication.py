@@ -173,10 +173,10 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
     """Simulate replication ``replication`` of the scenario and account for it (with
     ``keep_jobs``, its jobs' records too: ``job_table``).
 
-    With ``stream``, the fast engine and always-on pools (and no job records asked for),
-    the replication is streamed block by block (``sim.forecast.stream``: the same monthly,
-    statistics, file and capacity tables, its memory bounded by a block's jobs), unless the
-    engine meets a tie it cannot settle.
+    With ``stream`` and the fast engine (and no job records asked for, no managed service
+    and no hourly grid), the replication is streamed block by block
+    (``sim.forecast.stream``: the same monthly, statistics, file and capacity tables, its
+    memory bounded by a block's jobs), unless two blocks' files arrive at one instant.
 
     The tables come as NumPy columns (``ReplicationResult.monthly_table`` ...), as the
     Monte Carlo keeps them; ``monthly`` and the other properties make DataFrames of them,

@@ -5,7 +5,7 @@ Its files are drawn month by month (``FileStream``: each stream read on from whe
 last month left it); then, block after block of files in order of arrival, their jobs
 are drawn (each language's streams going on from where the previous block left them:
 ``job_streams``), simulated by the fast engine from the state the previous blocks left
-(``FastStream``), and added up (``blockstats.Accounts``). Only a block's jobs are held
+(``FastStream``, ``LoopStream``), and added up (``blockstats.Accounts``). Only a block's jobs are held
 (and those of a block waiting for its carried jobs), plus a month's files and, for the
 months whose statistics are still open, each job's wait and latency.
 
@@ -20,21 +20,30 @@ pool x month a job starts in; month a file arrives in) is computed once no later
 can add to it (a later block's jobs start after its first arrival, in its month or
 later), from its values, with the whole run's kernel; file counts are whole numbers.
 
-Ties between events at the same time are settled by the engine as SimPy settles them
-(``sim.engine.fast.fifo``); where one cannot be (ends at the same time, in different
-pools, of jobs started together; a job that ends as it starts), ``run_streamed`` returns
-None and the caller runs the replication whole, with the event loop.
+Where every pool is always on, the engine is the FIFO recursion (``FastStream``), which
+settles ties between events at the same time as SimPy settles them
+(``sim.engine.fast.fifo``); where it cannot (ends at the same time, in different pools,
+of jobs started together; a job that ends as it starts), the replication is streamed
+again on the event loop. Scheduled and autoscaled pools stream on the event loop
+(``LoopStream``): each block runs until the arrival process is about to wake for the next
+block's first file, and the files not ended then (jobs queued, running, waiting for a
+pool to switch on, stages not released) are carried on with the loop's state (the slots,
+the models' residency, the timeouts pending, the autoscalers' instances). Only files of
+two blocks arriving at one instant stop a stream (``run_streamed`` returns None: the
+replication runs whole); sampled arrivals, continuous, never do.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
 from sim.config.resolve import Resolved
 from sim.config.scenario import Scenario
-from sim.engine.fast.stream import PENDING, TIED, Carried, FastStream
+from sim.engine.fast import SUPPORTED_POLICIES
+from sim.engine.fast.stream import PENDING, TIED, Carried, FastStream, LoopCarried, LoopStream
 from sim.engine.types import JobTable, Timings
 from sim.kernels.rng import Streams
 
@@ -47,18 +56,19 @@ from .tables import Table
 from .workload import FileStream, FileTable
 
 BLOCK_FILES = 100_000  # files per block (about 400,000 jobs in the default pipelines)
+BACKLOG_BLOCKS = 1  # a replication carrying more jobs into a block than this many blocks' own runs whole
 
 
 def streamable(res: Resolved) -> bool:
-    """Whether a replication of ``res`` can be streamed: every pool always on (the FIFO
-    recursion), no hourly grid profile (its accounting needs every job's hours) and no
+    """Whether a replication of ``res`` can be streamed: every pool's policy one the fast
+    engine runs, no hourly grid profile (its accounting needs every job's hours) and no
     managed service (its jobs leave the pools' table whole)."""
     return streamable_scenario(res.scenario)
 
 
 def streamable_scenario(sc: Scenario) -> bool:
     """``streamable`` for a scenario alone."""
-    return (all(pool.provisioning.policy == "always_on" for pool in sc.pools.values())
+    return (all(pool.provisioning.policy in SUPPORTED_POLICIES for pool in sc.pools.values())
             and sc.carbon.grid_profile is None
             and all(svc.managed is None for svc in sc.services.values()))
 
@@ -78,11 +88,18 @@ class Streamed(NamedTuple):
     carried: int  # blocks that carried files into the next (groups released after its first arrival)
 
 
-def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES) -> Streamed | None:
-    """Replication ``replication`` streamed (fast engine, always-on pools): its tables and
-    counts; None where it has no more than a block's files (the whole replication is then
-    the same work, with less overhead) or where the engine meets a tie it cannot settle
-    (the whole replication must then run the event loop)."""
+def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES, loop: bool = False,
+                 backlog_blocks: float = BACKLOG_BLOCKS) -> Streamed | None:
+    """Replication ``replication`` streamed (fast engine): its tables and counts; None
+    where it has no more than a block's files (the whole replication is then the same
+    work, with less overhead), where two blocks' files arrive at one instant (it must
+    then run whole), or where its queue does not empty (more jobs carried into a block
+    than ``backlog_blocks`` times its own: the queue holds them anyway, and the whole run
+    copies them less).
+
+    Where every pool is always on, the FIFO recursion runs (``FastStream``), unless it
+    meets a tie it cannot settle, or ``loop``: then the event loop (``LoopStream``), as
+    for scheduled and autoscaled pools."""
     from .replication import _pool_specs, services_of
 
     sc = res.scenario
@@ -92,26 +109,40 @@ def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES
     if files.total <= block_files:
         return None  # one block: the whole replication's code is the same work, with less overhead
     pools, accounting = _pool_specs(res)
+    fifo = not loop and all(p.schedule.always and p.autoscale is None for p in pools)
+    stream = FastStream if fifo else functools.partial(LoopStream, pool_names=tuple(res.scenario.pools))
     carried = job_streams(res, files.languages, streams)
     accounts: Accounts | None = None  # (made with the first block's job codes)
-    engine = BlockEngine(FastStream(list(pools), services_of(res, draws)))
+    engine = BlockEngine(stream(list(pools), services_of(res, draws)))
     n_files = n_jobs = 0
     for block, served, t_next, next_month in _blocks(res, files, block_files):
         own = build_jobs(res, block, served, draws, streams, details=False, carried=carried)
         if accounts is None:
             accounts = Accounts(sc, list(accounting), own.services, own.pools, files.languages)
         complete = engine.add(own, block.arrival_s, t_next, (block, served, next_month))
-        if complete is None:
-            return None
+        if complete is None:  # a tie: the FIFO recursion hands over to the event loop
+            return run_streamed(res, replication, block_files, True, backlog_blocks) if fifo else None
+        if engine.carry is not None and engine.carry.n_jobs > backlog_blocks * max(len(own), 1):
+            return None  # a queue that does not empty: it holds the jobs itself, and the whole run copies them less
         for done in complete:
             done_files, done_served, done_next = done.payload
             accounts.add(done_files, done_served, done.jobs, done.timings, done_next)
         n_files, n_jobs = n_files + len(block), n_jobs + len(own)
-    monthly = monthly_table(sc, own, None, draws, list(accounting), replication, cube=accounts.cube)
-    stats = accounts.service_table(res, own.services, own.pools, replication)
-    capacity = accounts.capacity_table(stats, own.services, own.pools, replication)
+    spans = None if fifo else _spans(engine.engine.intervals)
+    monthly = monthly_table(sc, own, spans, draws, list(accounting), replication, cube=accounts.cube)
+    stats = accounts.service_table(res, own.services, own.pools, replication, spans)
+    capacity = accounts.capacity_table(stats, own.services, own.pools, replication, spans)
     file_tab = file_rows(res, files.languages, accounts.req, accounts.srv, replication)
     return Streamed(monthly, stats, file_tab, capacity, draws, n_files, n_jobs, engine.events, engine.done, engine.carried)
+
+
+def _spans(intervals) -> Timings | None:
+    """The autoscaled pools' instance intervals as the accounting reads them (``Timings``
+    with no job), None when no pool autoscales."""
+    if intervals is None:
+        return None
+    empty = np.zeros(0)
+    return Timings(empty, empty, empty, np.zeros(0, bool), empty, empty, empty, 0, instance_intervals=intervals)
 
 
 _TIMED = ("ready_s", "start_s", "end_s", "cold", "service_s", "energy_j", "gpu")
@@ -143,12 +174,13 @@ class BlockEngine:
             return None
         k_jobs, k_files = (0, 0) if carry is None else (carry.n_jobs, carry.n_files)
         here = _Waiting(payload, own, _own_timings(step.timings, k_jobs, k_files), len(self.waiting) + self.done)
-        untimed = _chains(table, step.released.groups)
+        untimed = _chains(table, step.heads)
         if carry is not None:
             carry.settle(step.timings, untimed, self.waiting)
         here.outstanding = int(untimed[k_jobs:].sum())
         self.waiting.append(here)
-        self.carry = _Carry.of(table, step, untimed, k_jobs, k_files, carry, here.index) if step.status == PENDING else None
+        self.carry = (_Carry.of(self.engine, table, step, k_jobs, k_files, carry, here.index) if step.status == PENDING
+                      else None)
         self.carried += self.carry is not None
         self.events += step.timings.events
         complete = []
@@ -186,19 +218,19 @@ class _Carry:
     """Jobs of unfinished files carried into the next block (in front of its own), with
     where each came from (the block waiting for it, and its row there)."""
 
-    def __init__(self, jobs: JobTable, arrival: np.ndarray, engine: Carried, block: np.ndarray, row: np.ndarray,
+    def __init__(self, jobs: JobTable, arrival: np.ndarray, engine: Carried | LoopCarried, block: np.ndarray, row: np.ndarray,
                  file_block: np.ndarray, file_row: np.ndarray):
         self.jobs, self.arrival, self.engine = jobs, arrival, engine
         self.block, self.row, self.file_block, self.file_row = block, row, file_block, file_row
         self.n_jobs, self.n_files = len(jobs), len(arrival)
 
     @staticmethod
-    def of(table: JobTable, step, untimed: np.ndarray, k_jobs: int, k_files: int, before: _Carry | None,
-           index: int) -> _Carry:
-        """The carry out of a block whose ``step`` left ``step.released`` to release."""
-        left = step.released.take(np.argsort(table.group_file[step.released.groups], kind="stable"))  # files in table order
-        groups = left.groups
-        rows, group_first, group_file, heads = [], [0], [], []
+    def of(engine, table: JobTable, step, k_jobs: int, k_files: int, before: _Carry | None, index: int) -> _Carry:
+        """The carry out of a block whose ``step`` left its unfinished files to go on from
+        the groups ``step.heads``; ``engine`` (its stream) says what else goes with them."""
+        order = np.argsort(table.group_file[step.heads], kind="stable")  # files in table order
+        groups = step.heads[order]
+        rows, group_first, group_file, heads, old_groups = [], [0], [], [], []
         for f, g in enumerate(groups.tolist()):
             heads.append(len(group_first) - 1)
             while g >= 0:
@@ -206,6 +238,7 @@ class _Carry:
                 rows.append(np.arange(lo, hi))
                 group_first.append(group_first[-1] + hi - lo)
                 group_file.append(f)
+                old_groups.append(g)
                 g = int(table.group_next[g])
         rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         n_groups = len(group_file)
@@ -221,13 +254,15 @@ class _Carry:
         files = table.group_file[groups]  # their rows in the block's table
         in_carry = files < k_files
         job_in = rows < k_jobs
-        block = np.where(job_in, before.block[np.minimum(rows, max(k_jobs - 1, 0))] if before else index, index)
-        row = np.where(job_in, before.row[np.minimum(rows, max(k_jobs - 1, 0))] if before else 0, rows - k_jobs)
-        file_block = np.where(in_carry, before.file_block[np.minimum(files, max(k_files - 1, 0))] if before else index, index)
-        file_row = np.where(in_carry, before.file_row[np.minimum(files, max(k_files - 1, 0))] if before else 0, files - k_files)
+        block = _origin(before and before.block, job_in, rows, index)
+        row = _origin(before and before.row, job_in, rows, rows - k_jobs)
+        file_block = _origin(before and before.file_block, in_carry, files, index)
+        file_row = _origin(before and before.file_row, in_carry, files, files - k_files)
         arrival = np.zeros(len(groups))  # (carried files do not arrive again)
-        return _Carry(jobs, arrival, Carried(len(groups), left._replace(groups=np.asarray(heads, dtype=np.int64))),
-                      block.astype(np.int64), row.astype(np.int64), file_block.astype(np.int64), file_row.astype(np.int64))
+        carried = engine.carried(step, order, np.asarray(heads, dtype=np.int64), rows,
+                                 np.asarray(old_groups, dtype=np.int64))
+        return _Carry(jobs, arrival, carried, block.astype(np.int64), row.astype(np.int64), file_block.astype(np.int64),
+                      file_row.astype(np.int64))
 
     def before(self, own: JobTable, arrival: np.ndarray) -> tuple[JobTable, np.ndarray]:
         """The carried jobs, then the block's own (indices moved on)."""
@@ -259,6 +294,15 @@ class _Carry:
         ended = ~np.isnan(t.file_end_s[: self.n_files])
         for f in np.flatnonzero(ended).tolist():
             by_index[int(self.file_block[f])].timings.file_end_s[self.file_row[f]] = t.file_end_s[f]
+
+
+def _origin(before: np.ndarray | None, inside: np.ndarray, at: np.ndarray, here) -> np.ndarray:
+    """Per item at row ``at`` of a block's table: where it is one of those carried into the
+    block (``inside``), ``before`` at that row (where the carry had it from), else ``here``."""
+    out = np.broadcast_to(np.asarray(here, dtype=np.int64), at.shape)
+    if before is None or not len(before):
+        return out.copy()
+    return np.where(inside, before[np.minimum(at, len(before) - 1)], out)
 
 
 _COLUMNS = ("arrival_s", "month", "language", "content", "duration_s", "text_chars", "keep_u")

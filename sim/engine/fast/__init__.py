@@ -56,8 +56,14 @@ retirement), and each instance's provisioned interval is recorded. The loop is c
 second time without the autoscaler (``_simulate``'s ``sc`` None prunes it), so that pools
 that do not autoscale pay nothing for it.
 
-Layout: ``event_loop`` (the event loop, ``_simulate``), ``autoscaler`` (the autoscaler's
-pieces it inlines), ``driver`` (``_event_loop``: the loop run with room enough), ``fifo``
+The event loop can stop between two events, just before the arrival process wakes for a
+given file, and go on from there with more jobs (``loop_state``): a streamed replication
+(``sim.forecast.stream``) runs it block by block of files, as ``stream.LoopStream``.
+
+Layout: ``event_loop`` (the event loop, ``_simulate``), ``loop_state`` (its state: fresh,
+or resumed where a block stopped), ``autoscaler`` (the autoscaler's pieces it inlines),
+``driver`` (``_event_loop``: the loop run with room enough), ``stream`` (the engines fed
+block by block), ``fifo``
 (the FIFO recursion, ``_fifo``), ``common`` (what both share: the event encoding, the
 heap, the arrays they return), ``inputs`` (``KernelInputs``, the record both take;
 ``ScaleInputs`` and ``ScaleState``, the autoscaler's). The engine supports the

@@ -4,51 +4,71 @@ back (see ``sim.engine.fast``)."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .event_loop import _simulate
-from .inputs import MAX_I, START_I, KernelInputs, ScaleInputs, _scale_state
+from .inputs import MAX_I, START_I, KernelInputs, ScaleInputs, ScaleState, _scale_state
+from .loop_state import DONE, EVENTS, fresh_state
+
+
+class Sizes(NamedTuple):
+    """The room the event loop is given: its ring of events due now (a power of two), its
+    heap's room for timeouts besides the slots' own, and rows for instance intervals."""
+
+    fifo: int
+    heap_room: int
+    rows: int
+
+    @staticmethod
+    def of(args: KernelInputs, scale: ScaleInputs | None) -> Sizes:
+        """A first guess for the jobs of ``args``: enough in every case seen."""
+        n_workers = len(args.worker_pool)
+        fifo = 1024
+        while fifo < 8 * (n_workers + 2):
+            fifo *= 2
+        if not autoscaled(scale):
+            return Sizes(fifo, 2, 0)
+        max_group = int(np.diff(args.group_first_job).max(initial=1))
+        while fifo < 4 * (2 * n_workers + max_group * (3 + int(scale.rule[:, MAX_I].max()))):
+            fifo *= 2
+        return Sizes(fifo, 16 + 4 * len(scale.inst_pool), 64 + int(scale.rule[:, START_I].sum()) + len(args.time_s) // 64)
+
+    def grown(self, scale: ScaleInputs | None, state: ScaleState | None, n_jobs: int, pool_names) -> Sizes:
+        """The sizes after a run that returned ``GROW``: more rows where the intervals ran
+        out (raises ``ValueError`` where a pool scales out and in without end: see
+        ``_endless``), else a larger ring and heap (more events fell due at one instant
+        than the ring holds, or more timeouts were pending than the heap's room)."""
+        if state is not None and state.n_intervals[0] == len(state.interval_pool):
+            _endless(scale, state, n_jobs, pool_names)
+            return self._replace(rows=self.rows * 4)
+        return self._replace(fifo=self.fifo * 4, heap_room=self.heap_room * 4)
+
+
+def autoscaled(scale: ScaleInputs | None) -> bool:
+    """Whether a pool autoscales (the loop then runs with the autoscaler compiled in)."""
+    return scale is not None and bool(scale.on.any())
 
 
 def _event_loop(args: KernelInputs, scale: ScaleInputs | None = None, pool_names=None) -> tuple:
-    """``_simulate``'s results, with the autoscaled pools' instance intervals before ``ok``
-    (``Timings.instance_intervals``: None when no pool autoscales), its ring of events due
-    now, its heap and its intervals made large enough.
+    """``_simulate``'s timings on a whole replication (ready, start, end, cold, service
+    time, energy, file end, GPU, SimPy's event count), with the autoscaled pools' instance
+    intervals (``Timings.instance_intervals``: None when no pool autoscales) and True, its
+    ring of events due now, its heap and its intervals made large enough.
 
     Raises ``ValueError`` where an autoscaled pool scales out and in without end at one
     instant (SimPy would never finish: see ``_endless``); ``pool_names`` name the pools.
     """
-    n_workers = len(args.worker_pool)
-    fifo = 1024
-    while fifo < 8 * (n_workers + 2):
-        fifo *= 2
-    if scale is None or not scale.on.any():  # the loop compiled without the autoscaler (``sc`` None)
-        return _simulate_grown(args, fifo, 2) + (None, True)
-    max_group = int(np.diff(args.group_first_job).max(initial=1))
-    while fifo < 4 * (2 * n_workers + max_group * (3 + int(scale.rule[:, MAX_I].max()))):
-        fifo *= 2
-    heap_room = 16 + 4 * len(scale.inst_pool)
-    rows = 64 + int(scale.rule[:, START_I].sum()) + len(args.time_s) // 64
+    sizes = Sizes.of(args, scale)
+    on = autoscaled(scale)  # (else the loop compiled without the autoscaler: ``sc`` None)
     while True:
-        state = _scale_state(scale, n_workers, rows)
-        out = _simulate(args, scale, state, fifo, heap_room)
-        if out[-1]:
-            return out[:-1] + (_intervals(scale, state), True)
-        if state.n_intervals[0] == rows:  # more instances were provisioned than rows
-            _endless(scale, state, len(args.time_s), pool_names)
-            rows *= 4
-        else:  # more events fell due at one instant than the ring holds, or more timeouts
-            fifo, heap_room = fifo * 4, heap_room * 4  # were pending than the heap's room
-
-
-def _simulate_grown(args: KernelInputs, fifo: int, heap_room: int) -> tuple:
-    """``_simulate`` without autoscaling (the loop compiled without it), but ``ok``, its ring
-    made large enough."""
-    while True:
-        out = _simulate(args, None, None, fifo, heap_room)
-        if out[-1]:
-            return out[:-1]
-        fifo *= 4  # more events fell due at one instant than the ring holds: run again, larger
+        state = _scale_state(scale, len(args.worker_pool), sizes.rows) if on else None
+        s = fresh_state(args, sizes.fifo, sizes.heap_room)
+        if _simulate(args, scale if on else None, state, s, np.inf) == DONE:
+            return (s.ready, s.start, s.end, s.cold, s.service_s, s.energy, s.file_end, s.gpu, int(s.ints[EVENTS]),
+                    _intervals(scale, state) if on else None, True)
+        sizes = sizes.grown(scale, state, len(args.time_s), pool_names)
 
 
 def _intervals(scale: ScaleInputs, state) -> tuple[np.ndarray | None, ...] | None:

@@ -24,18 +24,24 @@ from .common import (
     _pack,
     _push,
     _refill_root,
-    _timing_arrays,
 )
 from .inputs import ASKING, DRAINING, MAX_I, ON, STATE
+from .loop_state import ARR_PENDING, ARR_KEY, ARR_T, DONE, EVENTS, F_HEAD, F_TAIL, FRESH, GROW, HSIZE, NOW, RESUME, SEQ, STOPPED
 
 
 @njit(cache=True, error_model="numpy")
-def _simulate(a, sc, z, fifo_size, heap_room):
-    """One replication's event loop on the kernel inputs ``a`` (``KernelInputs``), the pools'
-    autoscale rules ``sc`` (``ScaleInputs``) and their state ``z`` (a fresh ``ScaleState``,
-    changed in place: the instances' intervals are read from it); ``ok`` is False when
-    ``fifo_size``, ``heap_room`` (the heap's room for autoscaler timeouts) or the state's
-    intervals were too small (run again, larger).
+def _simulate(a, sc, z, s, t_next):
+    """One replication's event loop, or a block of it, on the kernel inputs ``a``
+    (``KernelInputs``), the pools' autoscale rules ``sc`` (``ScaleInputs``) and their state
+    ``z`` (``ScaleState``, changed in place: the instances' intervals are read from it),
+    from the loop's state ``s`` (``LoopState``: fresh, or where the block before stopped;
+    changed in place, the timings included).
+
+    It runs until no event is left (``t_next`` inf) or until the arrival process is about
+    to wake for the next block's first file, due at ``t_next`` (s): every event before it
+    is then processed, in the whole run's order, and none after. Returns ``DONE``,
+    ``STOPPED``, or ``GROW`` when the state's ring of events due now, its heap or the
+    intervals' rows were too small (run again from the same start, larger).
 
     Indices are read from unsigned arrays (the caller views narrow index columns as
     unsigned) or through ``_ix``: numba wraps negative indices around, as NumPy does, with
@@ -43,54 +49,32 @@ def _simulate(a, sc, z, fifo_size, heap_room):
     which matters in a loop of a few dozen array accesses per event.
     """
     time_s, energy_j, service, pool_of_job, group_of_job = a.time_s, a.energy_j, a.service, a.pool_of_job, a.group_of_job
-    group_first_job, group_next, group_file, n_files = a.group_first_job, a.group_next, a.group_file, a.n_files
+    group_first_job, group_next, group_file = a.group_first_job, a.group_next, a.group_file
     arr_groups, arr_times, worker_pool, worker_gpu = a.arr_groups, a.arr_times, a.worker_pool, a.worker_gpu
     pool_always, pool_offset_h, pool_on, pool_wait_h = a.pool_always, a.pool_offset_h, a.pool_on, a.pool_wait_h
     pool_starts_cum, keep_alive_s, load_time_s, load_energy_j = a.pool_starts_cum, a.keep_alive_s, a.load_time_s, a.load_energy_j
     n_services, n_pools = a.n_services, a.n_pools
-    n = time_s.shape[0]
     n_workers = worker_pool.shape[0]
-    # every job is released, started and ended before the loop runs out of events
-    ready, start, end, service_s, energy, cold, file_end, gpu = _timing_arrays(n, n_files)
+    ready, start, end, service_s, energy, cold, file_end, gpu = s.ready, s.start, s.end, s.service_s, s.energy, s.cold, s.file_end, s.gpu
     w_gpu = _gpu_in_pool(worker_pool, worker_gpu, n_pools)
-    n_groups = group_first_job.shape[0] - 1
-    group_left = np.empty(n_groups, dtype=np.uint32)
+    group_left = s.group_left  # jobs of each group not ended yet
     max_group = 1
-    for gr in range(n_groups):
-        size = np.int64(group_first_job[gr + 1]) - np.int64(group_first_job[gr])
-        group_left[gr] = size
-        max_group = max(max_group, size)
+    for gr in range(group_first_job.shape[0] - 1):
+        max_group = max(max_group, np.int64(group_first_job[gr + 1]) - np.int64(group_first_job[gr]))
 
     # Per-pool FIFO of jobs: each job enters once, so a segment per pool never wraps.
-    it_off = np.zeros(n_pools + 1, dtype=np.uint32)
-    if n_pools == 1:
-        it_off[1] = n
-    else:
-        for j in range(n):
-            it_off[pool_of_job[j] + 1] += 1
-        for p in range(n_pools):
-            it_off[p + 1] += it_off[p]
-    items = np.empty(max(n, 1), dtype=np.uint32)
-    it_head = it_off[:-1].copy()
-    it_tail = it_off[:-1].copy()
+    items, it_head, it_tail = s.items, s.it_head, s.it_tail
     # Per-pool FIFO of waiting slots (SimPy's get_queue) as a linked list: a slot waits at most
     # once; ``nil`` (n_workers) ends it.
     nil = np.uint32(n_workers)
-    gq_first = np.full(n_pools, nil, dtype=np.uint32)
-    gq_last = np.full(n_pools, nil, dtype=np.uint32)
-    gq_next = np.full(n_workers + 1, nil, dtype=np.uint32)
+    gq_first, gq_last, gq_next = s.gq_first, s.gq_last, s.gq_next
 
     # Model residency per (GPU, service), flat: entry w_gs[w] + s for slot w's GPU
     w_gs = np.empty(max(n_workers, 1), dtype=np.uint32)
-    n_gpus = 1
     for w in range(n_workers):
         w_gs[w] = worker_gpu[w] * n_services
-        n_gpus = max(n_gpus, worker_gpu[w] + 1)
-    inflight = np.zeros(n_gpus * n_services, dtype=np.int64)
-    last_period = np.full(n_gpus * n_services, -1, dtype=np.int64)
-    last_end = np.zeros(n_gpus * n_services)
-    w_job = np.zeros(max(n_workers, 1), dtype=np.uint32)  # the job a slot took
-    w_period = np.zeros(max(n_workers, 1), dtype=np.int64)
+    inflight, last_period, last_end = s.inflight, s.last_period, s.last_end
+    w_job, w_period = s.w_job, s.w_period  # the job a slot took; the residency period it started it in
 
     # Events due now: a ring (power-of-two size) of packed events. It is never reallocated
     # inside the loop (a rebound array costs reference counting on every iteration): if
@@ -98,7 +82,8 @@ def _simulate(a, sc, z, fifo_size, heap_room):
     # Besides the puts, it holds at most a get and a timeout per slot and the arrivals' step;
     # with autoscaling, the autoscalers' timeouts due now too (after a put, at most two
     # timers and a scale-out's boots: ``per_put``).
-    fq = np.empty(fifo_size, dtype=np.int64)
+    fq = s.fq
+    fifo_size = fq.shape[0]
     mask = np.uint32(fifo_size - 1)
     room = fifo_size - 2 * n_workers - 2
     per_put = 1
@@ -108,43 +93,41 @@ def _simulate(a, sc, z, fifo_size, heap_room):
         for p in range(n_pools):
             if st[p, ON]:
                 per_put = max(per_put, 3 + st[p, MAX_I])
-    f_head = 0
-    f_tail = 0  # counters; the slot is counter & mask
     # Events due later: a binary heap of timeouts on (time, key), key = creation counter << 24
     # | owner << 3 | kind: the counter orders timeouts due at the same time, as SimPy's event
     # ids do. Each slot waits on at most one; the autoscalers' timeouts take at most
     # ``heap_room`` more (the arrival process's is kept apart).
-    hcap = n_workers + heap_room
-    ht = np.empty(hcap)
-    hk = np.empty(hcap, dtype=np.int64)
-    hsize = 0
-    seq = 0
-
-    now = 0.0
-    fq[0] = _pack(_ARR, n_workers, 0)  # the arrival process's first step, at t = 0 after the slots
-    f_tail = 1
+    ht, hk = s.ht, s.hk
+    heap_room = ht.shape[0] - n_workers
+    # The counters and clocks the block before left (``LoopState.ints``, ``.floats``)
+    si, sf = s.ints, s.floats
+    f_head, f_tail, hsize, seq, events = si[F_HEAD], si[F_TAIL], si[HSIZE], si[SEQ], si[EVENTS]
+    now, arr_t = sf[NOW], sf[ARR_T]
+    arr_pending = si[ARR_PENDING] != 0  # the arrival process waits on its timeout (arr_t, arr_key)
+    arr_key = si[ARR_KEY]
+    resume_arrival = si[RESUME] != 0  # the arrival process was woken by its timeout: its next group goes first
     ok = True
-    if sc is None:
-        events = n_workers  # SimPy's Initialize events of the slots; the arrival process's is the first event below
-        for w in range(n_workers):  # every slot asks its pool for a job, in registration order
-            _join_waiting(worker_pool[w], w, gq_first, gq_last, gq_next, nil)
-    else:  # (only the autoscaled pools' first instances' slots; their rule is evaluated as each asks)
-        f_tail, hsize, seq, events, ok = _start(st, times, slot_inst, inst, slot_gen, iv_pool, iv_t, iv_n, worker_pool,
-                                                gq_first, gq_last, gq_next, nil, fq, f_head, f_tail, room, ht, hk,
-                                                hsize, heap_room, seq)
-        if not ok:
-            return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
+    if si[FRESH]:  # t = 0
+        fq[0] = _pack(_ARR, n_workers, 0)  # the arrival process's first step, at t = 0 after the slots
+        f_head, f_tail = 0, 1
+        if sc is None:
+            events = n_workers  # SimPy's Initialize events of the slots; the arrival process's is the first event below
+            for w in range(n_workers):  # every slot asks its pool for a job, in registration order
+                _join_waiting(worker_pool[w], w, gq_first, gq_last, gq_next, nil)
+        else:  # (only the autoscaled pools' first instances' slots; their rule is evaluated as each asks)
+            f_tail, hsize, seq, events, ok = _start(st, times, slot_inst, inst, slot_gen, iv_pool, iv_t, iv_n,
+                                                    worker_pool, gq_first, gq_last, gq_next, nil, fq, f_head, f_tail,
+                                                    room, ht, hk, hsize, heap_room, seq)
+            if not ok:
+                return GROW
 
     # Helpers that take arrays are inlined by numba (``inline="always"``, as ``_push``) or written
     # out here: an ordinary call passing arrays costs atomic reference counts.
     n_arr = arr_groups.shape[0]
     arr_i = 0
-    resume_arrival = False  # the arrival process was woken by its timeout
     todo = np.empty(n_workers + 1, dtype=np.uint32)  # slots that start their job in this step
     any_scheduled = not pool_always.all()
-    arr_pending = False  # the arrival process waits on its timeout (arr_t, arr_key)
-    arr_t = 0.0
-    arr_key = np.int64(0)
+    status = DONE
     while True:
         # The next event: a timeout due now goes first (it was created before any event due now).
         # ``quiet``: nothing else is due now, so whatever this step queues is processed next,
@@ -152,6 +135,14 @@ def _simulate(a, sc, z, fifo_size, heap_room):
         # The arrival process's timeout is kept apart from the heap (it has at most one): the
         # next timeout is the earlier of the heap's root and it, by (time, key).
         arr_first = arr_pending and (hsize == 0 or arr_t < ht[0] or (arr_t == ht[0] and arr_key < hk[0]))
+        if resume_arrival and arr_i == n_arr:  # the arrival process waits for the next block's first file
+            if f_head == f_tail or (hsize > 0 and ht[0] == now) or (arr_pending and arr_t == now):
+                wakes = arr_first
+            else:
+                wakes = (fq[f_head & mask] & 7) == _ARR
+            if wakes:  # it is the next event: the block ends here
+                status = STOPPED
+                break
         if f_head == f_tail or (hsize > 0 and ht[0] == now) or (arr_pending and arr_t == now):
             if hsize == 0 and not arr_pending:
                 break
@@ -226,7 +217,7 @@ def _simulate(a, sc, z, fifo_size, heap_room):
                                                              ht, hk, hsize, heap_room, seq)
                 events += n_init
                 if not ok:
-                    return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
+                    return GROW
         else:  # _ARR: the arrival process releases the first groups that are due (see below)
             if resume_arrival:  # woken by its timeout: the group it waited for goes first
                 rel_group = _ix(arr_groups[arr_i])
@@ -238,7 +229,7 @@ def _simulate(a, sc, z, fifo_size, heap_room):
 
         while rel_group >= 0:  # put the group's jobs in their pools' queues, one put event each
             if f_tail - f_head + max_group * per_put > room:
-                return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
+                return GROW
             # consecutive puts of one pool are queued as one entry (pool, count): nothing can
             # come between them, so processing them back to back is what SimPy does (but an
             # autoscaled pool's rule, evaluated after each put, may queue a timeout: one a put)
@@ -275,7 +266,7 @@ def _simulate(a, sc, z, fifo_size, heap_room):
                                                              iv_n, fq, f_head, f_tail, room, ht, hk, hsize, heap_room,
                                                              seq)
                         if not ok:
-                            return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
+                            return GROW
             if run_len > 0:
                 it_tail[run_pool] = tail
                 fq[f_tail & mask] = _pack(_PUT, run_pool, run_len)
@@ -323,13 +314,13 @@ def _simulate(a, sc, z, fifo_size, heap_room):
                         f_tail += 1
                         n_todo = 0
             if not ok:
-                return ready, start, end, cold, service_s, energy, file_end, gpu, events, False
-        if kind == _ARR:  # it waits for its next group, or ends
-            if arr_i < n_arr:
-                t = arr_times[arr_i]
+                return GROW
+        if kind == _ARR:  # it waits for its next group (the next block's first, at t_next), or ends
+            if arr_i < n_arr or t_next < np.inf:
+                t = arr_times[arr_i] if arr_i < n_arr else t_next
                 new_t, new_kind = now + (t - now), _ARR
                 resume_arrival = True
-            if arr_i == n_arr:
+            else:
                 events += 1  # the arrival process ends: SimPy processes its exit event
 
         # Serve phase: waiting slots take jobs, each with a get event. Usually these are queued
@@ -434,6 +425,9 @@ def _simulate(a, sc, z, fifo_size, heap_room):
                 seq += 1
                 hsize += 1
     _job_totals(start, end, cold, energy_j, service, load_energy_j, service_s, energy)
-    return ready, start, end, cold, service_s, energy, file_end, gpu, events, True
+    si[F_HEAD], si[F_TAIL], si[HSIZE], si[SEQ], si[EVENTS] = f_head, f_tail, hsize, seq, events
+    si[ARR_PENDING], si[ARR_KEY], si[RESUME], si[FRESH] = arr_pending, arr_key, resume_arrival, 0
+    sf[NOW], sf[ARR_T] = now, arr_t
+    return status
 
 
