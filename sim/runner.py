@@ -147,11 +147,8 @@ def release_forecast_tables(ctx: RunContext) -> None:
     against about 0.8 GB)."""
     import pandas as pd
 
-    from sim.kernels.allocator import release_free_memory
-
     empty = pd.DataFrame()
     ctx.mc.monthly, ctx.mc.service_stats, ctx.mc.files = empty, empty, empty
-    release_free_memory()
 
 
 def run_main(config: Path, *, options: Path | None, overrides: dict | None, out: Path | None,

@@ -54,12 +54,9 @@ class Processes:
 
     def run(self, reps: list[int], on_done: OnDone, chunks_of: Callable[[list[int], int], list[list[int]]]) -> None:
         if self.pool is None:
-            from sim.kernels.allocator import release_free_memory
-
             if self.engine == "fast" and reps and reps[0] == 0:
                 on_done(self.run_chunk(self.res, self.engine, reps[:1]))
                 reps = reps[1:]
-                release_free_memory()
             if not reps:
                 return
             self._before = {p.pid for p in multiprocessing.active_children()}

@@ -25,7 +25,6 @@ from tqdm import tqdm
 from sim.config.resolve import Resolved
 from sim.forecast.replication import ReplicationResult, run_replication
 from sim.forecast.tables import Table
-from sim.kernels.allocator import keep_large_allocations_on_heap, release_free_memory
 
 from .workers import start_worker_process
 
@@ -80,7 +79,6 @@ def run_chunk(res: Resolved, engine: str, reps: list[int], keep_jobs: int = 0, s
     """Run replications ``reps`` (their seeds follow from the scenario's seed and their
     indices); those below ``keep_jobs`` return their jobs' records too; with ``stream``,
     replications are streamed where they can be (``run_replication``)."""
-    keep_large_allocations_on_heap()
     results: list[ReplicationResult] = [run_replication(res, r, engine, keep_jobs=r < keep_jobs, stream=stream)
                                         for r in reps]
     return ChunkResult(
@@ -282,7 +280,6 @@ def run_monte_carlo(
         meta["engine_reason"] = f"auto chose simpy: the fast engine cannot run this scenario ({note})"
     mc = collect(done, monthly, engine, time.perf_counter() - t0)
     done.clear()  # the chunks: their tables are in mc now
-    release_free_memory()
     mc.meta.update(meta)
     return mc
 

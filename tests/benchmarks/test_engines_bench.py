@@ -20,7 +20,6 @@ from sim.config.resolve import load_and_check
 from sim.engine.fast import warm_up
 from sim.engine.registry import fast_engine, simpy_engine
 from sim.forecast.replication import sample_inputs
-from sim.kernels.allocator import keep_large_allocations_on_heap
 from tests.jobhelpers import assert_same_timings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,11 +29,7 @@ CARBONSIM = Path(sys.executable).with_name("carbonsim")
 
 @pytest.fixture(scope="module")
 def inputs():
-    """The default scenario's replication 0, sampled once and fed to both engines.
-
-    The allocator is set as the Monte Carlo sets it in every process that runs replications.
-    """
-    keep_large_allocations_on_heap()
+    """The default scenario's replication 0, sampled once and fed to both engines."""
     return sample_inputs(load_and_check(DEFAULT), 0)
 
 
@@ -72,7 +67,6 @@ def test_replication_stage_breakdown(benchmark):
     from sim.forecast.replication import file_table, service_table
 
     res = load_and_check(DEFAULT)
-    keep_large_allocations_on_heap()
     warm_up()
     spent = {"sample": 0.0, "engine": 0.0, "accounting": 0.0}
     jobs = 0
