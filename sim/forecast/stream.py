@@ -42,7 +42,7 @@ import numpy as np
 
 from sim.config.resolve import Resolved
 from sim.config.scenario import Scenario
-from sim.engine.fast import SUPPORTED_POLICIES
+from sim.engine.fast import SUPPORTED_POLICIES, fifo_suits
 from sim.engine.fast.stream import PENDING, TIED, Carried, FastStream, LoopCarried, LoopStream
 from sim.engine.types import JobTable, Timings
 from sim.kernels.rng import Streams
@@ -97,9 +97,9 @@ def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES
     than ``backlog_blocks`` times its own: the queue holds them anyway, and the whole run
     copies them less).
 
-    Where every pool is always on, the FIFO recursion runs (``FastStream``), unless it
-    meets a tie it cannot settle, or ``loop``: then the event loop (``LoopStream``), as
-    for scheduled and autoscaled pools."""
+    Where the FIFO recursion suits the pools (``fifo_suits``: always on, few slots), it
+    runs (``FastStream``), unless it meets a tie it cannot settle, or ``loop``: then the
+    event loop (``LoopStream``), as for scheduled and autoscaled pools and many slots."""
     from .replication import _pool_specs, services_of
 
     sc = res.scenario
@@ -109,7 +109,7 @@ def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES
     if files.total <= block_files:
         return None  # one block: the whole replication's code is the same work, with less overhead
     pools, accounting = _pool_specs(res)
-    fifo = not loop and all(p.schedule.always and p.autoscale is None for p in pools)
+    fifo = not loop and fifo_suits(pools)
     stream = FastStream if fifo else functools.partial(LoopStream, pool_names=tuple(res.scenario.pools))
     carried = job_streams(res, files.languages, streams)
     accounts: Accounts | None = None  # (made with the first block's job codes)
