@@ -140,9 +140,19 @@ def test_limits_refer_to_known_languages_and_content_types(write_yaml):
 
 
 def test_horizon_demand_is_bounded(write_yaml):
-    # 50%/month over 36 months from 500 files: ~2e9 files, beyond what a replication can hold
+    # 50%/month over 36 months from 500 files: ~2e9 files, a typo rather than a forecast
     problems = _refused(write_yaml, {"workload.growth.monthly_rate": 0.5})
     assert "bound" in problems["workload.growth.monthly_rate"]
+
+
+def test_steep_growth_that_streams_is_not_refused(tmp_path):
+    """15%/month over 60 months: 14.6 million files, more than a replication could hold
+    whole, but a streamed one holds a month's: the scenario validates (the estimate says
+    whether a run fits the machine)."""
+    from tests.helpers import scenario_file
+
+    res = load_and_check(scenario_file(tmp_path, horizon_months=60, **{"workload.growth.monthly_rate": 0.15}))
+    assert 10_000_000 < horizon_files(res.scenario.workload, 60, 0.15) < MAX_FILES_PER_REPLICATION
 
 
 def test_horizon_files_is_the_sum_of_monthly_demand():

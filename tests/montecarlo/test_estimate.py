@@ -73,6 +73,26 @@ def test_refused_before_anything_runs(tmp_path, monkeypatch):
     assert not out.exists() and not list(tmp_path.glob(".run*"))
 
 
+def test_steep_growth_on_the_simpy_engine_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    """19%/month over 60 months (90 million files) validates (the fast engine streams it),
+    but the SimPy engine runs a replication whole: the estimate refuses, with the fixes."""
+    import sim.runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("the Monte Carlo started")
+
+    monkeypatch.setattr(sim.runner, "run_monte_carlo", never)
+    path = scenario_file(tmp_path, horizon_months=60, **{"workload.growth.monthly_rate": 0.19})
+    sc = load_and_check(path).scenario
+    fast, simpy = estimate(sc, replications=2, engine="fast"), estimate(sc, replications=2, engine="simpy")
+    assert fast.replication_bytes < simpy.replication_bytes / 10 and simpy.peak_bytes > 100e9
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["simulate", str(path), "-n", "2", "--engine", "simpy", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "cap_files_per_month" in result.output
+    assert not out.exists()
+
+
 def test_memory_error_is_a_clear_error(tmp_path, monkeypatch):
     import sim.runner
 
