@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,7 @@ from . import statistics
 from .accounting import PoolAccountingSpec, monthly_table
 from .capacity import capacity_table
 from .epistemic import Draws, draw_epistemic
+from .job_parts import JobsPart
 from .jobs import build_jobs, file_mask
 from .managed import (
     ManagedInputs,
@@ -70,7 +72,7 @@ class ReplicationResult:
     events: int
     jobs: int
     categorical: bool = False  # the monthly DataFrame's labels as categoricals (else strings)
-    job_records: Table | None = None  # one row per job, when asked for (``job_table``)
+    job_records: Table | Path | None = None  # one row per job, when asked for (``job_table``; streamed: a part's path)
     capacity_table: Table | None = None  # per month and pool (sim.forecast.capacity)
 
     @property
@@ -152,26 +154,33 @@ def file_table(res: Resolved, inp: ReplicationInputs, replication: int) -> Table
 
 
 def job_table(inp: ReplicationInputs, t: Timings, replication: int) -> Table:
-    """One row per job (``jobs.parquet``): its file, service, language, content type, pool
-    and the GPU it ran on (within the pool), its start and end (s since the first month's
-    start), wait for a slot (s), service time (s, any model load included), energy above
-    idle (J, likewise) and whether it loaded its model (cold)."""
-    jobs = inp.jobs
+    """One row per job (``jobs.parquet``): see ``job_rows``."""
+    return job_rows(inp.jobs, t, inp.files.languages, replication)
+
+
+def job_rows(jobs: JobTable, t: Timings, languages: tuple[str, ...], replication: int, first_job: int = 0,
+             first_file: int = 0) -> Table:
+    """One row per job of ``jobs`` (numbered from ``first_job``, their files from
+    ``first_file``): its file, service, language, content type, pool and the GPU it ran on
+    (within the pool), its start and end (s since the first month's start), wait for a slot
+    (s), service time (s, any model load included), energy above idle (J, likewise) and
+    whether it loaded its model (cold)."""
     n = len(jobs)
     return Table({
-        "replication": np.full(n, replication, dtype=np.int32), "job": np.arange(n, dtype=np.int64),
-        "file": jobs.file.astype(np.int64, copy=False), "service": jobs.service.astype(np.int16, copy=False),
+        "replication": np.full(n, replication, dtype=np.int32), "job": np.arange(first_job, first_job + n, dtype=np.int64),
+        "file": jobs.file.astype(np.int64) + first_file, "service": jobs.service.astype(np.int16, copy=False),
         "language": jobs.language.astype(np.int16, copy=False), "content_type": jobs.content.astype(np.int16, copy=False),
         "pool": jobs.pool.astype(np.int16, copy=False), "gpu": t.gpu, "start_s": t.start_s, "end_s": t.end_s,
         "wait_s": t.start_s - t.ready_s, "service_s": t.service_s, "energy_j": t.energy_j, "cold": t.cold,
-    }, {"service": tuple(jobs.services), "language": tuple(inp.files.languages), "content_type": tuple(CONTENT_TYPES),
+    }, {"service": tuple(jobs.services), "language": tuple(languages), "content_type": tuple(CONTENT_TYPES),
         "pool": tuple(jobs.pools)})
 
 
 def run_replication(res: Resolved, replication: int, engine: str = "simpy", categorical: bool = False,
-                    keep_jobs: bool = False, stream: bool = False) -> ReplicationResult:
+                    keep_jobs: bool = False, stream: bool = False, jobs_dir: Path | None = None) -> ReplicationResult:
     """Simulate replication ``replication`` of the scenario and account for it (with
-    ``keep_jobs``, its jobs' records too: ``job_table``).
+    ``keep_jobs``, its jobs' records too: ``job_table``; streamed, they are written block
+    by block to a part in ``jobs_dir``, whose path comes back in their place).
 
     With ``stream`` and the fast engine (and no job records asked for, no managed service
     and no hourly grid), the replication is streamed block by block
@@ -182,12 +191,15 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
     Monte Carlo keeps them; ``monthly`` and the other properties make DataFrames of them,
     ``categorical`` giving the monthly labels as categoricals (see ``monthly_records``).
     """
-    if stream and engine == "fast" and not keep_jobs and streamable(res):  # (not with managed services or an hourly grid)
-        done = run_streamed(res, replication)
+    if stream and engine == "fast" and (not keep_jobs or jobs_dir is not None) and streamable(res):
+        part = JobsPart(Path(jobs_dir) / f"replication-{replication:06d}.parquet") if keep_jobs else None
+        done = run_streamed(res, replication, records=_JobRecords(part, res, replication) if part is not None else None)
         if done is not None:
             summary = _summary(replication, done.draws, done.n_files, done.n_jobs, done.monthly, done.files)
             return ReplicationResult(done.monthly, done.stats, done.files, summary, done.events, done.n_jobs, categorical,
-                                     capacity_table=done.capacity)
+                                     part.close() if part is not None else None, done.capacity)
+        if part is not None:
+            part.discard()  # (it runs whole)
     inp = sample_inputs(res, replication, details=False)  # the tables need no job's target or tokens
     timings = get_engine(engine)(inp.for_engine)
     if inp.managed is not None:
@@ -204,6 +216,20 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
     summary = _summary(replication, inp.draws, len(inp.files), n_jobs, monthly, files)
     records = job_table(inp, timings, replication) if keep_jobs else None
     return ReplicationResult(monthly, stats, files, summary, timings.events, len(inp.jobs), categorical, records, capacity)
+
+
+class _JobRecords:
+    """A streamed replication's job records (``sim.forecast.stream.Records``), into a part."""
+
+    def __init__(self, part: JobsPart, res: Resolved, replication: int):
+        self.part, self.replication = part, replication
+        self.languages = tuple(res.scenario.workload.languages)
+
+    def add(self, jobs: JobTable, timings: Timings, first_job: int, first_file: int) -> None:
+        self.part.add(job_rows(jobs, timings, self.languages, self.replication, first_job, first_file))
+
+    def restart(self) -> None:
+        self.part.discard()
 
 
 def _summary(replication: int, draws: Draws, n_files: int, n_jobs: int, monthly: Table, files: Table) -> dict:

@@ -36,7 +36,7 @@ replication runs whole); sampled arrivals, continuous, never do.
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple, Protocol
 
 import numpy as np
 
@@ -73,6 +73,16 @@ def streamable_scenario(sc: Scenario) -> bool:
             and all(svc.managed is None for svc in sc.services.values()))
 
 
+class Records(Protocol):
+    """Where ``run_streamed`` hands each complete block's jobs."""
+
+    def add(self, jobs: JobTable, timings: Timings, first_job: int, first_file: int) -> None:
+        """A block's jobs and timings, with the replication's index of its first job and file."""
+
+    def restart(self) -> None:
+        """Forget the blocks handed so far (the replication is streamed again from its start)."""
+
+
 class Streamed(NamedTuple):
     """A streamed replication's tables and counts."""
 
@@ -88,8 +98,8 @@ class Streamed(NamedTuple):
     carried: int  # blocks that carried files into the next (groups released after its first arrival)
 
 
-def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES, loop: bool = False,
-                 backlog_blocks: float = BACKLOG_BLOCKS) -> Streamed | None:
+def run_streamed(res: Resolved, replication: int, block_files: int | None = None, loop: bool = False,
+                 backlog_blocks: float = BACKLOG_BLOCKS, records: Records | None = None) -> Streamed | None:
     """Replication ``replication`` streamed (fast engine): its tables and counts; None
     where it has no more than a block's files (the whole replication is then the same
     work, with less overhead), where two blocks' files arrive at one instant (it must
@@ -99,10 +109,15 @@ def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES
 
     Where the FIFO recursion suits the pools (``fifo_suits``: always on, few slots), it
     runs (``FastStream``), unless it meets a tie it cannot settle, or ``loop``: then the
-    event loop (``LoopStream``), as for scheduled and autoscaled pools and many slots."""
+    event loop (``LoopStream``), as for scheduled and autoscaled pools and many slots.
+
+    ``block_files``: files a block (``BLOCK_FILES``); ``records``, where given, takes each
+    block's jobs and their timings, in order, as they are complete (with the replication's
+    index of its first job and first file)."""
     from .replication import _pool_specs, services_of
 
     sc = res.scenario
+    block_files = BLOCK_FILES if block_files is None else block_files
     streams = Streams(sc.seed, replication)
     draws = draw_epistemic(res, streams)
     files = FileStream(sc, draws.growth_rate, streams)
@@ -119,14 +134,20 @@ def run_streamed(res: Resolved, replication: int, block_files: int = BLOCK_FILES
         own = build_jobs(res, block, served, draws, streams, details=False, carried=carried)
         if accounts is None:
             accounts = Accounts(sc, list(accounting), own.services, own.pools, files.languages)
-        complete = engine.add(own, block.arrival_s, t_next, (block, served, next_month))
+        complete = engine.add(own, block.arrival_s, t_next, (block, served, next_month, n_jobs, n_files))
         if complete is None:  # a tie: the FIFO recursion hands over to the event loop
-            return run_streamed(res, replication, block_files, True, backlog_blocks) if fifo else None
+            if not fifo:
+                return None
+            if records is not None:
+                records.restart()
+            return run_streamed(res, replication, block_files, True, backlog_blocks, records)
         if engine.carry is not None and engine.carry.n_jobs > backlog_blocks * max(len(own), 1):
             return None  # a queue that does not empty: it holds the jobs itself, and the whole run copies them less
         for done in complete:
-            done_files, done_served, done_next = done.payload
+            done_files, done_served, done_next, first_job, first_file = done.payload
             accounts.add(done_files, done_served, done.jobs, done.timings, done_next)
+            if records is not None:
+                records.add(done.jobs, done.timings, first_job, first_file)
         n_files, n_jobs = n_files + len(block), n_jobs + len(own)
     spans = None if fifo else _spans(engine.engine.intervals)
     monthly = monthly_table(sc, own, spans, draws, list(accounting), replication, cube=accounts.cube)

@@ -62,7 +62,7 @@ class ChunkResult:
     summaries: list[dict]
     jobs: int
     events: int
-    job_records: dict[int, Table] = field(default_factory=dict)  # per replication kept (``--keep-jobs``)
+    job_records: dict[int, Table | Path] = field(default_factory=dict)  # per replication kept (``--keep-jobs``; a part's path)
     capacity: Table | None = None
 
 
@@ -75,12 +75,14 @@ class RunExtras:
     jobs_path: Path | None = None  # ... to this Parquet file
 
 
-def run_chunk(res: Resolved, engine: str, reps: list[int], keep_jobs: int = 0, stream: bool = False) -> ChunkResult:
+def run_chunk(res: Resolved, engine: str, reps: list[int], keep_jobs: int = 0, stream: bool = False,
+              jobs_dir: Path | None = None) -> ChunkResult:
     """Run replications ``reps`` (their seeds follow from the scenario's seed and their
     indices); those below ``keep_jobs`` return their jobs' records too; with ``stream``,
-    replications are streamed where they can be (``run_replication``)."""
-    results: list[ReplicationResult] = [run_replication(res, r, engine, keep_jobs=r < keep_jobs, stream=stream)
-                                        for r in reps]
+    replications are streamed where they can be (``run_replication``: those keeping their
+    jobs only with ``jobs_dir``, where their records are written block by block)."""
+    results: list[ReplicationResult] = [run_replication(res, r, engine, keep_jobs=r < keep_jobs, stream=stream,
+                                                        jobs_dir=jobs_dir) for r in reps]
     return ChunkResult(
         first=reps[0],
         monthly=Table.concat([r.monthly_table for r in results]),
@@ -242,8 +244,11 @@ def run_monte_carlo(
     precision_pct = extras.precision_pct
     requested, engine = engine, choose_engine(engine, res.scenario)
     stream = streams_replications(res)
-    runner = functools.partial(run_chunk, keep_jobs=extras.keep_jobs, stream=stream) if extras.keep_jobs or stream else run_chunk
     jobs_out = JobsWriter(extras.jobs_path, extras.keep_jobs) if extras.keep_jobs and extras.jobs_path else None
+    # streamed replications write their records where the run does (not on a remote cluster's workers)
+    jobs_dir = jobs_out.parts if jobs_out is not None and scheduler is None else None
+    runner = (functools.partial(run_chunk, keep_jobs=extras.keep_jobs, stream=stream, jobs_dir=jobs_dir)
+              if extras.keep_jobs or stream else run_chunk)
     n = res.scenario.replications if replications is None else replications
     target = n if precision_pct is None else precision.first_batch(n)
     show = sys.stderr.isatty() if progress is None else progress

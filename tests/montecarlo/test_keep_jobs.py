@@ -68,3 +68,103 @@ def test_no_jobs_file_by_default(tmp_path):
     assert result.exit_code == 0, result.output
     assert not (out / "jobs.parquet").exists()
     assert "jobs_kept" not in json.loads((out / "manifest.json").read_text())
+
+
+# -- streamed replications: records written block by block ------------------------------------------
+
+
+class Collected:
+    """``Records`` that keep what they are handed."""
+
+    def __init__(self, res, replication):
+        from sim.forecast.replication import job_rows
+
+        self.rows, self.restarts = [], 0
+        self.add = lambda jobs, t, j0, f0: self.rows.append(
+            job_rows(jobs, t, tuple(res.scenario.workload.languages), replication, j0, f0).frame(categorical=True))
+
+    def restart(self):
+        self.rows, self.restarts = [], self.restarts + 1
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"pools.gpu.provisioning": {"policy": "scheduled", "hours": [8, 18], "weekdays_only": True}},
+])
+def test_streamed_records_are_the_whole_runs_row_for_row(tmp_path, changes):
+    """Blocks of 150 files (an office-hours pool carries files across most boundaries):
+    the rows handed block by block, in order, are the whole replication's job table."""
+    from sim.forecast.replication import job_table
+    from sim.forecast.stream import run_streamed
+
+    res = load_and_check(scenario_file(tmp_path, horizon_months=3, **changes))
+    got = Collected(res, 1)
+    done = run_streamed(res, 1, block_files=150, backlog_blocks=np.inf, records=got)
+    assert done is not None and done.blocks > 5 and got.restarts == 0
+    inp = sample_inputs(res, 1, details=False)
+    whole = job_table(inp, get_engine("fast")(inp.for_engine), 1).frame(categorical=True)
+    pd.testing.assert_frame_equal(pd.concat(got.rows, ignore_index=True), whole)
+
+
+@pytest.fixture
+def streamed_runs(monkeypatch):
+    """Every run streams its replications, in blocks of 300 files."""
+    import sim.forecast.stream
+    import sim.montecarlo.run
+
+    monkeypatch.setattr(sim.montecarlo.run, "STREAM_FROM_JOBS", 0)
+    monkeypatch.setattr(sim.forecast.stream, "BLOCK_FILES", 300)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_keep_jobs_of_streamed_replications(tmp_path, streamed_runs, monkeypatch, workers):
+    """``--keep-jobs 2`` on streamed replications: jobs.parquet holds replications 0 and 1,
+    each the whole run's rows, and no part is left in the run folder."""
+    import sim.forecast.job_parts as job_parts
+
+    closed = []  # the parts this process published (replication 0 runs here first)
+    close = job_parts.JobsPart.close
+    monkeypatch.setattr(job_parts.JobsPart, "close", lambda self: closed.append(self.path.name) or close(self))
+    path = scenario_file(tmp_path, horizon_months=3)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["simulate", str(path), "-n", "3", "--keep-jobs", "2", "--engine", "fast",
+                                       "--workers", workers, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "replication-000000.parquet" in closed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["jobs_kept"] == {"replications": 2, "file": "jobs.parquet"}
+    assert not any("parts" in f for f in manifest["files"]) and not (out / ".jobs-parts").exists()
+    jobs = pd.read_parquet(out / "jobs.parquet")
+    assert list(jobs.columns) == COLUMNS and sorted(jobs["replication"].unique()) == [0, 1]
+    res = load_and_check(path)
+    for r in (0, 1):
+        mine = jobs[jobs["replication"] == r].reset_index(drop=True)
+        inp = sample_inputs(res, r, details=False)
+        t = get_engine("fast")(inp.for_engine)
+        np.testing.assert_array_equal(mine["job"], np.arange(len(inp.jobs)))
+        np.testing.assert_array_equal(mine["file"], inp.jobs.file)
+        np.testing.assert_array_equal(mine["end_s"], t.end_s)
+        np.testing.assert_array_equal(mine["energy_j"], t.energy_j)
+
+
+def test_a_failed_run_leaves_no_jobs_file(tmp_path, streamed_runs, monkeypatch):
+    """The run fails as the second replication's records are copied: nothing is published
+    (no jobs.parquet, no run folder), and no part is left behind."""
+    import sim.montecarlo.job_records as job_records
+
+    calls = []
+    original = job_records.JobsWriter._write
+
+    def fails_second(self, records):
+        calls.append(records)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        original(self, records)
+
+    monkeypatch.setattr(job_records.JobsWriter, "_write", fails_second)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["simulate", str(scenario_file(tmp_path, horizon_months=3)), "-n", "3",
+                                       "--keep-jobs", "2", "--workers", "1", "--out", str(out)])
+    assert result.exit_code != 0
+    assert "disk full" in result.output
+    assert not out.exists() and not list(tmp_path.glob(".run*"))
