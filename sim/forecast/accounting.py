@@ -28,7 +28,7 @@ from sim.engine.types import JobTable, Timings
 from sim.kernels.indices import ix
 
 from .epistemic import Draws
-from .hourly import cell_weights, horizon_shape, job_weights, pool_month_weights
+from .hourly import EnergySums, pool_month_weights
 from .tables import Table
 
 if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (see sim.forecast.tables)
@@ -116,13 +116,14 @@ def monthly_records(
 
 def monthly_table(
     sc: Scenario, jobs: JobTable, timings: Timings | None, draws: Draws, pools: list[PoolAccountingSpec], replication: int,
-    grid: GridProfile | None = None, cube: tuple | None = None,
+    grid: GridProfile | None = None, cube: tuple | None = None, hourly: EnergySums | None = None,
 ) -> Table:
     """``monthly_records``' rows as a ``Table``: label columns as codes into every label the
     scenario can produce. With an hourly ``grid`` profile, each row's energy is weighted by
     the intensity of the hours it was used in (``sim.forecast.hourly``). ``cube``: the jobs'
     sums already added up (``cube_into``, block by block), in place of ``jobs``' and
-    ``timings``' (``jobs`` then only names the services and pools; not with ``grid``)."""
+    ``timings``' (``jobs`` then only names the services and pools); ``hourly``, likewise,
+    the jobs' sums for ``grid`` (``hourly_sums``, ``add_hourly``)."""
     edges = np.asarray(sc.month_edges_s(), dtype=float)
     horizon = sc.horizon_months
     langs = tuple(sc.workload.languages)
@@ -163,8 +164,9 @@ def monthly_table(
     if grid is None:
         co2e = facility * grid_by_month(draws, horizon)[month] / 1000.0 + direct_kg
     else:
-        level, factor = _hourly_factors(sc, jobs, timings, pools, grid, labels, edges, (n_s, n_l, n_c))
-        co2e = facility * (grid_by_month(draws, horizon, level)[month] * factor) / 1000.0 + direct_kg
+        sums = hourly if hourly is not None else hourly_sums(sc, grid, jobs, timings)
+        factor = _hourly_factors(sums, jobs.pools, pools, labels, edges, (n_s, n_l, n_c))
+        co2e = facility * (grid_by_month(draws, horizon, sums.level)[month] * factor) / 1000.0 + direct_kg
     columns |= {
         "jobs": n_jobs, "busy_s": busy_s, "audio_s": audio_s, "energy_kwh": e_kwh, "facility_kwh": facility,
         "co2e_kg": co2e,
@@ -174,28 +176,44 @@ def monthly_table(
     return Table(columns, names)
 
 
-def _hourly_factors(sc: Scenario, jobs: JobTable, timings: Timings, pools: list[PoolAccountingSpec], grid: GridProfile,
-                    labels: np.ndarray, edges: np.ndarray, dims: tuple[int, int, int]) -> tuple[float, np.ndarray]:
-    """(level, per-row factor) of an hourly profile: active rows take their cell's
-    energy-weighted mean shape over the hours the jobs ran, idle and host rows their pool's
-    mean shape over its provisioned hours that month, embodied rows 1 (no energy)."""
-    n_s, n_l, n_c = dims
-    level, shape = horizon_shape(sc, grid)
-    horizon = len(edges) - 1
-    job_month = np.clip(np.searchsorted(edges, timings.start_s, "right") - 1, 0, horizon - 1)
+def hourly_sums(sc: Scenario, grid: GridProfile, jobs: JobTable | None = None, timings: Timings | None = None) -> EnergySums:
+    """The jobs' energy sums per monthly cell for an hourly ``grid`` profile (``EnergySums``):
+    of ``jobs`` with their ``timings``, or none yet (a streamed replication adds its blocks:
+    ``add_hourly``)."""
+    n_cells = sc.horizon_months * len(sc.services) * len(sc.workload.languages) * len(CONTENT_TYPES)
+    sums = EnergySums(sc, grid, n_cells)
+    if jobs is not None:
+        add_hourly(sums, sc, jobs, timings)
+    return sums
+
+
+def add_hourly(sums: EnergySums, sc: Scenario, jobs: JobTable, timings: Timings) -> None:
+    """Add jobs (in order) to an hourly profile's sums, each in the cell of the month it starts."""
+    edges = np.asarray(sc.month_edges_s(), dtype=float)
+    n_s, n_l, n_c = len(jobs.services), len(sc.workload.languages), len(CONTENT_TYPES)
+    job_month = np.clip(np.searchsorted(edges, timings.start_s, "right") - 1, 0, sc.horizon_months - 1)
     cell = ((job_month * n_s + jobs.service) * n_l + jobs.language) * n_c + jobs.content
-    w_job = job_weights(np.asarray(timings.start_s, float), np.asarray(timings.service_s, float), shape)
-    w_cell = cell_weights(job_month, cell.astype(np.int64), np.asarray(timings.energy_j, float), w_job, horizon * n_s * n_l * n_c)
-    w_pool = np.ones((len(jobs.pools), horizon))
+    sums.add(cell, timings.start_s, timings.service_s, timings.energy_j)
+
+
+def _hourly_factors(sums: EnergySums, pool_names: tuple[str, ...], pools: list[PoolAccountingSpec], labels: np.ndarray,
+                    edges: np.ndarray, dims: tuple[int, int, int]) -> np.ndarray:
+    """Per-row factor of an hourly profile: active rows take their cell's energy-weighted
+    mean shape over the hours the jobs ran (``sums``), idle and host rows their pool's mean
+    shape over its provisioned hours that month, embodied rows 1 (no energy)."""
+    n_s, n_l, n_c = dims
+    horizon = len(edges) - 1
+    w_cell = sums.cell_weights()
+    w_pool = np.ones((len(pool_names), horizon))
     for spec in pools:
-        w_pool[jobs.pools.index(spec.name)] = pool_month_weights(spec.schedule, edges, shape)
+        w_pool[pool_names.index(spec.name)] = pool_month_weights(spec.schedule, edges, sums.shape)
     month, pool, service, language, content, component = (labels[i].astype(np.int64) for i in range(6))
     factor = np.ones(len(month))
     active = component == 0
     factor[active] = w_cell[((month[active] * n_s + service[active]) * n_l + language[active]) * n_c + content[active]]
     energy = (component == 1) | (component == 2)
     factor[energy] = w_pool[pool[energy], month[energy]]
-    return level, factor
+    return factor
 
 
 @functools.lru_cache(maxsize=256)

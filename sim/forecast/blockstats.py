@@ -15,11 +15,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.config.gridprofile import GridProfile
 from sim.config.scenario import CONTENT_TYPES, Scenario, pool_codes
 from sim.engine.types import JobTable, Timings
 from sim.kernels.indices import ix
 
-from .accounting import PoolAccountingSpec, cube_into
+from .accounting import PoolAccountingSpec, add_hourly, cube_into, hourly_sums
 from .capacity import capacity_rows
 from .statistics import FILE_ROWS, _file_cells, _percentiles, service_rows
 from .tables import Table
@@ -95,8 +96,9 @@ class Accounts:
     """A streamed replication's sums and cells, block by block (see the module's docstring)."""
 
     def __init__(self, sc: Scenario, accounting: list[PoolAccountingSpec], services: tuple[str, ...],
-                 pools: tuple[str, ...], languages: tuple[str, ...]):
+                 pools: tuple[str, ...], languages: tuple[str, ...], grid: GridProfile | None = None):
         self.sc, self.accounting = sc, accounting
+        self.hourly = hourly_sums(sc, grid) if grid is not None else None  # an hourly profile's sums
         self.edges = np.asarray(sc.month_edges_s(), dtype=float)
         self.horizon = h = sc.horizon_months
         self.n_s, self.n_l, self.n_p = len(services), len(languages), len(accounting)
@@ -128,6 +130,8 @@ class Accounts:
         h = self.horizon
         cube_into(self.cube, t.start_s, self.edges, jobs.service, jobs.language, jobs.content, t.service_s, t.energy_j,
                   jobs.audio_s, self.n_s, self.n_l, len(CONTENT_TYPES))
+        if self.hourly is not None:
+            add_hourly(self.hourly, self.sc, jobs, t)
         req, srv = _file_cells(block.month, block.language, block.content, served, h, self.n_l, len(CONTENT_TYPES))
         self.req += req  # whole numbers: exact in any order
         self.srv += srv

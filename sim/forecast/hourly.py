@@ -58,20 +58,35 @@ def job_weights(start_s, service_s, shape):
     return out
 
 
+class EnergySums:
+    """Per monthly cell (month x service x language x content, flat): the jobs' energy
+    weighted by their mean shape, and their energy (J), added in job order, block after
+    block for a streamed replication: the same sums as the whole replication's, bit for bit."""
+
+    def __init__(self, sc: Scenario, grid: GridProfile, n_cells: int):
+        self.level, self.shape = horizon_shape(sc, grid)
+        self.weighted, self.energy = np.zeros(n_cells), np.zeros(n_cells)
+
+    def add(self, cell: np.ndarray, start_s: np.ndarray, service_s: np.ndarray, energy_j: np.ndarray) -> None:
+        """Add jobs (their cells, starts and service times in s, energies in J), in order."""
+        weight = job_weights(np.asarray(start_s, float), np.asarray(service_s, float), self.shape)
+        _add_weighted(self.weighted, self.energy, cell.astype(np.int64), np.asarray(energy_j, float), weight)
+
+    def cell_weights(self) -> np.ndarray:
+        """Energy-weighted mean of the jobs' weights per cell (exactly 1.0 when every weight
+        is 1.0; 1.0 in a cell without energy)."""
+        out = np.ones(len(self.energy))
+        used = self.energy > 0
+        out[used] = self.weighted[used] / self.energy[used]
+        return out
+
+
 @njit(cache=True)
-def cell_weights(month, cell, energy_j, weight, n_cells):
-    """Energy-weighted mean of the jobs' weights per monthly cell (sum of e x w over sum of e,
-    in job order as the cell's energy is summed: exactly 1.0 when every w is 1.0)."""
-    num, den = np.zeros(n_cells), np.zeros(n_cells)
+def _add_weighted(weighted, energy, cell, energy_j, weight):
     for i in range(len(cell)):
         k = cell[i]
-        num[k] += energy_j[i] * weight[i]
-        den[k] += energy_j[i]
-    out = np.ones(n_cells)
-    for k in range(n_cells):
-        if den[k] > 0:
-            out[k] = num[k] / den[k]
-    return out
+        weighted[k] += energy_j[i] * weight[i]
+        energy[k] += energy_j[i]
 
 
 def on_hours(schedule: Schedule, hours: int) -> np.ndarray:

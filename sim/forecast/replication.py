@@ -182,10 +182,10 @@ def run_replication(res: Resolved, replication: int, engine: str = "simpy", cate
     ``keep_jobs``, its jobs' records too: ``job_table``; streamed, they are written block
     by block to a part in ``jobs_dir``, whose path comes back in their place).
 
-    With ``stream`` and the fast engine (and no job records asked for, no managed service
-    and no hourly grid), the replication is streamed block by block
-    (``sim.forecast.stream``: the same monthly, statistics, file and capacity tables, its
-    memory bounded by a block's jobs), unless two blocks' files arrive at one instant.
+    With ``stream`` and the fast engine (no managed service; job records only with
+    ``jobs_dir``), the replication is streamed block by block (``sim.forecast.stream``: the
+    same monthly, statistics, file and capacity tables, its memory bounded by a block's
+    jobs), unless it falls back to running whole (``run_streamed``).
 
     The tables come as NumPy columns (``ReplicationResult.monthly_table`` ...), as the
     Monte Carlo keeps them; ``monthly`` and the other properties make DataFrames of them,

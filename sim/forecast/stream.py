@@ -61,15 +61,13 @@ BACKLOG_BLOCKS = 1  # a replication carrying more jobs into a block than this ma
 
 def streamable(res: Resolved) -> bool:
     """Whether a replication of ``res`` can be streamed: every pool's policy one the fast
-    engine runs, no hourly grid profile (its accounting needs every job's hours) and no
-    managed service (its jobs leave the pools' table whole)."""
+    engine runs, and no managed service (its jobs leave the pools' table whole)."""
     return streamable_scenario(res.scenario)
 
 
 def streamable_scenario(sc: Scenario) -> bool:
     """``streamable`` for a scenario alone."""
     return (all(pool.provisioning.policy in SUPPORTED_POLICIES for pool in sc.pools.values())
-            and sc.carbon.grid_profile is None
             and all(svc.managed is None for svc in sc.services.values()))
 
 
@@ -133,7 +131,7 @@ def run_streamed(res: Resolved, replication: int, block_files: int | None = None
     for block, served, t_next, next_month in _blocks(res, files, block_files):
         own = build_jobs(res, block, served, draws, streams, details=False, carried=carried)
         if accounts is None:
-            accounts = Accounts(sc, list(accounting), own.services, own.pools, files.languages)
+            accounts = Accounts(sc, list(accounting), own.services, own.pools, files.languages, res.grid_profile())
         complete = engine.add(own, block.arrival_s, t_next, (block, served, next_month, n_jobs, n_files))
         if complete is None:  # a tie: the FIFO recursion hands over to the event loop
             if not fifo:
@@ -150,7 +148,8 @@ def run_streamed(res: Resolved, replication: int, block_files: int | None = None
                 records.add(done.jobs, done.timings, first_job, first_file)
         n_files, n_jobs = n_files + len(block), n_jobs + len(own)
     spans = None if fifo else _spans(engine.engine.intervals)
-    monthly = monthly_table(sc, own, spans, draws, list(accounting), replication, cube=accounts.cube)
+    monthly = monthly_table(sc, own, spans, draws, list(accounting), replication, res.grid_profile(), accounts.cube,
+                            accounts.hourly)
     stats = accounts.service_table(res, own.services, own.pools, replication, spans)
     capacity = accounts.capacity_table(stats, own.services, own.pools, replication, spans)
     file_tab = file_rows(res, files.languages, accounts.req, accounts.srv, replication)

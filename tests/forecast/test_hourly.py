@@ -158,3 +158,21 @@ def test_both_engines_account_the_same_hours(tmp_path):
     res = _res(tmp_path, "heavy", night_heavy)
     a, b = run_replication(res, 1, "simpy").monthly, run_replication(res, 1, "fast").monthly
     np.testing.assert_array_equal(a["co2e_kg"].to_numpy(), b["co2e_kg"].to_numpy())
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"pools.gpu.provisioning": {"policy": "scheduled", "hours": [8, 18], "weekdays_only": True}},
+])
+def test_a_streamed_replication_weighs_the_same_hours(tmp_path, changes):
+    """A night-heavy profile, blocks of 37 and 500 files: the jobs' energy-weighted hours are
+    added block by block in job order, so the streamed tables are the whole replication's,
+    bit for bit (and, on a pool on at night, the profile does move the emissions)."""
+    from tests.forecast.test_stream import assert_streamed_is_whole
+
+    res = _res(tmp_path, "night", night_heavy, horizon_months=3, **changes)
+    for block in (37, 500):
+        got = assert_streamed_is_whole(res, 0, block)
+    if not changes:
+        flat = run_replication(_res(tmp_path, "flat", FLAT, horizon_months=3), 0, "fast")
+        assert got.monthly.columns["co2e_kg"].sum() > 1.01 * flat.monthly_table.columns["co2e_kg"].sum()
