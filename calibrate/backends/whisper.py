@@ -47,6 +47,7 @@ class FasterWhisperBackend(Backend):
         self._model = None
         self.beam_size = int(options.get("beam_size", 5))
         self.compute_type = options.get("compute_type", "int8" if device == "cpu" else "float16")
+        self.cpu_threads = int(options.get("cpu_threads", 0))  # CTranslate2's threads on a CPU (0: its default)
         self._mem0: float | None = None
 
     def check(self) -> None:
@@ -74,7 +75,8 @@ class FasterWhisperBackend(Backend):
 
         self._mem0 = nvml_memory_used_gb() if self.device.startswith("cuda") else None
         try:
-            self._model = WhisperModel(resolve_model(self.model), device=self.device, compute_type=self.compute_type)
+            self._model = WhisperModel(resolve_model(self.model), device=self.device, compute_type=self.compute_type,
+                                       cpu_threads=self.cpu_threads)
         except Exception as exc:  # missing weights surface as OSError, RuntimeError or hub errors
             raise BackendUnavailable(
                 f"cannot load Whisper model {self.model!r} ({exc}); download it first, e.g. "

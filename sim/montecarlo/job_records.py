@@ -50,6 +50,8 @@ class JobsWriter:
 
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, arrow.schema)
+        elif arrow.schema != self._writer.schema:  # a part read back names its labels' type otherwise (string)
+            arrow = arrow.cast(self._writer.schema)
         self._writer.write_table(arrow)
 
     def close(self) -> int:

@@ -16,32 +16,23 @@ from sim.engine.provisioning import schedule_for
 from sim.engine.simpy_model import simulate
 from sim.engine.types import PoolSpec, ServiceSpec, Timings
 from sim.forecast.replication import run_replication
-from sim.forecast.stream import BlockEngine, run_streamed, streamable
+from sim.forecast.stream import run_streamed, streamable
 from tests.engine.test_fast_engine import cases, job_table
-from tests.forecast.test_stream import assert_same_tables
-from tests.forecast.test_stream_ties import file_slice
+from tests.forecast.test_stream import assert_same_tables, assert_streamed_is_whole
+from tests.forecast.test_stream_ties import file_slice, streamed_timings
 from tests.helpers import scenario_file
-from tests.jobhelpers import FIELDS, assert_same_timings
+from tests.jobhelpers import assert_same_timings
 
 
 def loop_streamed(jobs, arrivals, pools, services, cuts: list[int]) -> tuple[Timings, int] | None:
     """The timings of ``jobs`` simulated in blocks of files cut at ``cuts`` by the event
     loop, put back in job order (with the instance intervals), and the blocks that carried
     files on; None where the stream met a tie."""
-    engine = BlockEngine(LoopStream(pools, services))
-    bounds = [0, *cuts, len(arrivals)]
-    got: dict[str, list] = {name: [None] * (len(bounds) - 1) for name in FIELDS}
-    for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-        t_next = float(arrivals[hi]) if hi < len(arrivals) else np.inf
-        complete = engine.add(file_slice(jobs, lo, hi), arrivals[lo:hi], t_next, b)
-        if complete is None:
-            return None
-        for done in complete:
-            for name in got:
-                got[name][done.payload] = getattr(done.timings, name)
-    assert engine.done == len(bounds) - 1
-    parts = {name: np.concatenate(values) for name, values in got.items()}
-    return Timings(**parts, events=engine.events, instance_intervals=engine.engine.intervals), engine.carried
+    got = streamed_timings(jobs, arrivals, pools, services, cuts, LoopStream)
+    if got is None:
+        return None
+    parts, events, carried, engine = got
+    return Timings(**parts, events=events, instance_intervals=engine.engine.intervals), carried
 
 
 @st.composite
@@ -136,24 +127,12 @@ SCENARIOS = {
 }
 
 
-def assert_loop_streamed_is_whole(res, replication: int, block_files: int, engine: str = "fast", loop: bool = False):
-    whole = run_replication(res, replication, engine, stream=False)
-    got = run_streamed(res, replication, block_files=block_files, loop=loop, backlog_blocks=np.inf)
-    assert got is not None
-    assert_same_tables(got.monthly, whole.monthly_table)
-    assert_same_tables(got.stats, whole.stats_table)
-    assert_same_tables(got.files, whole.files_table)
-    assert_same_tables(got.capacity, whole.capacity_table)
-    assert (got.n_jobs, got.events, got.n_files) == (whole.jobs, whole.events, whole.summary["files"])
-    return got
-
-
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scheduled_and_autoscaled_scenarios_stream_as_whole(tmp_path, name):
     res = load_and_check(scenario_file(tmp_path, **SCENARIOS[name]))
     assert streamable(res)
     for block in (37, 500):
-        got = assert_loop_streamed_is_whole(res, 0, block)
+        got = assert_streamed_is_whole(res, 0, block)
         assert got.carried > 0
     if name == "serverless":  # the instances' hours are the intervals' (none while idle), not a schedule's
         instances = run_streamed(res, 1, block_files=200, backlog_blocks=np.inf).capacity.columns["instances"]
@@ -163,7 +142,7 @@ def test_scheduled_and_autoscaled_scenarios_stream_as_whole(tmp_path, name):
 def test_streamed_tables_equal_simpy_whole(tmp_path):
     """The reference engine, run whole, gives the streamed tables too."""
     res = load_and_check(scenario_file(tmp_path, **{**SCENARIOS["office hours"], "horizon_months": 2}))
-    assert_loop_streamed_is_whole(res, 1, 90, engine="simpy")
+    assert_streamed_is_whole(res, 1, 90, engine="simpy")
 
 
 def test_always_on_pools_on_the_event_loop(tmp_path):
@@ -171,7 +150,7 @@ def test_always_on_pools_on_the_event_loop(tmp_path):
     streamed too: one slot and a backlog at every boundary."""
     res = load_and_check(scenario_file(tmp_path, horizon_months=4, **{
         "pools.gpu.slots_per_gpu": 1, "workload.base_files_per_month": 1500}))
-    got = assert_loop_streamed_is_whole(res, 0, 60, loop=True)
+    got = assert_streamed_is_whole(res, 0, 60, loop=True)
     assert got.carried > got.blocks // 2
 
 

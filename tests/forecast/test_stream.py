@@ -22,9 +22,10 @@ def assert_same_tables(a: Table, b: Table) -> None:
         np.testing.assert_array_equal(x, y, err_msg=name)  # NaN where NaN, else bit for bit
 
 
-def assert_streamed_is_whole(res, replication: int, block_files: int):
-    whole = run_replication(res, replication, "fast", stream=False)
-    got = run_streamed(res, replication, block_files=block_files, backlog_blocks=np.inf)
+def assert_streamed_is_whole(res, replication: int, block_files: int, engine: str = "fast", loop: bool = False):
+    """The streamed replication's tables are the whole one's (run by ``engine``), bit for bit."""
+    whole = run_replication(res, replication, engine, stream=False)
+    got = run_streamed(res, replication, block_files=block_files, loop=loop, backlog_blocks=np.inf)
     assert got is not None, "a tie: the replication runs whole"
     assert_same_tables(got.monthly, whole.monthly_table)
     assert_same_tables(got.stats, whole.stats_table)

@@ -40,10 +40,12 @@ def file_slice(jobs: JobTable, lo: int, hi: int) -> JobTable:
         group_file=jobs.group_file[g0:g1] - lo, services=jobs.services, pools=jobs.pools)
 
 
-def streamed_timings(jobs: JobTable, arrivals: np.ndarray, pools, services, cuts: list[int]) -> tuple[dict, int, int]:
-    """The timings of ``jobs`` simulated in blocks of files cut at ``cuts`` (``BlockEngine``),
-    put back in job order; SimPy's event count; blocks that carried files on. None at a tie."""
-    engine = BlockEngine(FastStream(pools, services))
+def streamed_timings(jobs: JobTable, arrivals: np.ndarray, pools, services, cuts: list[int],
+                     stream=FastStream) -> tuple[dict, int, int, BlockEngine]:
+    """The timings of ``jobs`` simulated in blocks of files cut at ``cuts`` (``BlockEngine``
+    over ``stream``), put back in job order; SimPy's event count; blocks that carried files
+    on; the engine. None at a tie."""
+    engine = BlockEngine(stream(pools, services))
     bounds = [0, *cuts, len(arrivals)]
     got: dict[str, list] = {name: [None] * (len(bounds) - 1) for name in (*FIELDS, "file_end_s")}
     for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -55,7 +57,7 @@ def streamed_timings(jobs: JobTable, arrivals: np.ndarray, pools, services, cuts
             for name in got:
                 got[name][done.payload] = getattr(done.timings, name)
     assert engine.done == len(bounds) - 1
-    return {name: np.concatenate(parts) for name, parts in got.items()}, engine.events, engine.carried
+    return {name: np.concatenate(parts) for name, parts in got.items()}, engine.events, engine.carried, engine
 
 
 @st.composite
@@ -75,7 +77,7 @@ def test_blocks_with_ties_give_the_whole_runs_timings(case):
     loop = _event_loop(args)
     got = streamed_timings(jobs, arrivals, pools, services, cuts)
     assert got is not None, "a tie stopped the stream"
-    timings, events, _ = got
+    timings, events, *_ = got
     for name in (*FIELDS, "file_end_s"):
         np.testing.assert_array_equal(timings[name], getattr(whole, name).astype(timings[name].dtype), err_msg=name)
     assert events == whole.events == loop[8]
@@ -93,7 +95,7 @@ def test_busy_blocks_with_ties_carry_files_on():
     pools, services = [PoolSpec(1, 2, always())], [ServiceSpec(None, 0.0, 1.0)]
     whole = _timings(_fifo(_kernel_args(jobs, arrivals, pools, services)))
     for cuts in ([5, 10, 15, 20, 25], list(range(1, 30))):
-        timings, events, carried = streamed_timings(jobs, arrivals, pools, services, cuts)
+        timings, events, carried, _ = streamed_timings(jobs, arrivals, pools, services, cuts)
         assert carried > 0
         for name in (*FIELDS, "file_end_s"):
             np.testing.assert_array_equal(timings[name], getattr(whole, name).astype(timings[name].dtype), err_msg=name)

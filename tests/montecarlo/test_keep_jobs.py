@@ -168,3 +168,29 @@ def test_a_failed_run_leaves_no_jobs_file(tmp_path, streamed_runs, monkeypatch):
     assert result.exit_code != 0
     assert "disk full" in result.output
     assert not out.exists() and not list(tmp_path.glob(".run*"))
+
+
+def test_parts_and_tables_go_into_one_file(tmp_path):
+    """A replication that falls back to running whole returns a table, its neighbours
+    parts: jobs.parquet takes both, in replication order, the same rows."""
+    from sim.forecast.job_parts import JobsPart
+    from sim.forecast.replication import job_table
+    from sim.montecarlo.job_records import JobsWriter
+
+    res = load_and_check(scenario_file(tmp_path, horizon_months=2))
+    tables = []
+    for r in range(3):
+        inp = sample_inputs(res, r, details=False)
+        tables.append(job_table(inp, get_engine("fast")(inp.for_engine), r))
+    writer = JobsWriter(tmp_path / "jobs.parquet", 3)
+    parts = []
+    for r in (0, 2):
+        part = JobsPart(writer.parts / f"replication-{r:06d}.parquet")
+        part.add(tables[r])
+        parts.append(part.close())
+    writer.add({2: parts[1], 1: tables[1]})
+    writer.add({0: parts[0]})
+    assert writer.close() == 3 and not writer.parts.exists()
+    got = pd.read_parquet(tmp_path / "jobs.parquet")
+    want = pd.concat([t.frame(categorical=True) for t in tables], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
