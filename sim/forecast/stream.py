@@ -297,7 +297,8 @@ class _Carry:
             audio_s=np.concatenate([c.audio_s, own.audio_s]), tokens_in=None, tokens_out=None,
             group_first_job=np.concatenate([c.group_first_job[:-1], own.group_first_job + k]),
             group_next=np.concatenate([c.group_next, np.where(own.group_next >= 0, own.group_next + g, -1)]),
-            group_file=np.concatenate([c.group_file, own.group_file + self.n_files]),
+            # (in the own table's dtype: a kernel compiles once per combination of dtypes)
+            group_file=np.concatenate([c.group_file, own.group_file + self.n_files]).astype(own.group_file.dtype),
             services=own.services, pools=own.pools)
         return table, np.concatenate([self.arrival, arrival])
 
