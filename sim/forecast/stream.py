@@ -297,7 +297,8 @@ class _Carry:
             audio_s=np.concatenate([c.audio_s, own.audio_s]), tokens_in=None, tokens_out=None,
             group_first_job=np.concatenate([c.group_first_job[:-1], own.group_first_job + k]),
             group_next=np.concatenate([c.group_next, np.where(own.group_next >= 0, own.group_next + g, -1)]),
-            group_file=np.concatenate([c.group_file, own.group_file + self.n_files]),
+            # (in the own table's dtype: a kernel compiles once per combination of dtypes)
+            group_file=np.concatenate([c.group_file, own.group_file + self.n_files]).astype(own.group_file.dtype),
             services=own.services, pools=own.pools)
         return table, np.concatenate([self.arrival, arrival])
 
@@ -329,16 +330,21 @@ _COLUMNS = ("arrival_s", "month", "language", "content", "duration_s", "text_cha
 
 
 def _blocks(res: Resolved, files: FileStream, block_files: int) -> Iterator[tuple[FileTable, np.ndarray, float, int]]:
-    """``_file_blocks``, each with the next block's first arrival (s) and month (inf and the
-    horizon after the last block): the next block's files are drawn first."""
+    """``_file_blocks``, each with the next block's first arrival the engines see (s: its
+    first file served) and month (inf and the horizon after the last block): the next
+    block's files are drawn first. A block with no file served joins the one before."""
     blocks = _file_blocks(res, files, block_files)
     upcoming = next(blocks)
     while upcoming is not None:
         (block, served), upcoming = upcoming, next(blocks, None)
+        while upcoming is not None and not upcoming[1].any():
+            block, served = _joined_files(block, upcoming[0]), np.concatenate([served, upcoming[1]])
+            upcoming = next(blocks, None)
         if upcoming is None:
             yield block, served, np.inf, res.scenario.horizon_months
         else:
-            yield block, served, float(upcoming[0].arrival_s[0]), int(upcoming[0].month[0])
+            first = int(np.argmax(upcoming[1]))
+            yield block, served, float(upcoming[0].arrival_s[first]), int(upcoming[0].month[0])
 
 
 def _file_blocks(res: Resolved, files: FileStream, block_files: int) -> Iterator[tuple[FileTable, np.ndarray]]:

@@ -46,7 +46,7 @@ def blocked(draw, autoscale: bool):
     return jobs, arrivals, pools, services, cuts
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocked(autoscale=False))
 def test_streamed_event_loop_equals_simpy_whole(case):
     """Scheduled and always-on pools, several services and pools, whole-second times
@@ -57,7 +57,7 @@ def test_streamed_event_loop_equals_simpy_whole(case):
     assert_same_timings(got[0], simulate(jobs, arrivals, pools, services))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocked(autoscale=True))
 def test_streamed_autoscaled_pools_equal_simpy_whole(case):
     """Autoscaled pools (timers, boots, scale-ins, serverless pools) carried across the
@@ -186,3 +186,15 @@ def test_a_queue_that_does_not_empty_runs_whole(tmp_path):
     assert got is not None and got.carried > 0
     whole = run_replication(res, 0, "fast", stream=False)
     assert_same_tables(got.monthly, whole.monthly_table)
+
+
+@pytest.mark.parametrize("name", ["office hours", "always on"])
+def test_files_not_served_at_the_boundaries(tmp_path, name):
+    """A volume limit leaves 60% of the files unserved (no job): the engines' next arrival
+    is the next block's first file served, and a block with none joins the one before."""
+    changes = {"horizon_months": 3, "workload.limits": [{"reduce_share": 0.6}]}
+    if name == "office hours":
+        changes.update(SCENARIOS["office hours"])
+    res = load_and_check(scenario_file(tmp_path, **changes))
+    for block in (2, 37):
+        assert_streamed_is_whole(res, 0, block)

@@ -150,7 +150,8 @@ class Boundary(NamedTuple):
         queued = new_row[self.queued]
         if (queued < 0).any():
             raise AssertionError("a queued job was not carried into the next block")
-        w_job = np.where(new_row[self.w_job] >= 0, new_row[self.w_job], 0)
+        renamed = new_row[np.minimum(self.w_job, len(new_row) - 1)] if len(new_row) else np.full(len(self.w_job), -1)
+        w_job = np.where((self.w_job < len(new_row)) & (renamed >= 0), renamed, 0)
         return self._replace(queued=queued, w_job=w_job)
 
     def resumed(self, a: KernelInputs, fifo: int, heap_room: int, carried: Presets) -> tuple[LoopState, int]:

@@ -139,6 +139,7 @@ class LoopStream:
         self.sizes: Sizes | None = None
         self.events = 0  # SimPy's count, so far
         self.intervals = None  # the autoscaled pools' instance intervals, after the last block
+        self.wakes_at: float | None = None  # the first arrival the block before stopped for (s)
 
     def block(self, jobs: JobTable, file_arrival_s: np.ndarray, t_next: float,
               carried: LoopCarried | None = None) -> Step:
@@ -147,13 +148,18 @@ class LoopStream:
         file arrives at ``t_next`` (s; inf for the last): ``DONE`` (the last block) or
         ``PENDING``, with the groups its unfinished files go on from (``Step.heads``);
         ``TIED`` where the next block's first file arrives with this block's last (the
-        arrival process would release both in one step)."""
+        arrival process would release both in one step), or where this block's first
+        arrival is not the one the block before stopped for (its first file had no job)."""
         args = _kernel_args(jobs, file_arrival_s, self.pools, self.services)
         if carried is not None and carried.files:
             first = args.group_file[args.arr_groups] >= carried.files  # carried files do not arrive
             args = args._replace(arr_groups=args.arr_groups[first], arr_times=args.arr_times[first])
         if len(args.arr_times) and not args.arr_times[-1] < t_next:
             return Step(TIED, None, np.zeros(0, np.int64), 0, None)
+        if self.wakes_at is not None and not (len(args.arr_times) and args.arr_times[0] == self.wakes_at):
+            # the block before stopped for a first arrival that is not this block's (a file with no job)
+            return Step(TIED, None, np.zeros(0, np.int64), 0, None)
+        self.wakes_at = t_next if t_next < np.inf else None
         sizes = Sizes.of(args, self.scale)
         if self.sizes is not None:
             sizes = Sizes(*(max(x, y) for x, y in zip(sizes, self.sizes)))
