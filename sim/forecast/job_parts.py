@@ -24,10 +24,9 @@ class JobsPart:
 
     def add(self, table: Table) -> None:
         """Append a block's rows (in job order)."""
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        arrow = pa.Table.from_pandas(table.frame(categorical=True), preserve_index=False)
+        arrow = table.arrow()
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(self.tmp, arrow.schema)

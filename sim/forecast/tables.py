@@ -32,6 +32,12 @@ class Table:
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
 
+    def arrow(self):
+        """The table as a ``pyarrow.Table`` (label columns dictionary-encoded), as Parquet files take it."""
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(self.frame(categorical=True), preserve_index=False)
+
     def frame(self, categorical: bool = False) -> pd.DataFrame:
         """The DataFrame: label columns as ``pandas.Categorical`` over all their names (the
         same categories in every table, so frames concatenate without widening), or as strings."""

@@ -33,7 +33,6 @@ class JobsWriter:
             self._next += 1
 
     def _write(self, records: Table | Path) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         if isinstance(records, Path):
@@ -43,7 +42,7 @@ class JobsWriter:
             part.close()
             records.unlink()
         else:
-            self._arrow(pa.Table.from_pandas(records.frame(categorical=True), preserve_index=False))
+            self._arrow(records.arrow())
 
     def _arrow(self, arrow) -> None:
         import pyarrow.parquet as pq

@@ -152,26 +152,30 @@ def _timers(p, now, queued, st, times, fq, f_head, f_tail, room, ht, hk, hsize, 
     scale_out, out, spare = _evaluate(p, queued, st)
     if scale_out:
         return f_tail, hsize, seq, True, True
-    ok = True
-    if out != (st[p, OUT_LIVE] >= 0):
-        if out:
-            st[p, OUT_LIVE] = seq
-            f_tail, hsize, ok = _timeout(now + times[p, WINDOW], now, _pack(_SCALE, (p << 2) | _SC_OUT, seq), fq,
-                                         f_head, f_tail, room, ht, hk, hsize, hroom)
-            seq += 1
-            if not ok:
-                return f_tail, hsize, seq, False, False
-        else:
-            st[p, OUT_LIVE] = -1
-    if spare != (st[p, IN_LIVE] >= 0):
-        if spare:
-            st[p, IN_LIVE] = seq
-            f_tail, hsize, ok = _timeout(now + times[p, COOLDOWN], now, _pack(_SCALE, (p << 2) | _SC_IN, seq), fq,
-                                         f_head, f_tail, room, ht, hk, hsize, hroom)
-            seq += 1
-        else:
-            st[p, IN_LIVE] = -1
+    f_tail, hsize, seq, ok = _follow(p, out, OUT_LIVE, times[p, WINDOW], _SC_OUT, now, st, fq, f_head, f_tail, room,
+                                     ht, hk, hsize, hroom, seq)
+    if ok:
+        f_tail, hsize, seq, ok = _follow(p, spare, IN_LIVE, times[p, COOLDOWN], _SC_IN, now, st, fq, f_head, f_tail,
+                                         room, ht, hk, hsize, hroom, seq)
     return f_tail, hsize, seq, False, ok
+
+
+@njit(cache=True, inline="always")
+def _follow(p, holds, live, delay, which, now, st, fq, f_head, f_tail, room, ht, hk, hsize, hroom, seq):
+    """Pool ``p``'s timer ``which`` (its creation counter in column ``live``: -1 when none
+    counts) follows its condition: set, to end after ``delay`` (s), when the condition
+    starts to hold; dropped when it stops. Returns the ring's tail, the heap's size, the
+    creation counter and ``ok``."""
+    ok = True
+    if holds != (st[p, live] >= 0):
+        if holds:
+            st[p, live] = seq
+            f_tail, hsize, ok = _timeout(now + delay, now, _pack(_SCALE, (p << 2) | which, seq), fq, f_head, f_tail,
+                                         room, ht, hk, hsize, hroom)
+            seq += 1
+        else:
+            st[p, live] = -1
+    return f_tail, hsize, seq, ok
 
 
 @njit(cache=True)

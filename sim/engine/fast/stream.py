@@ -59,7 +59,7 @@ class FastStream:
         ready, start, end, cold, service_s, energy, file_end, gpu, status, *left = _fifo_from(
             args, self.state, float(t_next), *init)
         if status == TIED:
-            return Step(TIED, None, np.zeros(0, np.int64), 0, Released.none())
+            return Step.tied()
         released = Released(*(x.copy() for x in left))
         timed = len(jobs) - _untimed(jobs, released.groups)
         # SimPy's count, shared out: the slots' and the arrival process's starts and end once,
@@ -98,6 +98,11 @@ class Step(NamedTuple):
     heads: np.ndarray
     timed: int
     left: Any
+
+    @staticmethod
+    def tied() -> Step:
+        """A block the stream cannot simulate (the replication must run whole)."""
+        return Step(TIED, None, np.zeros(0, np.int64), 0, None)
 
 
 def _untimed(jobs: JobTable, groups: np.ndarray) -> int:
@@ -155,10 +160,9 @@ class LoopStream:
             first = args.group_file[args.arr_groups] >= carried.files  # carried files do not arrive
             args = args._replace(arr_groups=args.arr_groups[first], arr_times=args.arr_times[first])
         if len(args.arr_times) and not args.arr_times[-1] < t_next:
-            return Step(TIED, None, np.zeros(0, np.int64), 0, None)
+            return Step.tied()
         if self.wakes_at is not None and not (len(args.arr_times) and args.arr_times[0] == self.wakes_at):
-            # the block before stopped for a first arrival that is not this block's (a file with no job)
-            return Step(TIED, None, np.zeros(0, np.int64), 0, None)
+            return Step.tied()  # the block before stopped for a first arrival that is not this block's
         self.wakes_at = t_next if t_next < np.inf else None
         sizes = Sizes.of(args, self.scale)
         if self.sizes is not None:
